@@ -1,0 +1,71 @@
+"""The one interface every data source implements: demo, local, tcia and idc.
+
+The raw assets talk only to this interface, so switching ``RADIOGENOMICS_SOURCE`` changes where
+bytes come from and nothing downstream. Each method leaves complete, verified files or raises;
+none returns a partial result.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import pandas as pd
+
+LogFn = Callable[[str], None]
+
+# Columns of DataSource.imaging_manifest(), one row per series.
+MANIFEST_COLUMNS: dict[str, str] = {
+    "patient_id": "patient the series belongs to (validated id)",
+    "modality": "'CT' or 'SEG'",
+    "series_uid": "SeriesInstanceUID",
+    "study_uid": "StudyInstanceUID",
+    "referenced_series_uid": "for a SEG, the CT series it segments (NULL where the source "
+    "cannot know it before the SEG is downloaded); NULL for CT",
+    "instance_count": "number of DICOM instances the source announces",
+    "series_description": "SeriesDescription",
+    "size_bytes": "announced size of the series in bytes (NULL if unknown)",
+    "source_location": "where the series is fetched from (path, URL or IDC uuid)",
+}
+
+
+def empty_manifest() -> pd.DataFrame:
+    return pd.DataFrame({column: pd.Series(dtype="object") for column in MANIFEST_COLUMNS})
+
+
+class SourceError(RuntimeError):
+    """A source could not deliver what was asked; the message names patient, series or URL."""
+
+
+class DataSource(abc.ABC):
+    """Where the cohort's bytes come from."""
+
+    name: ClassVar[str]
+    #: True when the source works without network access (demo, local, IDC manifest).
+    offline: ClassVar[bool]
+
+    @abc.abstractmethod
+    def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
+        """Write the TCIA clinical labels CSV to ``dest`` (complete, or not at all)."""
+
+    @abc.abstractmethod
+    def fetch_rnaseq_matrix(self, dest: Path, log: LogFn) -> None:
+        """Write the GEO-format RNA-seq matrix (tab-separated, optionally gzipped) to ``dest``."""
+
+    @abc.abstractmethod
+    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
+        """One row per CT or SEG series, with the columns of :data:`MANIFEST_COLUMNS`."""
+
+    @abc.abstractmethod
+    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
+        """Place every DICOM instance of one series into the empty folder ``dest_dir``.
+
+        The caller publishes ``dest_dir`` atomically only if this returns; on any failure it
+        raises :class:`SourceError` (or a subclass) and the caller discards the folder.
+        """
+
+    def describe(self) -> dict[str, str]:
+        """Metadata for the Dagster UI: which source, where from, and whether it was offline."""
+        return {"source": self.name, "offline": str(self.offline)}

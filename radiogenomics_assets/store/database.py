@@ -1,0 +1,256 @@
+"""The DuckDB store: one file, one writer at a time, idempotent table and partition writes.
+
+DuckDB lets one process hold a database file for writing. Dagster's multiprocess executor runs
+partitions in parallel processes, so every connection here first takes an exclusive advisory
+lock on ``<database>.lock`` (``fcntl.flock``): writers queue instead of failing on DuckDB's own
+lock, and each holds it only for one short transaction. Identifiers come from asset keys and are
+validated; values are always bound as parameters.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import re
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_TYPE = re.compile(r"^[A-Z]+(\[\d*\])?$")
+_FRAME = "_frame_to_write"
+
+
+class StoreLockTimeout(TimeoutError):
+    """The database stayed locked by another process for longer than the timeout."""
+
+
+def identifier(name: str) -> str:
+    """Return ``name`` double-quoted if it is a plain lower-case SQL identifier, else raise."""
+    if not _IDENTIFIER.fullmatch(name):
+        raise ValueError(f"invalid SQL identifier {name!r}: expected [a-z_][a-z0-9_]*")
+    return f'"{name}"'
+
+
+def qualified(schema: str, table: str) -> str:
+    return f"{identifier(schema)}.{identifier(table)}"
+
+
+@contextmanager
+def _file_lock(lock_path: Path, timeout_s: float) -> Iterator[None]:
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a") as handle:
+        deadline = time.monotonic() + timeout_s
+        delay = 0.01
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise StoreLockTimeout(
+                        f"{lock_path} stayed locked for {timeout_s:.0f} s by another process"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+@contextmanager
+def connect(database: Path | str, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """An exclusive connection to the store, serialized across processes.
+
+    DuckDB's own file lock can still be held by a process outside this code (a ``duckdb``
+    CLI session, say); that case is retried until ``timeout_s`` and then named.
+
+    Raises:
+        StoreLockTimeout: the lock was not free within ``timeout_s``.
+    """
+    database = Path(database)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + timeout_s
+    with _file_lock(database.with_name(database.name + ".lock"), timeout_s):
+        while True:
+            try:
+                conn = duckdb.connect(str(database))
+                break
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise StoreLockTimeout(
+                        f"{database} is held by a process outside this pipeline ({error}); "
+                        "close other DuckDB sessions on it"
+                    ) from error
+                time.sleep(0.5)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+
+def _select_list(frame: pd.DataFrame, column_types: Mapping[str, str]) -> str:
+    parts = []
+    for column in frame.columns:
+        name = identifier(str(column))
+        sql_type = column_types.get(str(column))
+        if sql_type is None:
+            parts.append(name)
+        else:
+            if not _TYPE.fullmatch(sql_type):
+                raise ValueError(f"invalid SQL type {sql_type!r} for column {column!r}")
+            parts.append(f"CAST({name} AS {sql_type}) AS {name}")
+    return ", ".join(parts)
+
+
+def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    row = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, table],
+    ).fetchone()
+    return bool(row and row[0])
+
+
+def _add_missing_columns(
+    conn: duckdb.DuckDBPyConnection, schema: str, table: str, select_list: str
+) -> None:
+    existing = {
+        row[0]
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()
+    }
+    described = conn.execute(f"DESCRIBE SELECT {select_list} FROM {_FRAME}").fetchall()
+    for column_name, column_type, *_ in described:
+        if column_name not in existing:
+            conn.execute(
+                f"ALTER TABLE {qualified(schema, table)} "
+                f"ADD COLUMN {identifier(column_name)} {column_type}"
+            )
+
+
+def replace_partition(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    partition_column: str,
+    partition_keys: Sequence[str],
+    column_types: Mapping[str, str] | None = None,
+) -> None:
+    """Replace the rows of ``partition_keys`` in ``schema.table`` with ``frame``, atomically.
+
+    Rerunning a partition therefore replaces its rows and never duplicates them. Columns the
+    frame adds (a newer code version) are added to the table; columns it lacks stay NULL.
+    """
+    if partition_column not in frame.columns:
+        raise ValueError(
+            f"{schema}.{table}: partition column {partition_column!r} missing from the output "
+            f"columns {list(frame.columns)}"
+        )
+    stray = set(frame[partition_column].astype(str)) - set(partition_keys)
+    if stray:
+        raise ValueError(
+            f"{schema}.{table}: rows for partitions {sorted(stray)} outside the partitions "
+            f"being written {list(partition_keys)}"
+        )
+    select_list = _select_list(frame, column_types or {})
+    target = qualified(schema, table)
+    conn.register(_FRAME, frame)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+        if _table_exists(conn, schema, table):
+            _add_missing_columns(conn, schema, table, select_list)
+        else:
+            conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")
+        conn.execute(
+            f"DELETE FROM {target} WHERE CAST({identifier(partition_column)} AS VARCHAR) "
+            "IN (SELECT unnest(?::VARCHAR[]))",
+            [list(partition_keys)],
+        )
+        conn.execute(f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {_FRAME}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister(_FRAME)
+
+
+def replace_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column_types: Mapping[str, str] | None = None,
+) -> None:
+    """Replace the whole of ``schema.table`` with ``frame`` in one transaction."""
+    select_list = _select_list(frame, column_types or {})
+    conn.register(_FRAME, frame)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+        conn.execute(
+            f"CREATE OR REPLACE TABLE {qualified(schema, table)} AS "
+            f"SELECT {select_list} FROM {_FRAME}"
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister(_FRAME)
+
+
+def read_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    *,
+    partition_column: str | None = None,
+    partition_keys: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Read a table, or only the rows of some partitions."""
+    sql = f"SELECT * FROM {qualified(schema, table)}"
+    params: list[object] = []
+    if partition_column is not None and partition_keys is not None:
+        sql += (
+            f" WHERE CAST({identifier(partition_column)} AS VARCHAR) "
+            "IN (SELECT unnest(?::VARCHAR[]))"
+        )
+        params.append(list(partition_keys))
+    return conn.execute(sql, params).fetchdf()
+
+
+def frame_digest(frame: pd.DataFrame) -> str:
+    """A sha256 of a frame's columns, dtypes and values, independent of row index labels.
+
+    Used as the Dagster data version of every table asset, so the same content always gives
+    the same version and downstream assets go stale only when content changes.
+    """
+    digest = hashlib.sha256()
+    for column in frame.columns:
+        series = frame[column]
+        digest.update(f"{column}\x1f{series.dtype}\x1e".encode())
+        values = series.to_numpy()
+        if values.dtype.kind in "biufcmM":
+            digest.update(np.ascontiguousarray(values).tobytes())
+        else:
+            for value in values:
+                if isinstance(value, np.ndarray):
+                    digest.update(np.ascontiguousarray(value).tobytes())
+                else:
+                    digest.update(repr(value).encode())
+                digest.update(b"\x1f")
+    return digest.hexdigest()
