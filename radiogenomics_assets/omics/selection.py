@@ -48,7 +48,9 @@ class TopVarianceSelector(TransformerMixin, BaseEstimator):
 
     def fit(self, X: pd.DataFrame, y: object = None) -> TopVarianceSelector:
         if not isinstance(X, pd.DataFrame):
-            raise TypeError(f"TopVarianceSelector needs a DataFrame of genes, got {type(X).__name__}")
+            raise TypeError(
+                f"TopVarianceSelector needs a DataFrame of genes, got {type(X).__name__}"
+            )
         self.feature_names_in_ = np.asarray(X.columns, dtype=object)
         self.n_features_in_ = X.shape[1]
         self.genes_ = top_variance_genes(X, self.n_genes)

@@ -65,7 +65,9 @@ def _file_lock(lock_path: Path, timeout_s: float) -> Iterator[None]:
 
 
 @contextmanager
-def connect(database: Path | str, *, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    database: Path | str, *, timeout_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """An exclusive connection to the store, serialized across processes.
 
     DuckDB's own file lock can still be held by a process outside this code (a ``duckdb``
