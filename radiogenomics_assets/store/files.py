@@ -92,7 +92,9 @@ class FileStore:
         """
         final = self.path(*parts)
         final.parent.mkdir(parents=True, exist_ok=True)
-        temp = final.parent / f".{final.name}.{uuid.uuid4().hex}.tmp"
+        # Hidden, and ending in the final name so writers that pick a format by extension
+        # (SimpleITK's ".nii.gz", say) see the right one.
+        temp = final.parent / f".tmp-{uuid.uuid4().hex}-{final.name}"
         try:
             yield temp
             with open(temp, "rb+") as handle:
@@ -132,14 +134,14 @@ class FileStore:
         """
         final = self.path(*parts)
         final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f".{final.name}.*.partial"):
+        for stale in final.parent.glob(f".partial-*-{final.name}"):
             shutil.rmtree(stale, ignore_errors=True)
-        temp = final.parent / f".{final.name}.{uuid.uuid4().hex}.partial"
+        temp = final.parent / f".partial-{uuid.uuid4().hex}-{final.name}"
         temp.mkdir()
         try:
             yield temp
             if final.exists():
-                retired = final.parent / f".{final.name}.{uuid.uuid4().hex}.retired"
+                retired = final.parent / f".retired-{uuid.uuid4().hex}-{final.name}"
                 os.replace(final, retired)
                 os.replace(temp, final)
                 shutil.rmtree(retired)
