@@ -154,7 +154,7 @@ def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: Path, s
     when there is one, and at the end of the file when the header ran out first.
     """
     transfer_syntax = _transfer_syntax(dataset, path)
-    if transfer_syntax.is_deflated:
+    if transfer_syntax.is_transfer_syntax and transfer_syntax.is_deflated:
         # The dataset was inflated into memory; file offsets mean nothing. Pixel decoding
         # will fail loudly on such a file instead.
         return
@@ -164,6 +164,8 @@ def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: Path, s
             f"{path}: file ends after {size} bytes, before any Pixel Data element "
             "(truncated download?)"
         )
+    if not transfer_syntax.is_transfer_syntax:
+        raise NotDicomError(f"{path}: TransferSyntaxUID {transfer_syntax} is not a transfer syntax")
     little = transfer_syntax.is_little_endian
     endian = "<" if little else ">"
     head = handle.read(8)
