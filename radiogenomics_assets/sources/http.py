@@ -134,7 +134,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, when.timestamp() - current)
 
 
-def _describe_url(url: str, params: Mapping[str, str] | None) -> str:
+def url_with_params(url: str, params: Mapping[str, str] | None) -> str:
+    """``url`` with ``params`` encoded as its query string, as it is sent and named in errors."""
     if not params:
         return url
     prepared = requests.Request("GET", url, params=dict(params)).prepare()
@@ -150,7 +151,7 @@ class HttpClient:
         retry: the retry policy.
         sleep: called with the seconds to wait between attempts (tests pass a recorder).
         rng: source of jitter; seed it for reproducible delays.
-        log: receives one line per retry.
+        log: receives one line per retry (a call's own ``log`` takes precedence).
         headers: extra headers sent with every request.
     """
 
@@ -193,7 +194,13 @@ class HttpClient:
             session.close()
             self._local.session = None
 
-    def get(self, url: str, params: Mapping[str, str] | None = None) -> requests.Response:
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        log: LogFn | None = None,
+    ) -> requests.Response:
         """GET a small resource whole (JSON, XML listings) and return the 2xx response.
 
         Raises:
@@ -212,7 +219,7 @@ class HttpClient:
                 raise _Retryable(f"body interrupted: {error}") from error
             return response
 
-        return self._with_retries(_describe_url(url, params), attempt)
+        return self._with_retries(url_with_params(url, params), attempt, log)
 
     def download_file(
         self,
@@ -221,6 +228,7 @@ class HttpClient:
         *,
         params: Mapping[str, str] | None = None,
         progress: ProgressFn | None = None,
+        log: LogFn | None = None,
     ) -> DownloadedFile:
         """Stream ``url`` into ``dest``; the file appears under ``dest`` only when complete.
 
@@ -236,7 +244,7 @@ class HttpClient:
         dest = Path(dest)
         dest.parent.mkdir(parents=True, exist_ok=True)
         temp = dest.parent / f".download-{uuid.uuid4().hex}-{dest.name}"
-        described = _describe_url(url, params)
+        described = url_with_params(url, params)
 
         def attempt() -> DownloadedFile:
             response = self._send(url, params, stream=True, identity=True)
@@ -268,7 +276,7 @@ class HttpClient:
             return DownloadedFile(dest, size, sha256.hexdigest(), md5.hexdigest())
 
         try:
-            return self._with_retries(described, attempt)
+            return self._with_retries(described, attempt, log)
         finally:
             temp.unlink(missing_ok=True)
 
@@ -280,7 +288,7 @@ class HttpClient:
         stream: bool,
         identity: bool = False,
     ) -> requests.Response:
-        described = _describe_url(url, params)
+        described = url_with_params(url, params)
         # Downloads keep the bytes as stored: a .gz must stay gzipped, and Content-Length
         # must count the bytes we write.
         headers = {"Accept-Encoding": "identity"} if identity else None
@@ -313,8 +321,11 @@ class HttpClient:
             )
         return response
 
-    def _with_retries(self, described: str, attempt: Callable[[], T]) -> T:
+    def _with_retries(
+        self, described: str, attempt: Callable[[], T], log: LogFn | None = None
+    ) -> T:
         policy = self.retry
+        log = log or self._log
         last = "no attempt made"
         for number in range(1, policy.attempts + 1):
             try:
@@ -328,7 +339,7 @@ class HttpClient:
                 else:
                     with self._rng_lock:
                         delay = policy.backoff(number, self._rng)
-                self._log(
+                log(
                     f"GET {described} failed ({last}); retry {number}/{policy.attempts - 1} "
                     f"in {delay:.1f} s"
                 )

@@ -138,6 +138,7 @@ class NbiaClient:
         patient_id: str | None = None,
         modality: str | None = None,
         series_uid: str | None = None,
+        log: LogFn | None = None,
     ) -> list[dict[str, Any]]:
         """Rows of ``getSeries`` for the given filters; every row has all :data:`SERIES_FIELDS`.
 
@@ -162,7 +163,7 @@ class NbiaClient:
             raise ValueError("get_series needs at least one of collection, patient_id, ...")
         params["format"] = "json"
         url = self.endpoint("getSeries")
-        response = self.http.get(url, params)
+        response = self.http.get(url, params, log=log)
         return parse_series_rows(response.content, url=response.url or url)
 
     def download_series(
@@ -241,7 +242,11 @@ class NbiaClient:
             params["IncludeMD5"] = "yes"
         try:
             downloaded = self.http.download_file(
-                self.endpoint("getImage"), zip_path, params=params, progress=progress.on_bytes
+                self.endpoint("getImage"),
+                zip_path,
+                params=params,
+                progress=progress.on_bytes,
+                log=log,
             )
             if downloaded.bytes == 0:
                 raise EmptyArchiveError(

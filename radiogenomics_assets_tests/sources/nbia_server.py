@@ -75,7 +75,14 @@ class NbiaTestServer:
     announced_counts: dict[str, int] = field(default_factory=dict)
     faults: dict[str, Fault] = field(default_factory=dict)
     requests: Counter = field(default_factory=Counter)
+    #: Plain files served at ``/files/<name>`` (clinical CSV, GEO matrix), with their faults.
+    files: dict[str, bytes] = field(default_factory=dict)
+    file_faults: dict[str, Fault] = field(default_factory=dict)
     base_url: str = ""
+    files_url: str = ""
+    in_flight: int = 0
+    max_in_flight: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, *series: FixtureSeries) -> None:
         for item in series:
@@ -131,6 +138,16 @@ class NbiaTestServer:
         return row
 
 
+def _take(faults: dict[str, Fault], key: str) -> Fault | None:
+    """The fault for ``key`` if it still applies to this request (counting it down)."""
+    fault = faults.get(key)
+    if fault is None or (fault.times is not None and fault.times <= 0):
+        return None
+    if fault.times is not None:
+        fault.times -= 1
+    return fault
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
@@ -155,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         state = self.server.state
         parts = urlsplit(self.path)
+        if parts.path.startswith("/files/"):
+            self._get_file(state, parts.path[len("/files/") :])
+            return
         if not parts.path.startswith(PREFIX):
             self._send(404, b"not found")
             return
@@ -176,6 +196,34 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._get_image(state, params)
 
+    def _get_file(self, state: NbiaTestServer, name: str) -> None:
+        state.requests[("file", name)] += 1
+        if name not in state.files:
+            self._send(404, b"not found")
+            return
+        body = state.files[name]
+        fault = _take(state.file_faults, name)
+        kind = fault.kind if fault else None
+        if kind == "status":
+            self._send(fault.status, b"server trouble")
+        elif kind == "truncated_zip":
+            self._send(200, body[: len(body) // 2], "application/octet-stream")
+        elif kind == "empty_body":
+            self._send(200, b"", "application/octet-stream")
+        elif kind == "drop_mid_body":
+            self._drop_mid_body(body)
+        else:
+            self._send(200, body, "application/octet-stream")
+
+    def _drop_mid_body(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body[: len(body) // 2])
+        self.wfile.flush()
+        self.close_connection = True
+
     def _get_series(self, state: NbiaTestServer, params: dict[str, str]) -> None:
         state.requests[("getSeries", params.get("PatientID"))] += 1
         rows = []
@@ -191,17 +239,22 @@ class _Handler(BaseHTTPRequestHandler):
         if uid is None:
             self._send(400, b"SeriesInstanceUID is required")
             return
-        state.requests[("getImage", uid)] += 1
+        with state.lock:
+            state.requests[("getImage", uid)] += 1
+            state.in_flight += 1
+            state.max_in_flight = max(state.max_in_flight, state.in_flight)
+        try:
+            self._serve_image(state, uid, params)
+        finally:
+            with state.lock:
+                state.in_flight -= 1
+
+    def _serve_image(self, state: NbiaTestServer, uid: str, params: dict[str, str]) -> None:
         item = state.series.get(uid)
         if item is None:
             self._send(200, b"", "application/octet-stream")
             return
-        fault = state.faults.get(uid)
-        if fault is not None:
-            if fault.times is not None and fault.times <= 0:
-                fault = None
-            elif fault.times is not None:
-                fault.times -= 1
+        fault = _take(state.faults, uid)
         kind = fault.kind if fault else None
         if kind == "status":
             extra = {"Retry-After": fault.retry_after} if fault.retry_after else None
@@ -215,13 +268,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = state.build_zip(item, md5=params.get("IncludeMD5") == "yes", fault=fault)
         headers = {"Content-Disposition": f'attachment; filename="{uid}.zip"'}
         if kind == "drop_mid_body":
-            self.send_response(200)
-            self.send_header("Content-Type", "application/octet-stream")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
+            self._drop_mid_body(body)
             return
         self._send(200, body, "application/octet-stream", headers)
 
@@ -245,6 +292,7 @@ def running_nbia_server(state: NbiaTestServer) -> Iterator[NbiaTestServer]:
     thread.start()
     host, port = server.server_address[:2]
     state.base_url = f"http://{host}:{port}/nbia-api/services/v4"
+    state.files_url = f"http://{host}:{port}/files"
     try:
         yield state
     finally:

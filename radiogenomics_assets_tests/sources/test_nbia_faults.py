@@ -276,3 +276,28 @@ def test_unknown_series_uid_and_bad_parameters(
     with pytest.raises(EmptyArchiveError, match=r"series 1\.2\.3 \(patient \?\)"):
         client.download_series("1.2.3", folder, expected_count=1)
     assert list(folder.iterdir()) == []
+
+
+def test_a_failed_download_empties_the_folder_it_was_given(
+    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    # The junk member comes after the real instances, so three files were already in place.
+    nbia.faults[ct.series_uid] = Fault("not_dicom")
+    folder = tmp_path / "given"
+    folder.mkdir()
+    client = make_client(nbia.base_url, sleeps)
+    with pytest.raises(NotDicomError):
+        client.download_series(ct.series_uid, folder, expected_count=len(ct.files))
+    assert list(folder.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [folder]
+
+
+def test_download_needs_an_empty_folder(
+    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    (tmp_path / "keep.txt").write_text("user file")
+    client = make_client(nbia.base_url, sleeps)
+    with pytest.raises(ValueError, match="needs an empty folder"):
+        client.download_series(ct.series_uid, tmp_path, expected_count=len(ct.files))
+    assert (tmp_path / "keep.txt").read_text() == "user file"
+    assert nbia.image_requests(ct.series_uid) == 0
