@@ -6,7 +6,6 @@ from dagster import AssetSelection, OpExecutionContext, define_asset_job, job, o
 
 from radiogenomics_assets.assets import patient_assets
 from radiogenomics_assets.names import RAW
-from radiogenomics_assets.partitions import patients_partitions
 from radiogenomics_assets.registration import register_patients
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table
@@ -29,6 +28,5 @@ def register_patients_job() -> None:
 patient_assets_job = define_asset_job(
     "patient_assets_job",
     selection=AssetSelection.assets(*patient_assets),
-    partitions_def=patients_partitions,
     description="One patient's SEG, CT and imaging features (run per patients partition).",
 )
