@@ -15,7 +15,7 @@ DAGSTER_YAML = "telemetry:\n  enabled: false\n"
 
 
 def ensure_dagster_home() -> Path:
-    """Create ``$DAGSTER_HOME`` (default ``$RADIOGENOMICS_HOME/dagster_home``) with a dagster.yaml."""
+    """Create ``$DAGSTER_HOME`` (default: ``$RADIOGENOMICS_HOME/dagster_home``) and its settings."""
     home = Path(os.environ.get("DAGSTER_HOME") or radiogenomics_home() / "dagster_home").resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
