@@ -17,18 +17,12 @@ from pydicom.errors import InvalidDicomError
 
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.sources.base import DataSource, LogFn, SourceError
+from radiogenomics_assets.sources.manifest import choose_segmentation
 from radiogenomics_assets.store.files import FileStore
-
-#: SeriesDescription of the collection's original (expert) segmentations on TCIA and IDC.
-ORIGINAL_SEG_DESCRIPTION = "3D Slicer segmentation result"
 
 
 class SegReferenceError(SourceError):
     """A downloaded SEG does not name a CT series of its patient that the manifest lists."""
-
-
-class SegmentationSelectionError(SourceError):
-    """A patient has no SEG in the manifest, or several with no rule to choose between them."""
 
 
 @dataclass(frozen=True)
@@ -40,26 +34,6 @@ class SegFirstResult:
     seg_dir: Path
     ct_series_uid: str
     ct_dir: Path
-
-
-def select_segmentation(manifest: pd.DataFrame, patient_id: str) -> pd.Series:
-    """The patient's SEG row: the only one, or else the only original ("3D Slicer") one.
-
-    Raises:
-        SegmentationSelectionError: none, or several that the rule cannot separate.
-    """
-    rows = manifest[(manifest["patient_id"] == patient_id) & (manifest["modality"] == "SEG")]
-    if len(rows) > 1:
-        rows = rows[rows["series_description"] == ORIGINAL_SEG_DESCRIPTION]
-    if len(rows) != 1:
-        listed = manifest.loc[
-            (manifest["patient_id"] == patient_id) & (manifest["modality"] == "SEG"), "series_uid"
-        ].tolist()
-        raise SegmentationSelectionError(
-            f"patient {patient_id}: expected one SEG series in the manifest, found "
-            f"{len(listed)} ({listed}) with {len(rows)} described {ORIGINAL_SEG_DESCRIPTION!r}"
-        )
-    return rows.iloc[0]
 
 
 def referenced_series_uids(seg_dir: Path) -> list[str]:
@@ -127,15 +101,17 @@ def fetch_seg_first(
 ) -> SegFirstResult:
     """Publish the patient's SEG under ``seg_parts``, then only its CT under ``ct_parts``.
 
+    The SEG is chosen by :func:`~radiogenomics_assets.sources.manifest.choose_segmentation`.
+
     Each folder is published atomically; if the CT fails, the SEG stays published (it is
     complete and verified) and no CT folder exists.
 
     Raises:
-        InvalidPatientIdError, SegmentationSelectionError, SegReferenceError, and whatever
+        InvalidPatientIdError, NoSegmentationError, SegReferenceError, and whatever
         ``source.fetch_series`` raises.
     """
     validate_patient_id(patient_id, where="fetch_seg_first")
-    seg_row = select_segmentation(manifest, patient_id)
+    seg_row = choose_segmentation(manifest[manifest["patient_id"] == patient_id], patient_id)
     with store.atomic_directory(*seg_parts) as temp:
         source.fetch_series(patient_id, seg_row["series_uid"], temp, log)
     seg_dir = store.path(*seg_parts)

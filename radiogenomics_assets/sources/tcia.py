@@ -124,6 +124,21 @@ class TciaSource(DataSource):
             InvalidPatientIdError, InvalidUidError: an identifier unsafe for paths or SQL.
         """
         rows = self.client.get_series(self.collection, log=log)
+        records = self._manifest_records(rows)
+        if not records:
+            raise SourceError(
+                f"{self.client.endpoint('getSeries')} lists no CT or SEG series for collection "
+                f"{self.collection!r} ({len(rows)} rows in all); NBIA spells it "
+                f"{NSCLC_RADIOGENOMICS!r}"
+            )
+        frame = pd.DataFrame.from_records(records, columns=list(MANIFEST_COLUMNS))
+        log(
+            f"NBIA manifest for {self.collection!r}: {frame['patient_id'].nunique()} patients, "
+            + ", ".join(f"{m} {int((frame['modality'] == m).sum())}" for m in IMAGING_MODALITIES)
+        )
+        return frame
+
+    def _manifest_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records = []
         seen: set[str] = set()
         for row in rows:
@@ -156,18 +171,20 @@ class TciaSource(DataSource):
                     ),
                 }
             )
-        if not records:
-            raise SourceError(
-                f"{self.client.endpoint('getSeries')} lists no CT or SEG series for collection "
-                f"{self.collection!r} ({len(rows)} rows in all); NBIA spells it "
-                f"{NSCLC_RADIOGENOMICS!r}"
-            )
-        frame = pd.DataFrame.from_records(records, columns=list(MANIFEST_COLUMNS))
-        log(
-            f"NBIA manifest for {self.collection!r}: {frame['patient_id'].nunique()} patients, "
-            + ", ".join(f"{m} {int((frame['modality'] == m).sum())}" for m in IMAGING_MODALITIES)
+        return records
+
+    def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
+        """The patient's CT and SEG rows, from one ``getSeries`` call filtered by patient.
+
+        Raises:
+            InvalidPatientIdError: ``patient_id`` is unsafe.
+            NbiaResponseError, InvalidUidError: as for :meth:`imaging_manifest`.
+        """
+        validate_patient_id(patient_id, where="patient_series")
+        rows = self.client.get_series(self.collection, patient_id=patient_id, log=log)
+        return pd.DataFrame.from_records(
+            self._manifest_records(rows), columns=list(MANIFEST_COLUMNS)
         )
-        return frame
 
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
         """Download and verify one series after checking NBIA files it under ``patient_id``.

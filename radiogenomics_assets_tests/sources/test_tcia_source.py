@@ -14,9 +14,9 @@ from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.batch import BatchDownloadError, SeriesJob, fetch_series_batch
 from radiogenomics_assets.sources.http import HttpClient, RetriesExhaustedError, RetryPolicy
+from radiogenomics_assets.sources.manifest import NoSegmentationError
 from radiogenomics_assets.sources.remote_files import CorruptDownloadError
 from radiogenomics_assets.sources.seg_first import (
-    SegmentationSelectionError,
     SegReferenceError,
     fetch_seg_first,
     referenced_series_uids,
@@ -67,6 +67,17 @@ def test_manifest_lists_ct_and_seg_with_unknown_seg_references(
         assert pd.isna(row.referenced_series_uid)
         assert row.source_location.endswith(f"getImage?SeriesInstanceUID={row.series_uid}")
     assert "2 patients, CT 2, SEG 2" in log[-1]
+
+
+def test_patient_series_asks_for_one_patient_only(
+    nbia: NbiaTestServer, sleeps: SleepRecorder
+) -> None:
+    source = _source(nbia, sleeps)
+    rows = source.patient_series("AMC-001", lambda _line: None)
+    manifest = source.imaging_manifest(lambda _line: None)
+    expected = manifest[manifest["patient_id"] == "AMC-001"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, expected)
+    assert nbia.requests[("getSeries", "AMC-001")] == 1
 
 
 def test_manifest_of_an_unknown_collection_fails_loudly(
@@ -145,13 +156,13 @@ def test_seg_first_refuses_a_seg_whose_ct_is_not_in_the_manifest(
     assert not store.path("ct", "R01-005").exists()
 
 
-def test_seg_first_needs_exactly_one_segmentation(
+def test_seg_first_needs_a_segmentation(
     nbia: NbiaTestServer, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     source = _source(nbia, sleeps)
     manifest = source.imaging_manifest(lambda _line: None)
     without_seg = manifest[manifest["modality"] != "SEG"]
-    with pytest.raises(SegmentationSelectionError, match="patient R01-005: expected one SEG"):
+    with pytest.raises(NoSegmentationError, match="patient R01-005 has no SEG series"):
         fetch_seg_first(
             source,
             FileStore(tmp_path),
