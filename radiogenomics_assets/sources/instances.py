@@ -36,6 +36,10 @@ def validate_uid(uid: object, *, what: str = "UID") -> str:
     return uid
 
 
+class SeriesMismatchError(SourceError):
+    """The archive files a series under another patient or collection than the caller expects."""
+
+
 class SeriesVerificationError(SourceError):
     """A downloaded series failed verification; ``series_uid`` names it."""
 

@@ -17,7 +17,7 @@ import pandas as pd
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, DataSource, LogFn, SourceError
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy, url_with_params
-from radiogenomics_assets.sources.instances import validate_uid
+from radiogenomics_assets.sources.instances import SeriesMismatchError, validate_uid
 from radiogenomics_assets.sources.nbia import (
     DEFAULT_NBIA_BASE_URL,
     NSCLC_RADIOGENOMICS,
@@ -31,10 +31,6 @@ from radiogenomics_assets.sources.remote_files import (
 )
 
 IMAGING_MODALITIES = ("CT", "SEG")
-
-
-class SeriesMismatchError(SourceError):
-    """The archive files a series under another patient or collection than the caller expects."""
 
 
 def _count(value: Any, *, series_uid: str, field: str) -> int:
