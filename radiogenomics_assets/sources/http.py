@@ -35,7 +35,7 @@ ProgressFn = Callable[[int, int | None], None]
 
 _CHUNK = 1 << 20
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-_USER_AGENT = "radiogenomics_assets (+https://github.com/; research pipeline)"
+_USER_AGENT = "radiogenomics_assets/0.1 (research pipeline; python-requests)"
 
 
 class HttpError(SourceError):
@@ -208,18 +208,11 @@ class HttpClient:
             RetriesExhaustedError: every attempt failed; names the URL and the last failure.
         """
 
-        def attempt() -> requests.Response:
-            response = self._send(url, params, stream=False)
-            try:
-                # Reading .content here makes a body cut short fail inside the retry loop.
-                _ = response.content
-            except (requests.ConnectionError, requests.Timeout) as error:
-                raise _Retryable(f"body interrupted: {error.__class__.__name__}") from error
-            except requests.exceptions.ChunkedEncodingError as error:
-                raise _Retryable(f"body interrupted: {error}") from error
-            return response
-
-        return self._with_retries(url_with_params(url, params), attempt, log)
+        # Without streaming, requests reads the whole body inside the call, so a body cut short
+        # raises within _send and is retried there.
+        return self._with_retries(
+            url_with_params(url, params), lambda: self._send(url, params, stream=False), log
+        )
 
     def download_file(
         self,

@@ -179,9 +179,10 @@ class NbiaClient:
     ) -> SeriesDownload:
         """Download one series into the empty folder ``dest_dir`` and verify it.
 
-        The zip is streamed to a hidden file in ``scratch_dir`` (default: ``dest_dir``'s
-        parent) and deleted afterwards; it is never held in memory. On any failure ``dest_dir``
-        is emptied before the exception leaves, so the caller can discard or reuse it.
+        The zip is streamed to a hidden file in ``scratch_dir`` (default: ``dest_dir`` itself,
+        so a killed process leaves it only inside the caller's unpublished staging folder) and
+        deleted before returning; it is never held in memory. On any failure ``dest_dir`` is
+        emptied before the exception leaves, so the caller can discard or reuse it.
 
         Raises:
             ValueError: ``dest_dir`` is not an empty folder, or ``expected_count`` < 1.
@@ -235,7 +236,7 @@ class NbiaClient:
             instances_total=expected_count,
             interval_s=self.progress_interval_s,
         )
-        scratch = Path(scratch_dir) if scratch_dir is not None else dest_dir.parent
+        scratch = Path(scratch_dir) if scratch_dir is not None else dest_dir
         zip_path = scratch / f".getImage-{uuid.uuid4().hex}-{series_uid}.zip"
         params = {"SeriesInstanceUID": series_uid}
         if md5:

@@ -106,6 +106,9 @@ def fetch_file(
         raise ValueError(f"attempts must be >= 1, got {attempts}")
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    # A process killed mid-download leaves its hidden scratch file behind; clear those first.
+    for stale in dest.parent.glob(f".*fetch-*-{dest.name}"):
+        stale.unlink(missing_ok=True)
     attempt = 1
     while True:
         scratch = dest.parent / f".fetch-{uuid.uuid4().hex}-{dest.name}"

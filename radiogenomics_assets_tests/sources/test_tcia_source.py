@@ -222,6 +222,9 @@ def test_files_by_url_are_checked_and_published_with_their_sha256(
     nbia.file_faults["rnaseq.txt.gz"] = Fault("drop_mid_body", times=1)
     source = _source(nbia, sleeps)
     log: list[str] = []
+    # What a download killed mid-way leaves behind (the scratch name and the HTTP temp name).
+    (tmp_path / ".fetch-0a1b-labels.csv").write_bytes(b"half")
+    (tmp_path / ".download-9f-.fetch-0a1b-labels.csv").write_bytes(b"half")
     source.fetch_clinical_labels(tmp_path / "labels.csv", log.append)
     source.fetch_rnaseq_matrix(tmp_path / "rnaseq.txt.gz", log.append)
     assert (tmp_path / "labels.csv").read_bytes() == CSV
