@@ -296,11 +296,16 @@ def clean_expression(
         kept = GeneImputer(statistic=impute).fit_transform(kept)
         cells_imputed = int(was_na.to_numpy().sum())
 
-    stacked = kept.stack(future_stack=True).rename("expression").reset_index()
-    stacked.columns = ["patient_id", "gene", "expression"]
-    stacked["imputed"] = was_na.stack(future_stack=True).to_numpy() & stacked["expression"].notna()
-    stacked = stacked.sort_values(["gene", "patient_id"], kind="mergesort")
-    stacked = stacked[["gene", "patient_id", "expression", "imputed"]].reset_index(drop=True)
+    order = np.argsort(kept.index.to_numpy(dtype=str), kind="stable")
+    n_patients, n_genes = kept.shape
+    stacked = pd.DataFrame(
+        {
+            "gene": np.repeat(kept.columns.to_numpy(dtype=object), n_patients),
+            "patient_id": np.tile(kept.index.to_numpy(dtype=object)[order], n_genes),
+            "expression": kept.to_numpy(dtype=float)[order].T.ravel(),
+            "imputed": was_na.to_numpy()[order].T.ravel() & (impute != "none"),
+        }
+    )
 
     report = ExpressionReport(
         n_patients=len(patient_ids),
