@@ -52,6 +52,7 @@ CRITERIA: tuple[tuple[ExclusionCode, str, str], ...] = (
     ("adjuvant_therapy", "exclude_adjuvant_therapy", "no adjuvant/neo-adjuvant therapy"),
 )
 
+_AVAILABILITY_FLAGS = ("has_rnaseq", "has_ct", "has_seg")
 _FRONT_COLUMNS = (
     "patient_id",
     "included",
@@ -101,6 +102,12 @@ class CohortCriteria:
     def enabled(self) -> list[tuple[ExclusionCode, str]]:
         """``(code, text)`` of the criteria switched on, in check order."""
         return [(code, text) for code, switch, text in CRITERIA if getattr(self, switch)]
+
+
+def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
+        raise CohortInputError(f"{name} table lacks column(s) {missing}")
 
 
 def _same_patients(reference: pd.Series, other: pd.DataFrame, name: str) -> None:
@@ -163,6 +170,15 @@ def apply_criteria(
             outcomes were computed from another origin than ``criteria.origin``.
     """
     criteria = criteria or CohortCriteria()
+    _require(
+        typed, ("patient_id", "recurrence", "recurrence_raw", *criteria.therapy_flags), "typed"
+    )
+    _require(outcomes, ("patient_id", "event", "days", "origin", "outcome_problem"), "outcomes")
+    _require(availability, ("patient_id", *_AVAILABILITY_FLAGS), "availability")
+    for flag in _AVAILABILITY_FLAGS:
+        unknown = availability.loc[availability[flag].isna(), "patient_id"]
+        if len(unknown):
+            raise CohortInputError(f"availability.{flag} is NULL for {sorted(unknown.astype(str))}")
     ids = typed["patient_id"]
     if ids.duplicated().any():
         raise CohortInputError(

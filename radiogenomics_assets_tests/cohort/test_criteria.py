@@ -158,6 +158,10 @@ def test_inputs_must_describe_the_same_patients_and_origin() -> None:
         apply_criteria(typed, outcomes, availability_frame(["P-001", "P-002", "P-009"]))
     with pytest.raises(CohortInputError, match=r"availability lists patient id\(s\) \['P-001'\]"):
         apply_criteria(typed, outcomes, availability_frame(["P-001", "P-001", "P-002"]))
+    with pytest.raises(CohortInputError, match=r"availability.has_ct is NULL for \['P-002'\]"):
+        apply_criteria(typed, outcomes, available.assign(has_ct=[True, None]))
+    with pytest.raises(CohortInputError, match=r"outcomes table lacks column\(s\) \['days'\]"):
+        apply_criteria(typed, outcomes.drop(columns=["days"]), available)
     with pytest.raises(CohortInputError, match=r"origin .*'surgery'"):
         apply_criteria(typed, outcomes, available, CohortCriteria(origin="surgery"))
 
