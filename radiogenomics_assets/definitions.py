@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.jobs import patient_assets_job, register_patients_job
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.source import SourceResource
@@ -18,6 +19,7 @@ def build_definitions(
     store = store or StoreResource()
     return Definitions(
         assets=all_assets,
+        asset_checks=cohort_checks,
         jobs=[register_patients_job, patient_assets_job],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
