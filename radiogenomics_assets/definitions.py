@@ -5,7 +5,8 @@ from __future__ import annotations
 from dagster import Definitions
 
 from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.jobs import patient_assets_job, register_patients_job
+from radiogenomics_assets.checks.cohort import cohort_checks
+from radiogenomics_assets.jobs import asset_jobs, register_patients_job
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
@@ -18,7 +19,8 @@ def build_definitions(
     store = store or StoreResource()
     return Definitions(
         assets=all_assets,
-        jobs=[register_patients_job, patient_assets_job],
+        asset_checks=cohort_checks,
+        jobs=[register_patients_job, *asset_jobs],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,

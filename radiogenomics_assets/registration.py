@@ -26,3 +26,16 @@ def register_patients(manifest: pd.DataFrame, instance: DagsterInstance) -> list
     if added:
         instance.add_dynamic_partitions(PATIENTS_PARTITIONS, added)
     return added
+
+
+def register_patients_from_store(
+    instance: DagsterInstance, store: object | None = None
+) -> list[str]:
+    """Register patients from the stored ``raw.imaging_manifest`` (the default store if none)."""
+    from radiogenomics_assets.resources.store import StoreResource
+    from radiogenomics_assets.store.database import read_table
+
+    store = store if isinstance(store, StoreResource) else StoreResource()
+    with store.get_connection() as conn:
+        manifest = read_table(conn, "raw", "imaging_manifest")
+    return register_patients(manifest, instance)

@@ -24,6 +24,7 @@ def table_output(
     *,
     data_version: str | None = None,
     metadata: Mapping[str, object] | None = None,
+    output_name: str = "result",
 ) -> Output[pd.DataFrame]:
     """Wrap ``frame`` so its data version is its content (or the given input-bytes digest).
 
@@ -32,6 +33,7 @@ def table_output(
     version = data_version or frame_digest(frame)
     return Output(
         frame,
+        output_name=output_name,
         data_version=DataVersion(version),
         metadata={"data_version": MetadataValue.text(version), **(metadata or {})},
     )
