@@ -15,6 +15,7 @@ from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.batch import BatchDownloadError, SeriesJob, fetch_series_batch
 from radiogenomics_assets.sources.http import HttpClient, RetriesExhaustedError, RetryPolicy
 from radiogenomics_assets.sources.manifest import NoSegmentationError
+from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
 from radiogenomics_assets.sources.remote_files import CorruptDownloadError
 from radiogenomics_assets.sources.seg_first import (
     SegReferenceError,
@@ -264,3 +265,23 @@ def test_a_damaged_file_by_url_is_never_published(
         fetch(tmp_path / name, lambda _line: None)
     assert list(tmp_path.iterdir()) == []
     assert nbia.requests[("file", name)] == 2
+
+
+def test_get_series_reads_empty_bodies_and_absent_fields(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+) -> None:
+    client = _source(nbia, sleeps).client
+    assert client.get_series("NSCLC Radiogenomics", patient_id="R01-999") == []
+    rows = client.get_series(series_uid=cohort["AMC-001"][1].series_uid)
+    assert len(rows) == 1
+    assert rows[0]["ProtocolName"] is None  # left out by the server, as NBIA does with nulls
+    assert rows[0]["Modality"] == "SEG"
+    assert rows[0]["ImageCount"] == 1
+
+
+def test_get_series_refuses_a_body_that_is_not_json() -> None:
+    with pytest.raises(NbiaResponseError, match=r"http://x/getSeries did not return JSON"):
+        parse_series_rows(b"<html>maintenance</html>", url="http://x/getSeries")
+    with pytest.raises(NbiaResponseError, match="returned dict, expected a JSON list"):
+        parse_series_rows(b'{"error": 1}', url="http://x/getSeries")
+    assert parse_series_rows(b"  \n", url="http://x/getSeries") == []
