@@ -207,7 +207,6 @@ class HttpClient:
             HttpStatusError: a 4xx other than 429.
             RetriesExhaustedError: every attempt failed; names the URL and the last failure.
         """
-
         # Without streaming, requests reads the whole body inside the call, so a body cut short
         # raises within _send and is retried there.
         return self._with_retries(
@@ -225,9 +224,9 @@ class HttpClient:
     ) -> DownloadedFile:
         """Stream ``url`` into ``dest``; the file appears under ``dest`` only when complete.
 
-        Each attempt restarts the body from byte 0 into a fresh temporary file: archives such
-        as NBIA build zips on the fly and do not honour byte ranges, so resuming mid-body would
-        splice two different streams.
+        Each attempt restarts the body from byte 0 into a fresh temporary file: NBIA builds
+        its zips per request, and nothing promises two builds are byte-identical, so resuming
+        mid-body with a byte range could splice two different streams.
 
         Raises:
             HttpStatusError: a 4xx other than 429.
