@@ -36,8 +36,13 @@ class SourceResource(ConfigurableResource):
         default=None, description="$RADIOGENOMICS_LOCAL_CLINICAL"
     )
     local_rnaseq_matrix: str | None = Field(default=None, description="$RADIOGENOMICS_LOCAL_RNASEQ")
-    nbia_base_url: str | None = Field(default=None, description="NBIA v4 base URL override")
-    max_concurrent_downloads: int = Field(default=2, description="parallel series downloads")
+    nbia_base_url: str | None = Field(default=None, description="tcia: NBIA v4 base URL")
+    clinical_url: str | None = Field(default=None, description="tcia/idc: clinical labels CSV URL")
+    rnaseq_url: str | None = Field(default=None, description="tcia/idc: GEO RNA-seq matrix URL")
+    s3_endpoint: str | None = Field(default=None, description="idc: bucket endpoint template")
+    max_concurrent_downloads: int = Field(
+        default=2, description="tcia/idc: series downloaded at once by batch downloads"
+    )
 
     def source_name(self) -> str:
         if self.name:
@@ -67,13 +72,18 @@ class SourceResource(ConfigurableResource):
                 clinical_csv=_env_path(self.local_clinical_csv, "RADIOGENOMICS_LOCAL_CLINICAL"),
                 rnaseq_matrix=_env_path(self.local_rnaseq_matrix, "RADIOGENOMICS_LOCAL_RNASEQ"),
             )
+        remote: dict[str, object] = {"max_concurrent_downloads": self.max_concurrent_downloads}
+        for setting in ("clinical_url", "rnaseq_url"):
+            if getattr(self, setting):
+                remote[setting] = getattr(self, setting)
         if name == "tcia":
             from radiogenomics_assets.sources.tcia import TciaSource
 
-            kwargs = {"max_concurrent_downloads": self.max_concurrent_downloads}
             if self.nbia_base_url:
-                kwargs["base_url"] = self.nbia_base_url
-            return TciaSource(**kwargs)
+                remote["base_url"] = self.nbia_base_url
+            return TciaSource(**remote)
         from radiogenomics_assets.sources.idc import IdcSource
 
-        return IdcSource()
+        if self.s3_endpoint:
+            remote["s3_endpoint"] = self.s3_endpoint
+        return IdcSource(**remote)
