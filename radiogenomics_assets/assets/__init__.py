@@ -1,1 +1,29 @@
-"""assets."""
+"""The Dagster assets, by layer; library code does the work, these modules wire it."""
+
+from __future__ import annotations
+
+from dagster import AssetsDefinition
+
+from radiogenomics_assets.assets.cohort import cohort_assets
+from radiogenomics_assets.assets.genomics import genomics_assets
+from radiogenomics_assets.assets.raw import raw_assets
+from radiogenomics_assets.names import EVALUATION, RAW
+from radiogenomics_assets.partitions import folds_partitions, patients_partitions
+
+all_assets: list[AssetsDefinition] = [*raw_assets, *cohort_assets, *genomics_assets]
+
+
+def _groups(asset: AssetsDefinition) -> set[str]:
+    return set(asset.group_names_by_key.values())
+
+
+#: Assets with one partition per patient: what a new patient needs materialized.
+patient_assets = [a for a in all_assets if a.partitions_def == patients_partitions]
+#: Assets with one partition per cross-validation fold.
+fold_assets = [a for a in all_assets if a.partitions_def == folds_partitions]
+_unpartitioned = [a for a in all_assets if a.partitions_def is None]
+ingest_assets = [a for a in _unpartitioned if _groups(a) == {RAW}]
+evaluation_assets = [a for a in _unpartitioned if _groups(a) == {EVALUATION}]
+cohort_level_assets = [
+    a for a in _unpartitioned if a not in ingest_assets and a not in evaluation_assets
+]

@@ -32,8 +32,9 @@ class MixedSeriesError(DicomValidationError):
     """Files meant to form one series carry more than one SeriesInstanceUID."""
 
 
-class DuplicateInstanceError(DicomValidationError):
-    """The same SOPInstanceUID appears in more than one file of a series."""
+class DuplicateInstanceError(MixedSeriesError):
+    """The same SOPInstanceUID appears in more than one file of a series (a kind of mixed
+    series: copies of one instance do not make two slices)."""
 
 
 class PatientMismatchError(DicomValidationError):

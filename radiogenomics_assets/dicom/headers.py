@@ -28,6 +28,7 @@ from radiogenomics_assets.dicom.errors import (
     MixedSeriesError,
     NotDicomError,
     TruncatedDicomError,
+    WrongModalityError,
 )
 
 PIXEL_DATA_TAG = 0x7FE00010
@@ -145,6 +146,90 @@ def check_series_files(
             )
         seen[header.sop_instance_uid] = header.path
     return headers
+
+
+@dataclass(frozen=True)
+class InstanceHeader:
+    """The identifying header fields of one DICOM instance (one row of a raw series table)."""
+
+    path: Path
+    patient_id: str
+    modality: str
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    instance_number: int | None
+    frame_of_reference_uid: str | None
+    referenced_series_uid: str | None
+
+    @classmethod
+    def from_header(cls, header: DicomHeader) -> InstanceHeader:
+        dataset = header.dataset
+        number = dataset.get("InstanceNumber")
+        frame_of_reference = dataset.get("FrameOfReferenceUID")
+        referenced = dataset.get("ReferencedSeriesSequence")
+        return cls(
+            path=header.path,
+            patient_id=header.patient_id,
+            modality=header.modality,
+            study_uid=header.study_uid,
+            series_uid=header.series_uid,
+            sop_instance_uid=header.sop_instance_uid,
+            sop_class_uid=header.sop_class_uid,
+            instance_number=int(number) if number not in (None, "") else None,
+            frame_of_reference_uid=str(frame_of_reference) if frame_of_reference else None,
+            referenced_series_uid=(
+                str(referenced[0].get("SeriesInstanceUID", "")) or None if referenced else None
+            ),
+        )
+
+
+def read_instance(
+    path: Path,
+    *,
+    expected_series_uid: str | None = None,
+    expected_modality: str | None = None,
+) -> InstanceHeader:
+    """Check one DICOM file as it enters the store (header and Pixel Data length only).
+
+    Raises:
+        NotDicomError, TruncatedDicomError, MissingAttributeError: from
+            :func:`inspect_dicom_file`.
+        MixedSeriesError: the file belongs to another SeriesInstanceUID than expected.
+        WrongModalityError: the file's Modality is not the expected one.
+    """
+    header = inspect_dicom_file(path)
+    if expected_series_uid is not None and header.series_uid != expected_series_uid:
+        raise MixedSeriesError(
+            f"{path}: SeriesInstanceUID {header.series_uid} differs from the series being "
+            f"read, {expected_series_uid}"
+        )
+    if expected_modality is not None and header.modality != expected_modality:
+        raise WrongModalityError(
+            f"{path}: Modality {header.modality!r}, expected {expected_modality!r}"
+        )
+    return InstanceHeader.from_header(header)
+
+
+def read_series_instances(
+    paths: Sequence[Path], *, expected_series_uid: str, expected_modality: str
+) -> list[InstanceHeader]:
+    """Check every file of one series, in path order; the first failing file raises.
+
+    Raises:
+        EmptySeriesError, NotDicomError, TruncatedDicomError, MissingAttributeError,
+        MixedSeriesError, DuplicateInstanceError: from :func:`check_series_files`.
+        WrongModalityError: a file's Modality is not ``expected_modality``.
+    """
+    headers = check_series_files(sorted(Path(p) for p in paths), expected_series_uid)
+    for header in headers:
+        if header.modality != expected_modality:
+            raise WrongModalityError(
+                f"{header.path}: Modality {header.modality!r} in series "
+                f"{expected_series_uid}, expected {expected_modality!r}"
+            )
+    return [InstanceHeader.from_header(h) for h in headers]
 
 
 def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: Path, size: int) -> None:

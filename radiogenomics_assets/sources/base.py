@@ -58,6 +58,11 @@ class DataSource(abc.ABC):
     def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
         """One row per CT or SEG series, with the columns of :data:`MANIFEST_COLUMNS`."""
 
+    def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
+        """The manifest rows of one patient (a source with a cheaper query overrides this)."""
+        manifest = self.imaging_manifest(log)
+        return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
+
     @abc.abstractmethod
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
         """Place every DICOM instance of one series into the empty folder ``dest_dir``.

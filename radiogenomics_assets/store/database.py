@@ -66,7 +66,10 @@ def _file_lock(lock_path: Path, timeout_s: float) -> Iterator[None]:
 
 @contextmanager
 def connect(
-    database: Path | str, *, timeout_s: float = 600.0
+    database: Path | str,
+    *,
+    timeout_s: float = 600.0,
+    config: Mapping[str, object] | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """An exclusive connection to the store, serialized across processes.
 
@@ -82,7 +85,7 @@ def connect(
     with _file_lock(database.with_name(database.name + ".lock"), timeout_s):
         while True:
             try:
-                conn = duckdb.connect(str(database))
+                conn = duckdb.connect(str(database), config=dict(config or {}))
                 break
             except duckdb.IOException as error:
                 if "lock" not in str(error).lower() or time.monotonic() > deadline:

@@ -13,9 +13,17 @@ from radiogenomics_assets.dicom.errors import (
     MixedSeriesError,
     NotDicomError,
     TruncatedDicomError,
+    WrongModalityError,
 )
-from radiogenomics_assets.dicom.headers import check_series_files, inspect_dicom_file
+from radiogenomics_assets.dicom.headers import (
+    check_series_files,
+    inspect_dicom_file,
+    read_instance,
+    read_series_instances,
+)
 from radiogenomics_assets_tests.dicom.synthetic import SyntheticCt, write_ct_series
+
+UID = "1.2.3.4"
 
 
 def test_inspect_reads_identity_without_pixels(synthetic_ct: SyntheticCt) -> None:
@@ -121,3 +129,41 @@ def test_check_series_files_refuses_duplicate_instances(
 def test_check_series_files_refuses_nothing() -> None:
     with pytest.raises(EmptySeriesError, match=r"no DICOM files given for series 1\.2\.3"):
         check_series_files([], "1.2.3")
+
+
+def test_read_series_instances_gives_raw_table_fields(
+    synthetic_ct: SyntheticCt, seg_path: Path
+) -> None:
+    headers = read_series_instances(
+        list(reversed(synthetic_ct.paths)),
+        expected_series_uid=synthetic_ct.series_uid,
+        expected_modality="CT",
+    )
+    assert [h.path for h in headers] == sorted(synthetic_ct.paths)
+    first = next(h for h in headers if h.path == synthetic_ct.paths[0])
+    assert first.instance_number == synthetic_ct.datasets[0].InstanceNumber
+    assert first.frame_of_reference_uid == synthetic_ct.frame_of_reference_uid
+    assert first.referenced_series_uid is None
+    seg = read_instance(seg_path, expected_modality="SEG")
+    assert seg.referenced_series_uid == synthetic_ct.series_uid
+
+
+def test_read_instance_and_series_refuse_bad_files(
+    synthetic_ct: SyntheticCt, seg_path: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(WrongModalityError, match=r"Modality 'SEG', expected 'CT'"):
+        read_instance(seg_path, expected_modality="CT")
+    with pytest.raises(MixedSeriesError, match=rf"differs from the series being read, {UID}"):
+        read_instance(synthetic_ct.paths[0], expected_series_uid=UID)
+    copy = tmp_path / "copy.dcm"
+    copy.write_bytes(synthetic_ct.paths[0].read_bytes())
+    with pytest.raises(MixedSeriesError, match="is in both"):
+        read_series_instances(
+            [*synthetic_ct.paths, copy],
+            expected_series_uid=synthetic_ct.series_uid,
+            expected_modality="CT",
+        )
+    with pytest.raises(WrongModalityError, match="expected 'MR'"):
+        read_series_instances(
+            synthetic_ct.paths, expected_series_uid=synthetic_ct.series_uid, expected_modality="MR"
+        )

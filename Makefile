@@ -1,0 +1,41 @@
+# Two commands for a newcomer: `make demo` and `make test`. Everything runs inside .venv.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+export RADIOGENOMICS_HOME ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
+
+.PHONY: setup demo test test-slow lint ui bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install the project with its pinned dependencies
+
+demo: $(STAMP)  ## materialize the whole asset graph on the offline demo cohort
+	$(PY) -m radiogenomics_assets.demo
+
+test: $(STAMP)  ## the default suite (everything not marked slow)
+	$(PY) -m pytest -m "not slow"
+
+test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph)
+	$(PY) -m pytest -m slow
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check radiogenomics_assets radiogenomics_assets_tests benchmarks
+
+ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as `make demo`
+	@mkdir -p $(DAGSTER_HOME)
+	$(PY) -m radiogenomics_assets.instance_config
+	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 --workspace workspace.yaml
+
+bench: $(STAMP)
+	$(PY) benchmarks/imaging_features.py
+
+clean:  ## remove the store (not the venv)
+	rm -rf $(RADIOGENOMICS_HOME)

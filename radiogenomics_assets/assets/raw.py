@@ -1,0 +1,281 @@
+"""Raw assets: the source's bytes in the store, one table per source file and per patient series.
+
+Each asset records where its bytes came from and returns a data version derived from them, so
+everything downstream is traceable to exact inputs. The per-patient assets are partitioned by
+the dynamic ``patients`` set and fetch only that patient's series: a new patient never makes an
+existing patient's partitions stale.
+"""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+
+from radiogenomics_assets.assets.outputs import digest_of, table_output
+from radiogenomics_assets.dicom.headers import read_series_instances
+from radiogenomics_assets.ids import validate_patient_id
+from radiogenomics_assets.names import RAW
+from radiogenomics_assets.omics.geo import read_geo_matrix
+from radiogenomics_assets.partitions import patients_partitions
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.sources.base import DataSource
+from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
+from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
+from radiogenomics_assets.store.database import replace_partition
+from radiogenomics_assets.store.files import StoredFile
+
+PATIENT_PARTITION = {"partition_expr": "patient_id"}
+
+
+def _source(source: SourceResource, store: StoreResource) -> DataSource:
+    return source.build(store.files.path("sources"))
+
+
+def _record_rejections(
+    store: StoreResource, source_table: str, source_file: str, rejected: pd.DataFrame
+) -> None:
+    """Keep rows set aside at parse time in ``raw.rejected_records`` (one slice per table)."""
+    frame = pd.DataFrame(
+        {
+            "source_table": source_table,
+            "source_file": source_file,
+            "location": rejected.iloc[:, 0].astype(str),
+            "raw_value": rejected.iloc[:, 1].astype(str),
+            "reason": rejected["reason"].astype(str),
+        },
+        columns=["source_table", "source_file", "location", "raw_value", "reason"],
+    )
+    with store.get_connection() as conn:
+        replace_partition(
+            conn,
+            RAW,
+            "rejected_records",
+            frame,
+            partition_column="source_table",
+            partition_keys=[source_table],
+        )
+
+
+def _fetched_file(store: StoreResource, name: str, fetch) -> StoredFile:
+    destination = store.files.path("raw", name)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fetch(destination)
+    return store.files.describe("raw", name)
+
+
+@asset(
+    key_prefix=RAW,
+    group_name=RAW,
+    code_version="1",
+    kinds={"duckdb", "csv"},
+    description="The TCIA clinical labels CSV, one row per line, values as written.",
+)
+def clinical_labels(
+    context: AssetExecutionContext, source: SourceResource, store: StoreResource
+) -> Output[pd.DataFrame]:
+    src = _source(source, store)
+    stored = _fetched_file(
+        store, "clinical_labels.csv", lambda dest: src.fetch_clinical_labels(dest, context.log.info)
+    )
+    parsed = read_clinical_labels(stored.path)
+    _record_rejections(store, "clinical_labels", stored.relpath, parsed.rejected)
+    for reason in parsed.rejected["reason"]:
+        context.log.warning(f"clinical row set aside: {reason}")
+    return table_output(
+        parsed.frame,
+        data_version=stored.sha256,
+        metadata={
+            **src.describe(),
+            "file": stored.relpath,
+            "sha256": stored.sha256,
+            "bytes": stored.bytes,
+            "n_patients": len(parsed.frame),
+            "n_rejected_rows": len(parsed.rejected),
+        },
+    )
+
+
+@asset(
+    key_prefix=RAW,
+    group_name=RAW,
+    code_version="1",
+    kinds={"duckdb"},
+    description="The GEO RNA-seq matrix as a long table (patient_id, gene, expression; NA → NULL).",
+)
+def rnaseq_expression(
+    context: AssetExecutionContext, source: SourceResource, store: StoreResource
+) -> Output[pd.DataFrame]:
+    src = _source(source, store)
+    stored = _fetched_file(
+        store, "rnaseq_matrix.txt.gz", lambda dest: src.fetch_rnaseq_matrix(dest, context.log.info)
+    )
+    matrix = read_geo_matrix(stored.path)
+    _record_rejections(store, "rnaseq_expression", stored.relpath, matrix.rejected_columns)
+    for reason in matrix.rejected_columns["reason"]:
+        context.log.warning(f"RNA-seq column set aside: {reason}")
+    long = matrix.long
+    return table_output(
+        long,
+        data_version=stored.sha256,
+        metadata={
+            **src.describe(),
+            "file": stored.relpath,
+            "sha256": stored.sha256,
+            "bytes": stored.bytes,
+            "n_patients": int(long["patient_id"].nunique()),
+            "n_genes": int(long["gene"].nunique()),
+            "n_missing_values": int(long["expression"].isna().sum()),
+            "n_rejected_columns": len(matrix.rejected_columns),
+        },
+    )
+
+
+@asset(
+    key_prefix=RAW,
+    group_name=RAW,
+    code_version="1",
+    kinds={"duckdb"},
+    description="One row per CT or SEG series at the source; registers the patients partitions.",
+)
+def imaging_manifest(
+    context: AssetExecutionContext, source: SourceResource, store: StoreResource
+) -> Output[pd.DataFrame]:
+    src = _source(source, store)
+    manifest = validate_manifest(src.imaging_manifest(context.log.info), source=src.name)
+    counts = manifest.groupby("modality")["series_uid"].count().to_dict()
+    return table_output(
+        manifest,
+        metadata={
+            **src.describe(),
+            "n_patients": int(manifest["patient_id"].nunique()),
+            "n_ct_series": int(counts.get("CT", 0)),
+            "n_seg_series": int(counts.get("SEG", 0)),
+        },
+    )
+
+
+def _fetch_series_rows(
+    context: AssetExecutionContext,
+    src: DataSource,
+    store: StoreResource,
+    *,
+    patient_id: str,
+    series_uid: str,
+    modality: str,
+) -> pd.DataFrame:
+    """Fetch one series into ``files/raw/<modality>/<patient>/<series>/``, checked file by file.
+
+    The folder appears under its final name only once every file parsed as a complete DICOM
+    instance of that series and modality; on any failure nothing is published.
+    """
+    parts = ("raw", modality.lower(), patient_id, series_uid)
+    with store.files.atomic_directory(*parts) as staging:
+        src.fetch_series(patient_id, series_uid, staging, context.log.info)
+        files = sorted(p for p in staging.iterdir() if p.is_file())
+        if not files:
+            raise FileNotFoundError(f"patient {patient_id}: series {series_uid} arrived empty")
+        headers = read_series_instances(
+            files, expected_series_uid=series_uid, expected_modality=modality
+        )
+        foreign = {h.patient_id for h in headers} - {patient_id}
+        if foreign:
+            raise ValueError(
+                f"patient {patient_id}: series {series_uid} carries PatientID {sorted(foreign)}"
+            )
+    rows = []
+    for header in headers:
+        stored = store.files.describe(*parts, Path(header.path).name)
+        rows.append(
+            {
+                "patient_id": patient_id,
+                "series_uid": series_uid,
+                "study_uid": header.study_uid,
+                "sop_instance_uid": header.sop_instance_uid,
+                "instance_number": header.instance_number,
+                "frame_of_reference_uid": header.frame_of_reference_uid,
+                "referenced_series_uid": header.referenced_series_uid,
+                "path": stored.relpath,
+                "bytes": stored.bytes,
+                "sha256": stored.sha256,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Output[pd.DataFrame]:
+    return table_output(
+        frame.assign(source=src.name),
+        data_version=digest_of(frame["sha256"]),
+        metadata={
+            **src.describe(),
+            "n_files": len(frame),
+            "mb": round(float(frame["bytes"].sum()) / 1e6, 2),
+            **extra,
+        },
+    )
+
+
+@asset(
+    key_prefix=RAW,
+    group_name=RAW,
+    code_version="1",
+    partitions_def=patients_partitions,
+    metadata=PATIENT_PARTITION,
+    kinds={"duckdb", "dicom"},
+    description="The patient's nodule DICOM SEG in the file store, one row per file. "
+    "Fetched first: its ReferencedSeriesSequence names the only CT series to fetch.",
+)
+def nodule_segmentation(
+    context: AssetExecutionContext, source: SourceResource, store: StoreResource
+) -> Output[pd.DataFrame]:
+    patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
+    src = _source(source, store)
+    chosen = choose_segmentation(src.patient_series(patient_id, context.log.info), patient_id)
+    frame = _fetch_series_rows(
+        context, src, store, patient_id=patient_id, series_uid=chosen["series_uid"], modality="SEG"
+    )
+    return _series_output(
+        frame,
+        src,
+        seg_series_uid=chosen["series_uid"],
+        seg_series_description=MetadataValue.text(str(chosen["series_description"])),
+        referenced_ct_series_uid=MetadataValue.text(str(frame["referenced_series_uid"].iloc[0])),
+    )
+
+
+@asset(
+    key_prefix=RAW,
+    group_name=RAW,
+    code_version="1",
+    partitions_def=patients_partitions,
+    metadata=PATIENT_PARTITION,
+    ins={"nodule_segmentation": AssetIn(key=[RAW, "nodule_segmentation"])},
+    kinds={"duckdb", "dicom"},
+    description="The CT series the patient's SEG references (and only that one), one row per file.",
+)
+def ct_series(
+    context: AssetExecutionContext,
+    nodule_segmentation: pd.DataFrame,
+    source: SourceResource,
+    store: StoreResource,
+) -> Output[pd.DataFrame]:
+    patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
+    referenced = nodule_segmentation["referenced_series_uid"].dropna().unique()
+    if len(referenced) != 1:
+        raise ValueError(
+            f"patient {patient_id}: the SEG references {len(referenced)} CT series "
+            f"({list(referenced)}), expected exactly one"
+        )
+    src = _source(source, store)
+    frame = _fetch_series_rows(
+        context, src, store, patient_id=patient_id, series_uid=str(referenced[0]), modality="CT"
+    )
+    return _series_output(
+        frame.drop(columns=["referenced_series_uid"]), src, ct_series_uid=str(referenced[0])
+    )
+
+
+raw_assets = [clinical_labels, rnaseq_expression, imaging_manifest, nodule_segmentation, ct_series]

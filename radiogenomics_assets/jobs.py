@@ -1,0 +1,64 @@
+"""Jobs, and the order in which `make demo` (or a user) runs them over the whole graph."""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+from dataclasses import dataclass
+from typing import Literal
+
+from dagster import AssetSelection, OpExecutionContext, define_asset_job, job, op
+
+from radiogenomics_assets.assets import (
+    cohort_level_assets,
+    evaluation_assets,
+    fold_assets,
+    ingest_assets,
+    patient_assets,
+)
+from radiogenomics_assets.registration import register_patients_from_store
+from radiogenomics_assets.resources.store import StoreResource
+
+
+@op(description="Read raw.imaging_manifest and add a patients partition per imaged patient.")
+def register_patients_from_manifest(context: OpExecutionContext, store: StoreResource) -> list[str]:
+    added = register_patients_from_store(context.instance, store)
+    context.log.info(f"registered {len(added)} new patient partition(s): {added[:20]}")
+    return added
+
+
+@job(description="Register the patients partitions from the stored imaging manifest.")
+def register_patients_job() -> None:
+    register_patients_from_manifest()
+
+
+def _asset_job(name: str, assets: list, description: str):
+    if not assets:
+        return None
+    return define_asset_job(name, selection=AssetSelection.assets(*assets), description=description)
+
+
+asset_jobs = [
+    _asset_job("ingest_job", ingest_assets, "Clinical labels, RNA-seq and imaging manifest."),
+    _asset_job("patient_assets_job", patient_assets, "One patient's SEG, CT and imaging features."),
+    _asset_job("cohort_job", cohort_level_assets, "Outcomes, cohort filter, gene expression."),
+    _asset_job("modeling_job", fold_assets, "One fold: splits, every model, fold metrics."),
+    _asset_job("evaluation_job", evaluation_assets, "Table 1, Fig. 2 and provenance."),
+]
+asset_jobs = [j for j in asset_jobs if j is not None]
+
+
+@dataclass(frozen=True)
+class Phase:
+    title: str
+    job: str
+    partitioned_by: Literal["patients", "folds"] | None
+    #: Later phases need this one: stop the demo if it fails.
+    must_succeed: bool
+
+
+PHASES = (
+    Phase("Raw tables from the source", "ingest_job", None, True),
+    Phase("Per-patient SEG, CT and imaging features", "patient_assets_job", "patients", False),
+    Phase("Cohort and gene expression", "cohort_job", None, True),
+    Phase("Fold splits, models and fold metrics", "modeling_job", "folds", True),
+    Phase("Table 1, Fig. 2 and provenance", "evaluation_job", None, True),
+)

@@ -1,0 +1,12 @@
+"""Partition sets: one dynamic partition per imaged patient, one static partition per CV fold."""
+
+from __future__ import annotations
+
+from dagster import DynamicPartitionsDefinition, StaticPartitionsDefinition
+
+from radiogenomics_assets.names import PATIENTS_PARTITIONS
+
+FOLD_NAMES = ("fold_1", "fold_2", "fold_3", "fold_4", "fold_5")
+
+patients_partitions = DynamicPartitionsDefinition(name=PATIENTS_PARTITIONS)
+folds_partitions = StaticPartitionsDefinition(list(FOLD_NAMES))

@@ -1,0 +1,106 @@
+"""The IO manager that stores every table asset in DuckDB: key prefix = schema, name = table.
+
+Partitioned assets name their partition column in the definition metadata ``partition_expr``
+(the dagster-duckdb convention); writing a partition deletes its rows and inserts the new ones in
+one transaction, so reruns replace rather than duplicate. ``column_types`` in the definition
+metadata pins SQL types such as ``FLOAT[1024]`` for array columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+from dagster import (
+    ConfigurableIOManager,
+    InputContext,
+    MetadataValue,
+    OutputContext,
+    TableColumn,
+    TableSchema,
+)
+
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.store.database import read_table, replace_partition, replace_table
+
+
+class TableNotMaterializedError(LookupError):
+    """An input table does not exist yet in the store."""
+
+
+def _schema_and_table(context: OutputContext | InputContext) -> tuple[str, str]:
+    path = context.asset_key.path
+    if len(path) != 2:
+        raise ValueError(f"asset key {path} must be [schema, table] to live in DuckDB")
+    return path[0], path[1]
+
+
+def table_schema(frame: pd.DataFrame) -> TableSchema:
+    return TableSchema(
+        columns=[
+            TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()
+        ]
+    )
+
+
+class DuckDBTableIOManager(ConfigurableIOManager):
+    """Reads and writes pandas DataFrames as DuckDB tables in the store."""
+
+    store: StoreResource
+
+    def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
+        if obj is None:
+            return
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}")
+        schema, table = _schema_and_table(context)
+        metadata: Mapping[str, object] = context.definition_metadata or {}
+        column_types = dict(metadata.get("column_types") or {})
+        with self.store.get_connection() as conn:
+            if context.has_asset_partitions:
+                replace_partition(
+                    conn,
+                    schema,
+                    table,
+                    obj,
+                    partition_column=str(metadata["partition_expr"]),
+                    partition_keys=list(context.asset_partition_keys),
+                    column_types=column_types,
+                )
+            else:
+                replace_table(conn, schema, table, obj, column_types=column_types)
+        count_key = (
+            "dagster/partition_row_count" if context.has_asset_partitions else "dagster/row_count"
+        )
+        context.add_output_metadata(
+            {
+                count_key: len(obj),
+                "dagster/column_schema": table_schema(obj),
+                "dagster/table_name": f"{schema}.{table}",
+                "duckdb_table": MetadataValue.text(f"{schema}.{table}"),
+            }
+        )
+
+    def load_input(self, context: InputContext) -> pd.DataFrame:
+        schema, table = _schema_and_table(context)
+        partition_column = None
+        keys = None
+        if context.has_asset_partitions:
+            upstream = context.upstream_output
+            upstream_metadata = (upstream.definition_metadata if upstream else None) or {}
+            partition_column = str(upstream_metadata["partition_expr"])
+            keys = list(context.asset_partition_keys)
+        with self.store.get_connection() as conn:
+            exists = conn.execute(
+                "SELECT count(*) FROM information_schema.tables "
+                "WHERE table_schema = ? AND table_name = ?",
+                [schema, table],
+            ).fetchone()
+            if not exists or not exists[0]:
+                raise TableNotMaterializedError(
+                    f"{schema}.{table} is not in {self.store.database_path}: materialize "
+                    f"{context.asset_key.to_user_string()} first"
+                )
+            return read_table(
+                conn, schema, table, partition_column=partition_column, partition_keys=keys
+            )

@@ -1,0 +1,287 @@
+"""TciaSource against the loopback NBIA server: manifest, SEG-first, batches, files by URL."""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import hashlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from radiogenomics_assets.ids import InvalidPatientIdError
+from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
+from radiogenomics_assets.sources.batch import BatchDownloadError, SeriesJob, fetch_series_batch
+from radiogenomics_assets.sources.http import HttpClient, RetriesExhaustedError, RetryPolicy
+from radiogenomics_assets.sources.manifest import NoSegmentationError
+from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
+from radiogenomics_assets.sources.remote_files import CorruptDownloadError
+from radiogenomics_assets.sources.seg_first import (
+    SegReferenceError,
+    fetch_seg_first,
+    referenced_series_uids,
+)
+from radiogenomics_assets.sources.tcia import SeriesMismatchError, TciaSource
+from radiogenomics_assets.store.files import FileStore
+from radiogenomics_assets_tests.sources.clients import SleepRecorder
+from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries, patient_series
+from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
+
+Cohort = dict[str, tuple[FixtureSeries, FixtureSeries]]
+
+
+def _source(nbia: NbiaTestServer, sleeps: SleepRecorder, **kwargs: object) -> TciaSource:
+    http = HttpClient(
+        timeout_s=(2.0, 5.0),
+        retry=RetryPolicy(attempts=3, backoff_initial_s=0.01),
+        sleep=sleeps,
+    )
+    return TciaSource(
+        base_url=nbia.base_url,
+        clinical_url=f"{nbia.files_url}/labels.csv",
+        rnaseq_url=f"{nbia.files_url}/rnaseq.txt.gz",
+        http=http,
+        **kwargs,
+    )
+
+
+def test_manifest_lists_ct_and_seg_with_unknown_seg_references(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+) -> None:
+    pet = dataclasses.replace(cohort["R01-005"][0], series_uid="1.2.3.4", modality="PT")
+    nbia.add(pet)
+    log: list[str] = []
+    manifest = _source(nbia, sleeps).imaging_manifest(log.append)
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
+    expected = {s.series_uid: s for pair in cohort.values() for s in pair}
+    assert set(manifest["series_uid"]) == set(expected)
+    for row in manifest.itertuples():
+        served = expected[row.series_uid]
+        assert (row.patient_id, row.modality, row.study_uid) == (
+            served.patient_id,
+            served.modality,
+            served.study_uid,
+        )
+        assert row.instance_count == len(served.files)
+        assert row.size_bytes == sum(len(data) for _, data in served.files)
+        assert pd.isna(row.referenced_series_uid)
+        assert row.source_location.endswith(f"getImage?SeriesInstanceUID={row.series_uid}")
+    assert "2 patients, CT 2, SEG 2" in log[-1]
+
+
+def test_patient_series_asks_for_one_patient_only(
+    nbia: NbiaTestServer, sleeps: SleepRecorder
+) -> None:
+    source = _source(nbia, sleeps)
+    rows = source.patient_series("AMC-001", lambda _line: None)
+    manifest = source.imaging_manifest(lambda _line: None)
+    expected = manifest[manifest["patient_id"] == "AMC-001"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(rows, expected)
+    assert nbia.requests[("getSeries", "AMC-001")] == 1
+
+
+def test_manifest_of_an_unknown_collection_fails_loudly(
+    nbia: NbiaTestServer, sleeps: SleepRecorder
+) -> None:
+    source = _source(nbia, sleeps, collection="NSCLC-Radiogenomics")
+    with pytest.raises(SourceError, match=r"no CT or SEG series .* 'NSCLC Radiogenomics'"):
+        source.imaging_manifest(lambda _line: None)
+
+
+def test_manifest_refuses_an_unsafe_patient_id(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+) -> None:
+    bad = dataclasses.replace(cohort["R01-005"][0], series_uid="1.2.3.5", patient_id="../etc")
+    nbia.add(bad)
+    with pytest.raises(InvalidPatientIdError, match=r"'\.\./etc' in getSeries row of series"):
+        _source(nbia, sleeps).imaging_manifest(lambda _line: None)
+
+
+def test_fetch_series_checks_the_patient_before_downloading(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    ct = cohort["R01-005"][0]
+    with pytest.raises(
+        SeriesMismatchError, match=r"belongs to patient 'R01-005'.*not patient 'AMC-001'"
+    ):
+        _source(nbia, sleeps).fetch_series("AMC-001", ct.series_uid, tmp_path, lambda _line: None)
+    assert nbia.image_requests(ct.series_uid) == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_seg_first_downloads_only_the_referenced_ct(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    ct, seg = cohort["R01-005"]
+    other_ct, _ = patient_series("R01-005", n_slices=2, seed=9)
+    nbia.add(other_ct)
+    source = _source(nbia, sleeps)
+    store = FileStore(tmp_path)
+    manifest = source.imaging_manifest(lambda _line: None)
+    assert (manifest["patient_id"] == "R01-005").sum() == 3
+    result = fetch_seg_first(
+        source,
+        store,
+        manifest,
+        "R01-005",
+        seg_parts=("raw", "seg", "R01-005"),
+        ct_parts=("raw", "ct", "R01-005"),
+        log=lambda _line: None,
+    )
+    assert (result.seg_series_uid, result.ct_series_uid) == (seg.series_uid, ct.series_uid)
+    assert referenced_series_uids(result.seg_dir) == [ct.series_uid]
+    assert len(list(result.ct_dir.glob("*.dcm"))) == len(ct.files)
+    assert nbia.image_requests(other_ct.series_uid) == 0
+    assert nbia.image_requests(ct.series_uid) == 1
+
+
+def test_seg_first_refuses_a_seg_whose_ct_is_not_in_the_manifest(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    ct, _seg = cohort["R01-005"]
+    source = _source(nbia, sleeps)
+    manifest = source.imaging_manifest(lambda _line: None)
+    manifest = manifest[manifest["series_uid"] != ct.series_uid]
+    store = FileStore(tmp_path)
+    with pytest.raises(SegReferenceError, match=rf"references series \['{ct.series_uid}'\]"):
+        fetch_seg_first(
+            source,
+            store,
+            manifest,
+            "R01-005",
+            seg_parts=("seg", "R01-005"),
+            ct_parts=("ct", "R01-005"),
+            log=lambda _line: None,
+        )
+    assert not store.path("ct", "R01-005").exists()
+
+
+def test_seg_first_needs_a_segmentation(
+    nbia: NbiaTestServer, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    source = _source(nbia, sleeps)
+    manifest = source.imaging_manifest(lambda _line: None)
+    without_seg = manifest[manifest["modality"] != "SEG"]
+    with pytest.raises(NoSegmentationError, match="patient R01-005 has no SEG series"):
+        fetch_seg_first(
+            source,
+            FileStore(tmp_path),
+            without_seg,
+            "R01-005",
+            seg_parts=("seg",),
+            ct_parts=("ct",),
+            log=lambda _line: None,
+        )
+
+
+def _jobs(series: list[FixtureSeries]) -> list[SeriesJob]:
+    return [
+        SeriesJob(s.patient_id, s.series_uid, ("raw", s.patient_id, s.series_uid)) for s in series
+    ]
+
+
+def test_batch_honours_the_concurrency_limit(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    series = [s for pair in cohort.values() for s in pair]
+    for item in series:
+        nbia.faults[item.series_uid] = Fault("stall", stall_s=0.2, times=None)
+    source = _source(nbia, sleeps, max_concurrent_downloads=2)
+    folders = fetch_series_batch(source, FileStore(tmp_path), _jobs(series), log=lambda _l: None)
+    assert [len(list(folder.glob("*.dcm"))) for folder in folders] == [len(s.files) for s in series]
+    assert nbia.max_in_flight == 2
+
+
+def test_batch_reports_every_failure_and_publishes_the_rest(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    series = [s for pair in cohort.values() for s in pair]
+    broken = series[1]
+    nbia.faults[broken.series_uid] = Fault("status", status=503, times=None)
+    store = FileStore(tmp_path)
+    with pytest.raises(
+        BatchDownloadError,
+        match=rf"1 of 4 series failed: {broken.series_uid}: "
+        "RetriesExhaustedError",
+    ) as caught:
+        fetch_series_batch(_source(nbia, sleeps), store, _jobs(series), log=lambda _l: None)
+    assert isinstance(caught.value.failures[broken.series_uid], RetriesExhaustedError)
+    for item in series:
+        published = store.path("raw", item.patient_id, item.series_uid).is_dir()
+        assert published == (item is not broken)
+
+
+CSV = b"Case ID,Recurrence,CT Date\nR01-005,yes,3/8/1991\nAMC-001,no,8/10/1994\n"
+
+
+def test_files_by_url_are_checked_and_published_with_their_sha256(
+    nbia: NbiaTestServer, sleeps: SleepRecorder, tmp_path: Path
+) -> None:
+    matrix = gzip.compress(b"\tR01-005\tAMC-001\nEGFR\t1.5\tNA\n")
+    nbia.files.update({"labels.csv": CSV, "rnaseq.txt.gz": matrix})
+    nbia.file_faults["rnaseq.txt.gz"] = Fault("drop_mid_body", times=1)
+    source = _source(nbia, sleeps)
+    log: list[str] = []
+    # What a download killed mid-way leaves behind (the scratch name and the HTTP temp name).
+    (tmp_path / ".fetch-0a1b-labels.csv").write_bytes(b"half")
+    (tmp_path / ".download-9f-.fetch-0a1b-labels.csv").write_bytes(b"half")
+    source.fetch_clinical_labels(tmp_path / "labels.csv", log.append)
+    source.fetch_rnaseq_matrix(tmp_path / "rnaseq.txt.gz", log.append)
+    assert (tmp_path / "labels.csv").read_bytes() == CSV
+    assert (tmp_path / "rnaseq.txt.gz").read_bytes() == matrix
+    assert f"sha256 {hashlib.sha256(matrix).hexdigest()}" in log[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "rnaseq.txt.gz"]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "fault", "message"),
+    [
+        (
+            "rnaseq.txt.gz",
+            gzip.compress(b"gene\tx\n" * 5000),
+            "truncated_zip",
+            "damaged or truncated",
+        ),
+        ("labels.csv", b"<!DOCTYPE html><html>not found</html>", None, "does not start with a CSV"),
+        ("labels.csv", CSV, "empty_body", "empty body"),
+    ],
+)
+def test_a_damaged_file_by_url_is_never_published(
+    nbia: NbiaTestServer,
+    sleeps: SleepRecorder,
+    tmp_path: Path,
+    name: str,
+    body: bytes,
+    fault: str | None,
+    message: str,
+) -> None:
+    nbia.files[name] = body
+    if fault is not None:
+        nbia.file_faults[name] = Fault(fault, times=None)  # type: ignore[arg-type]
+    source = _source(nbia, sleeps)
+    fetch = source.fetch_rnaseq_matrix if name.endswith(".gz") else source.fetch_clinical_labels
+    with pytest.raises(CorruptDownloadError, match=rf"files/{name}: .*{message}"):
+        fetch(tmp_path / name, lambda _line: None)
+    assert list(tmp_path.iterdir()) == []
+    assert nbia.requests[("file", name)] == 2
+
+
+def test_get_series_reads_empty_bodies_and_absent_fields(
+    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+) -> None:
+    client = _source(nbia, sleeps).client
+    assert client.get_series("NSCLC Radiogenomics", patient_id="R01-999") == []
+    rows = client.get_series(series_uid=cohort["AMC-001"][1].series_uid)
+    assert len(rows) == 1
+    assert rows[0]["ProtocolName"] is None  # left out by the server, as NBIA does with nulls
+    assert rows[0]["Modality"] == "SEG"
+    assert rows[0]["ImageCount"] == 1
+
+
+def test_get_series_refuses_a_body_that_is_not_json() -> None:
+    with pytest.raises(NbiaResponseError, match=r"http://x/getSeries did not return JSON"):
+        parse_series_rows(b"<html>maintenance</html>", url="http://x/getSeries")
+    with pytest.raises(NbiaResponseError, match="returned dict, expected a JSON list"):
+        parse_series_rows(b'{"error": 1}', url="http://x/getSeries")
+    assert parse_series_rows(b"  \n", url="http://x/getSeries") == []
