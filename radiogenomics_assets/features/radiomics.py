@@ -36,7 +36,7 @@ from radiogenomics_assets.features.errors import (
     RadiomicsExtractionError,
     UnexpectedFeatureSetError,
 )
-from radiogenomics_assets.features.roi import dilate_mask
+from radiogenomics_assets.features.roi import bounding_box, dilate_mask, expand_box
 
 #: Feature classes enabled, with the number of features each must yield.
 RADIOMIC_FEATURE_CLASSES: dict[str, int] = {
@@ -153,13 +153,19 @@ def extract_radiomic_features(
     if shape_roi not in ("nodule", "roi"):
         raise ValueError(f"shape_roi must be 'nodule' or 'roi', got {shape_roi!r}")
     settings = radiomics_settings(bin_width=bin_width, resampled_spacing_mm=resampled_spacing_mm)
-    nodule = sitk.GetArrayFromImage(mask) != 0
+    nodule = sitk.GetArrayViewFromImage(mask) != 0
     spacing = tuple(reversed(mask.GetSpacing()))
     roi = dilate_mask(nodule, spacing, margin_mm, where=where)
-    roi_image = _label_image(roi, mask)
+    # pyradiomics only ever looks at the ROI's bounding box plus padDistance voxels, but its
+    # input checks scan the whole image: cropping first gives the same features in a
+    # fraction of the time on a full CT.
+    box = expand_box(bounding_box(roi, where=where), [settings["padDistance"] + 1] * 3, roi.shape)
+    image = image[box[2], box[1], box[0]]
+    roi, nodule = roi[box], nodule[box]
+    roi_image = _label_image(roi, image)
     texture_classes = [c for c in RADIOMIC_FEATURE_CLASSES if c != "shape"]
     features = _run(image, roi_image, settings, texture_classes, where)
-    shape_mask = _label_image(nodule, mask) if shape_roi == "nodule" else roi_image
+    shape_mask = _label_image(nodule, image) if shape_roi == "nodule" else roi_image
     features.update(_run(image, shape_mask, settings, ["shape"], where))
     _check_feature_set(features, where)
     return {name: features[name] for name in _ordered(features)}

@@ -2,13 +2,14 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 
 from radiogenomics_assets.dicom.errors import EmptySegmentError, InconsistentGeometryError
-from radiogenomics_assets.dicom.series import CtVolume
+from radiogenomics_assets.dicom.series import CtVolume, read_ct_series
 from radiogenomics_assets.features import radiomics
 from radiogenomics_assets.features.errors import (
     RadiomicsExtractionError,
@@ -21,7 +22,7 @@ from radiogenomics_assets.features.radiomics import (
     radiomics_provenance,
     radiomics_settings,
 )
-from radiogenomics_assets_tests.dicom.synthetic import SyntheticCt
+from radiogenomics_assets_tests.dicom.synthetic import SyntheticCt, write_ct_series
 from radiogenomics_assets_tests.features.test_roi import brute_force_dilation
 
 
@@ -128,3 +129,18 @@ def test_round_off_complex_values_are_made_real_but_real_complex_ones_refused() 
     assert radiomics._real("f", np.float64(2.5), "p") == 2.5
     with pytest.raises(RadiomicsExtractionError, match=r"p: .*complex value .* for f"):
         radiomics._real("f", np.complex128(1 + 0.5j), "p")
+
+
+def test_cropping_gives_plain_pyradiomics_results(tmp_path: Path) -> None:
+    from radiomics import featureextractor
+
+    case = write_ct_series(tmp_path / "big", shape=(24, 64, 64), centre_index=(9, 30, 26))
+    ct = read_ct_series(case.paths)
+    image, mask = images(ct, case.nodule)
+    ours = extract_radiomic_features(image, mask, margin_mm=2.0, shape_roi="roi")
+    roi = brute_force_dilation(case.nodule, case.spacing, 2.0)
+    plain = featureextractor.RadiomicsFeatureExtractor(**radiomics_settings())
+    expected = plain.execute(image, ct.image_like(roi.astype(np.uint8)))
+    assert set(ours) == {k for k in expected if k.startswith("original_")}
+    for name, value in ours.items():
+        assert value == pytest.approx(float(np.real(expected[name])), rel=1e-6, abs=1e-9), name
