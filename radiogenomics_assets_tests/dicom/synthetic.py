@@ -169,19 +169,32 @@ def build_seg(
     ct: SyntheticCt,
     masks: np.ndarray | Sequence[np.ndarray] | None = None,
     descriptions: Sequence[hd.seg.SegmentDescription] | None = None,
+    kind: str = "BINARY",
 ) -> Dataset:
-    """A BINARY SEG over ``ct`` (default: the nodule as one 'Nodule' segment), not saved."""
+    """A SEG over ``ct`` (default: the nodule as one BINARY 'Nodule' segment), not saved.
+
+    ``kind`` FRACTIONAL takes float masks in [0, 1]; LABELMAP takes non-overlapping masks and
+    stores segment numbers as pixel values.
+    """
     if masks is None:
         masks = [ct.nodule]
     elif isinstance(masks, np.ndarray):
         masks = [masks]
     if descriptions is None:
         descriptions = [nodule_description()]
-    stacked = np.stack([np.asarray(m, dtype=np.uint8) for m in masks], axis=-1)
+    if kind == "LABELMAP":
+        pixels = np.zeros(ct.nodule.shape, dtype=np.uint8)
+        for number, mask in enumerate(masks, start=1):
+            pixels[np.asarray(mask, dtype=bool)] = number
+    elif kind == "FRACTIONAL":
+        pixels = np.stack([np.asarray(m, dtype=np.float32) for m in masks], axis=-1)
+    else:
+        pixels = np.stack([np.asarray(m, dtype=np.uint8) for m in masks], axis=-1)
     return hd.seg.Segmentation(
         source_images=ct.datasets,
-        pixel_array=stacked,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        pixel_array=pixels,
+        segmentation_type=hd.seg.SegmentationTypeValues[kind],
+        max_fractional_value=255,
         segment_descriptions=list(descriptions),
         series_instance_uid=hd.UID(),
         series_number=100,

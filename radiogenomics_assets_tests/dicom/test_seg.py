@@ -211,3 +211,32 @@ def test_two_nodule_segments_are_ambiguous(synthetic_ct: SyntheticCt, tmp_path: 
     with pytest.raises(NoNoduleSegmentError, match=r"2 segments qualify.*pass segment_number"):
         decode_segmentation(path, ct)
     assert decode_segmentation(path, ct, segment_number=2).voxel_count == int(other.sum())
+
+
+def test_labelmap_seg(synthetic_ct: SyntheticCt, tmp_path: Path) -> None:
+    lung = np.zeros_like(synthetic_ct.nodule)
+    lung[:, 2:10, 2:40] = True
+    seg = build_seg(
+        synthetic_ct,
+        [lung, synthetic_ct.nodule],
+        [organ_description(1), nodule_description(2)],
+        kind="LABELMAP",
+    )
+    assert seg.SegmentationType == "LABELMAP"
+    path = save(seg, tmp_path / "labelmap.dcm")
+    ct = read_ct_series(synthetic_ct.paths)
+    chosen = decode_segmentation(path, ct)
+    assert (chosen.segment_number, chosen.selection_rule) == (2, "property_type")
+    np.testing.assert_array_equal(chosen.mask, synthetic_ct.nodule)
+    np.testing.assert_array_equal(decode_segmentation(path, ct, segment_number=1).mask, lung)
+
+
+def test_fractional_seg_is_thresholded_at_one_half(
+    synthetic_ct: SyntheticCt, tmp_path: Path
+) -> None:
+    faint = np.zeros(synthetic_ct.nodule.shape, dtype=np.float32)
+    faint[:, :, :5] = 0.3  # below one half: not part of the nodule
+    fractions = np.where(synthetic_ct.nodule, 0.8, faint)
+    path = save(build_seg(synthetic_ct, fractions, kind="FRACTIONAL"), tmp_path / "frac.dcm")
+    ct = read_ct_series(synthetic_ct.paths)
+    np.testing.assert_array_equal(decode_segmentation(path, ct).mask, synthetic_ct.nodule)
