@@ -13,6 +13,7 @@ cross-check catches SEGs whose references and positions disagree.
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,8 +153,18 @@ def decode_segmentation(
 def _read_segmentation(path: Path, where: str) -> hd.seg.Segmentation:
     try:
         return hd.seg.segread(path)
-    except (AttributeError, KeyError, TypeError, ValueError) as error:
-        raise UnsupportedDicomError(f"{where}: highdicom cannot read the SEG: {error}") from error
+    except (
+        AttributeError,
+        IndexError,
+        KeyError,
+        RuntimeError,
+        TypeError,
+        ValueError,
+        sqlite3.Error,  # highdicom indexes frames and references in an in-memory SQLite
+    ) as error:
+        raise UnsupportedDicomError(
+            f"{where}: highdicom cannot read the SEG ({type(error).__name__}: {error})"
+        ) from error
 
 
 def _check_references(seg: Dataset, ct: CtVolume, where: str) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from radiogenomics_assets.dicom.errors import (
     NoNoduleSegmentError,
     PatientMismatchError,
     ReferencedSeriesMismatchError,
+    UnsupportedDicomError,
     WrongModalityError,
 )
 from radiogenomics_assets.dicom.seg import decode_segmentation
@@ -240,3 +242,23 @@ def test_fractional_seg_is_thresholded_at_one_half(
     path = save(build_seg(synthetic_ct, fractions, kind="FRACTIONAL"), tmp_path / "frac.dcm")
     ct = read_ct_series(synthetic_ct.paths)
     np.testing.assert_array_equal(decode_segmentation(path, ct).mask, synthetic_ct.nodule)
+
+
+def test_duplicated_instance_references_are_tolerated(
+    synthetic_ct: SyntheticCt, seg_path: Path
+) -> None:
+    # Early 3D Slicer SEGs in NSCLC-Radiogenomics list some referenced instances twice.
+    def duplicate(dataset: Dataset) -> None:
+        items = dataset.ReferencedSeriesSequence[0].ReferencedInstanceSequence
+        items.append(copy.deepcopy(items[0]))
+
+    rewrite_seg(seg_path, duplicate)
+    ct = read_ct_series(synthetic_ct.paths)
+    np.testing.assert_array_equal(decode_segmentation(seg_path, ct).mask, synthetic_ct.nodule)
+
+
+def test_a_seg_highdicom_cannot_parse(synthetic_ct: SyntheticCt, seg_path: Path) -> None:
+    rewrite_seg(seg_path, lambda d: delattr(d, "SegmentSequence"))
+    ct = read_ct_series(synthetic_ct.paths)
+    with pytest.raises(UnsupportedDicomError, match=r"seg\.dcm .*highdicom cannot read the SEG"):
+        decode_segmentation(seg_path, ct)
