@@ -69,6 +69,13 @@ def fold_number(fold: int | str) -> int:
     return number
 
 
+def _fold_sort_key(fold: object) -> tuple[int, int, str]:
+    try:
+        return (0, fold_number(fold), "")  # type: ignore[arg-type]
+    except FoldAssignmentError:
+        return (1, 0, str(fold))
+
+
 def _hash_key(*parts: object) -> str:
     return hashlib.sha256(":".join(str(part) for part in parts).encode()).hexdigest()
 
@@ -263,7 +270,7 @@ def split_event_counts(splits: pd.DataFrame, outcomes: pd.DataFrame | None = Non
             f"{frame.loc[frame['event'].isna(), 'patient_id'].tolist()[:10]}"
         )
     rows = []
-    for fold in sorted(frame["fold"].unique(), key=fold_number):
+    for fold in sorted(frame["fold"].unique(), key=_fold_sort_key):
         in_fold = frame[frame["fold"] == fold]
         for split in SPLITS:
             part = in_fold[in_fold["split"] == split]

@@ -121,3 +121,9 @@ def target_for(outcomes: pd.DataFrame, patient_ids: Sequence[str] | pd.Index) ->
         )
     rows = outcomes.loc[wanted]
     return make_target(rows["event"], rows["days"])
+
+
+def target_arrays(target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(event as bool, time as float)`` of a structured target, whatever its field names."""
+    event_field, time_field = target.dtype.names
+    return target[event_field].astype(bool), target[time_field].astype(float)
