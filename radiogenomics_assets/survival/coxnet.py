@@ -43,15 +43,13 @@ from sklearn.feature_selection import VarianceThreshold
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
-from sksurv.exceptions import NoComparablePairException
 from sksurv.linear_model import CoxnetSurvivalAnalysis
-from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.omics.selection import TopVarianceSelector
 from radiogenomics_assets.survival.design import FeatureError, ModelData
+from radiogenomics_assets.survival.metrics import NoComparablePairsError, harrell_c_index
 from radiogenomics_assets.survival.registry import MODALITY_CODES, Modality
 from radiogenomics_assets.survival.splits import Split
-from radiogenomics_assets.survival.targets import target_arrays
 
 AlphaSelection = Literal["paper", "validation", "inner_cv"]
 ALPHA_SELECTIONS: tuple[AlphaSelection, ...] = get_args(AlphaSelection)
@@ -271,16 +269,12 @@ def path_c_index(risks: np.ndarray, target: np.ndarray, *, where: str) -> np.nda
     Raises:
         AlphaSelectionError: the rows have no comparable pair.
     """
-    event, time = target_arrays(target)
     try:
         return np.array(
-            [concordance_index_censored(event, time, risks[:, k])[0] for k in range(risks.shape[1])]
+            [harrell_c_index(target, risks[:, k], where=where) for k in range(risks.shape[1])]
         )
-    except NoComparablePairException as error:
-        raise AlphaSelectionError(
-            f"no comparable pair among the {len(time)} rows of {where} "
-            f"({int(event.sum())} events): cannot score alphas there"
-        ) from error
+    except NoComparablePairsError as error:
+        raise AlphaSelectionError(f"cannot score alphas on {where}: {error}") from error
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,17 @@ def harrell_c_index(target: np.ndarray, risk: np.ndarray, *, where: str = "") ->
     """
     event, time = target_arrays(target)
     risk = _check_risk(risk, len(time), where)
+    message = (
+        f"no comparable pair in {where or 'the evaluation rows'} "
+        f"({len(time)} patients, {int(event.sum())} events)"
+    )
+    # scikit-survival refuses these cases with generic ValueErrors; name them here.
+    if len(time) < 2 or not event.any():
+        raise NoComparablePairsError(message)
     try:
         return float(concordance_index_censored(event, time, risk)[0])
     except NoComparablePairException as error:
-        raise NoComparablePairsError(
-            f"no comparable pair in {where or 'the evaluation rows'} "
-            f"({len(time)} patients, {int(event.sum())} events)"
-        ) from error
+        raise NoComparablePairsError(message) from error
 
 
 def _check_risk(risk: np.ndarray, n_rows: int, where: str) -> np.ndarray:
