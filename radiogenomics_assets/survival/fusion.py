@@ -32,7 +32,7 @@ from radiogenomics_assets.survival.coxnet import (
     SurvivalFunctionError,
     fit_with_alpha_selection,
 )
-from radiogenomics_assets.survival.design import FeatureError, prepare_model_data
+from radiogenomics_assets.survival.design import prepare_model_data
 from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.registry import (
     Modality,
@@ -43,6 +43,12 @@ from radiogenomics_assets.survival.registry import (
 from radiogenomics_assets.survival.splits import SPLITS, Split
 
 LATE_FUSION_RULES = ("mean_standardised_risk", "sum_risk")
+
+
+class ModelFileError(ValueError):
+    """A model file does not hold what :func:`save_model` writes."""
+
+
 _CONSTANT_SD = 1e-12
 
 
@@ -321,7 +327,7 @@ def save_model(fitted: FittedModel, path: Path) -> None:
     The caller chooses the path (the file store's atomic temporary path) and hashes the file.
 
     Raises:
-        FeatureError: never; OSError: the file cannot be written.
+        OSError: the file cannot be written.
     """
     payload = {
         "model": fitted.model,
@@ -339,9 +345,9 @@ def load_model(path: Path) -> dict[str, Any]:
     """Read what :func:`save_model` wrote (only from files this project wrote: it unpickles).
 
     Raises:
-        FeatureError: the file does not hold a saved model.
+        ModelFileError: the file does not hold a saved model.
     """
     payload = joblib.load(Path(path))
     if not isinstance(payload, dict) or "estimator" not in payload:
-        raise FeatureError(f"{path} does not hold a model written by save_model")
+        raise ModelFileError(f"{path} does not hold a model written by save_model")
     return payload

@@ -113,7 +113,7 @@ def test_evaluation_rows_beyond_the_training_horizon_are_censored_there() -> Non
     horizon = d["train"]["days"].max()
     event[:3], time[:3] = True, horizon + np.array([10.0, 50.0, 400.0])
     late = make_target(event, time)
-    with pytest.raises(ValueError, match="largest observed time point|censoring survival"):
+    with pytest.raises(ValueError, match=r"largest observed time point|censoring survival"):
         cumulative_dynamic_auc(d["train"], late, d["x_test"], [500.0, 1000.0])
     result = evaluate_split(d["train"], late, d["x_test"])
     assert result["n_censored_at_horizon"] == 3

@@ -57,7 +57,7 @@ def test_modalities_and_fusion_follow_the_name(name: str) -> None:
 
 
 def test_get_spec_rejects_unknown_names() -> None:
-    with pytest.raises(RegistryError, match="no model named 'cox_x'; registered: .*cox_g"):
+    with pytest.raises(RegistryError, match=r"no model named 'cox_x'; registered: .*cox_g"):
         get_spec("cox_x")
 
 
