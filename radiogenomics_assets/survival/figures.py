@@ -92,7 +92,7 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
     for axes, name in ((top, "single modality"), (bottom, "fusion")):
         axes.set_title(f"{fold}: {name}")
         axes.set_ylabel("time-dependent AUC")
-        axes.axhline(0.5, color=_GREY, linestyle=":", linewidth=0.8)
+        axes.axhline(0.5, color="#808080", linestyle=":", linewidth=0.8)
         axes.set_ylim(0.0, 1.0)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small", loc="lower right")
