@@ -8,12 +8,16 @@ keeps them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from radiogenomics_assets.survival.registry import Modality
+from radiogenomics_assets.survival.registry import Modality, ModelSpec, get_spec
+
+#: Seed of the fold assignment and splits shared by the survival tests.
+SEED = 7
 
 
 @dataclass(frozen=True)
@@ -63,3 +67,22 @@ def make_cohort(
         "densenet": pd.DataFrame(deep, index=index, columns=[f"dn_{j}" for j in range(n_deep)]),
     }
     return Cohort(outcomes, features, pd.Series(log_hazard, index=index, name="true_risk"))
+
+
+def planted_cohort(seed: int = 0) -> Cohort:
+    """Signal in genomics and pyradiomics (equal weight), none in densenet."""
+    return make_cohort(
+        150,
+        seed=seed,
+        n_genes=30,
+        n_radiomic=15,
+        n_deep=20,
+        weights=(1.5, 1.5, 0.0),
+        n_informative=2,
+    )
+
+
+def with_hyperparameters(name: str, **changes: object) -> ModelSpec:
+    """A registered spec with some hyperparameters replaced (e.g. fewer genes)."""
+    spec = get_spec(name)
+    return dataclasses.replace(spec, hyperparameters={**spec.hyperparameters, **changes})

@@ -17,8 +17,7 @@ from radiogenomics_assets.survival.fusion import fit_predict
 from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets.survival.splits import assign_test_folds, split_fold
-from radiogenomics_assets_tests.survival.conftest import SEED, with_hyperparameters
-from radiogenomics_assets_tests.survival.synthetic import Cohort, make_cohort
+from radiogenomics_assets_tests.survival.synthetic import Cohort, make_cohort, with_hyperparameters
 
 ORIGINAL_FIT = CoxnetSurvivalAnalysis.fit
 
@@ -273,4 +272,3 @@ def test_survival_functions_are_valid_or_omitted_with_a_note(
     assert "numerically degenerate" in degenerate.notes[0]
     metrics, _ = evaluate_fitted(degenerate, wide.outcomes)
     assert metrics["ibs"].isna().all()
-    assert SEED  # the shared fixtures' seed is unrelated to this cohort

@@ -17,8 +17,7 @@ from radiogenomics_assets.survival.fusion import (
 from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
 from radiogenomics_assets.survival.splits import NoEventInSplitError
-from radiogenomics_assets_tests.survival.conftest import with_hyperparameters
-from radiogenomics_assets_tests.survival.synthetic import Cohort
+from radiogenomics_assets_tests.survival.synthetic import Cohort, with_hyperparameters
 
 
 def _ids(splits: pd.DataFrame, split: str) -> list[str]:

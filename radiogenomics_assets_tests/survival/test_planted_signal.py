@@ -14,8 +14,7 @@ from radiogenomics_assets.survival.metrics import evaluate_fitted, evaluate_pred
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.results import oracle_predictions
 from radiogenomics_assets.survival.splits import FOLD_NAMES, split_fold
-from radiogenomics_assets_tests.survival.conftest import SEED
-from radiogenomics_assets_tests.survival.synthetic import Cohort
+from radiogenomics_assets_tests.survival.synthetic import SEED, Cohort
 
 
 def cross_validate(
