@@ -324,7 +324,11 @@ def evaluate_fitted(
     splits: Sequence[Split] = ("validation", "test"),
     time_grid: Sequence[float] | np.ndarray = PAPER_TIME_GRID,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`evaluate_predictions` for a :class:`FittedModel` (adds ``alpha_selection``)."""
+    """:func:`evaluate_predictions` for a :class:`FittedModel`.
+
+    Adds ``alpha_selection`` and ``n_dropped`` (patients of the split left out for lack of a
+    modality) to the metric rows.
+    """
     metrics, curves = evaluate_predictions(
         fitted.predictions,
         outcomes,
@@ -335,4 +339,5 @@ def evaluate_fitted(
         splits=splits,
         time_grid=time_grid,
     )
-    return metrics.assign(alpha_selection=fitted.alpha_selection), curves
+    dropped = metrics["split"].map(fitted.n_dropped).astype(int)
+    return metrics.assign(alpha_selection=fitted.alpha_selection, n_dropped=dropped), curves

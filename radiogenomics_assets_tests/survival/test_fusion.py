@@ -36,6 +36,8 @@ def test_patients_lacking_a_modality_are_dropped_and_counted(
     assert set(fused.dropped["test"]) == set(gone[:2])
     assert not set(gone) & set(fused.predictions["patient_id"])
     assert len(fused.predictions) == len(fold1) - 5
+    metrics, _ = evaluate_fitted(fused, cohort.outcomes)
+    assert metrics.set_index("split")["n_dropped"].to_dict() == {"validation": 0, "test": 2}
     genomics_only = fit_predict(
         get_spec("cox_g"), features, cohort.outcomes, fold1, alpha_selection="paper", seed=0
     )
