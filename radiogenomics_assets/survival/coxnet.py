@@ -19,6 +19,10 @@ small-alpha fits stable, and one refit per alpha would cost a hundred fits. Thre
   re-running the whole preprocessing and using the final path's alphas so that C-indices at one
   alpha are comparable across inner folds. Validation predictions are then in-sample.
 
+scikit-survival may end a path before ``n_alphas`` once the fit saturates, as glmnet does;
+"smallest alpha" means the smallest one fitted, and an inner fold whose path ended early leaves
+its missing alphas unscored (an alpha competes only when every inner fold scored it).
+
 Ties go to the largest (sparsest) alpha. **Numerical failures.** The coordinate descent raises
 ``ArithmeticError`` ("weights are too large") when small alphas let coefficients explode. The
 fallback is explicit: the path is refitted with its smallest alpha raised tenfold
