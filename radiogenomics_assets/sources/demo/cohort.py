@@ -1,0 +1,414 @@
+"""Generate a whole demo cohort into a folder, atomically and at most once per configuration.
+
+Layout of a cohort folder::
+
+    NSCLCR01Radiogenomic_DATA_LABELS_demo.csv   clinical labels (real columns and vocabularies)
+    GSE103584_R01_NSCLC_RNAseq_demo.txt.gz      GEO-style expression matrix
+    dicom/<PatientID>/<study>/<series>/...      CT series and SEGs, NBIA Data Retriever layout
+    ground_truth.csv                            the oracle: latents, true times, flags (no model
+                                                may read it)
+    signal.json                                 the planted model and the driver genes
+    files.csv                                   path, bytes and sha256 of each file above
+    cohort.json                                 config, generator version, digest of files.csv
+
+The cohort is built in a hidden sibling folder and renamed into place, under a lock file beside
+it, so concurrent callers never see a half-written cohort and never build it twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import hashlib
+import io
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from radiogenomics_assets.sources.demo.clinical import write_clinical_csv
+from radiogenomics_assets.sources.demo.config import GENERATOR_VERSION, DemoConfig
+from radiogenomics_assets.sources.demo.dicom_writer import (
+    NODULE_SEGMENT_LABEL,
+    ImagingIdentity,
+    study_folder_name,
+    write_ct_series,
+    write_seg,
+)
+from radiogenomics_assets.sources.demo.expression import ExpressionTruth, write_expression_matrix
+from radiogenomics_assets.sources.demo.phantom import Phantom, synthesize_phantom
+from radiogenomics_assets.sources.demo.plan import plan_cohort
+from radiogenomics_assets.sources.demo.randomness import uid
+from radiogenomics_assets.sources.demo.signal import describe_signal
+from radiogenomics_assets.store.files import sha256_file
+
+LogFn = Callable[[str], None]
+
+GENERATOR_NAME = "radiogenomics_assets demo cohort"
+CLINICAL_FILENAME = "NSCLCR01Radiogenomic_DATA_LABELS_demo.csv"
+RNASEQ_FILENAME = "GSE103584_R01_NSCLC_RNAseq_demo.txt.gz"
+DICOM_DIRNAME = "dicom"
+GROUND_TRUTH_FILENAME = "ground_truth.csv"
+SIGNAL_FILENAME = "signal.json"
+FILES_FILENAME = "files.csv"
+COHORT_FILENAME = "cohort.json"
+
+#: Plan columns copied into ground_truth.csv, in this order.
+GROUND_TRUTH_PLAN_COLUMNS = (
+    "patient_id",
+    "site",
+    "log_hazard",
+    "genomic_component",
+    "imaging_component",
+    "z_genomic",
+    "z_log_diameter",
+    "z_heterogeneity",
+    "eta_noise",
+    "diameter_mm",
+    "heterogeneity_hu",
+    "mean_density_hu",
+    "event_time_days",
+    "follow_up_days",
+    "other_death_days",
+    "censor_time_days",
+    "event",
+    "observed_days",
+    "has_rnaseq",
+    "has_ct",
+    "has_seg",
+    "has_second_segment",
+    "recurrence_collected",
+    "adjuvant",
+    "chemotherapy",
+    "radiation",
+    "in_study_cohort",
+    "lobe",
+    "n_stage",
+    "ct_date",
+    "surgery_gap_days",
+)
+
+
+class DemoCohortError(RuntimeError):
+    """A cohort folder is unusable or not ours; the message names the folder or file."""
+
+
+@dataclass(frozen=True)
+class DemoCohort:
+    """Where the files of a generated cohort are."""
+
+    root: Path
+    clinical_csv: Path
+    rnaseq_matrix: Path
+    dicom_root: Path
+    ground_truth_csv: Path
+    config: DemoConfig
+
+    @property
+    def signal_json(self) -> Path:
+        return self.root / SIGNAL_FILENAME
+
+    @property
+    def files_csv(self) -> Path:
+        return self.root / FILES_FILENAME
+
+    @property
+    def cohort_json(self) -> Path:
+        return self.root / COHORT_FILENAME
+
+
+def cohort_at(root: Path, config: DemoConfig) -> DemoCohort:
+    """The paths a cohort for ``config`` has under ``root`` (whether or not it exists yet)."""
+    root = Path(root)
+    return DemoCohort(
+        root=root,
+        clinical_csv=root / CLINICAL_FILENAME,
+        rnaseq_matrix=root / RNASEQ_FILENAME,
+        dicom_root=root / DICOM_DIRNAME,
+        ground_truth_csv=root / GROUND_TRUTH_FILENAME,
+        config=config,
+    )
+
+
+def _identity(config: DemoConfig, patient: pd.Series) -> ImagingIdentity:
+    pid = str(patient["patient_id"])
+    seed = config.seed
+    return ImagingIdentity(
+        patient_id=pid,
+        patient_sex=str(patient["sex"]),
+        patient_age=int(patient["age"]),
+        study_date=patient["ct_date"],
+        study_time=str(patient["ct_time"]),
+        study_uid=uid(seed, pid, "study"),
+        ct_series_uid=uid(seed, pid, "ct-series"),
+        frame_of_reference_uid=uid(seed, pid, "frame-of-reference"),
+        ct_instance_uids=tuple(uid(seed, pid, "ct", str(k)) for k in range(config.n_slices)),
+        seg_series_uid=uid(seed, pid, "seg-series"),
+        seg_instance_uid=uid(seed, pid, "seg"),
+        dimension_organization_uid=uid(seed, pid, "dimension-organization"),
+    )
+
+
+def _write_imaging(dicom_root: Path, config: DemoConfig, patient: pd.Series) -> dict[str, Any]:
+    identity = _identity(config, patient)
+    phantom: Phantom = synthesize_phantom(config, patient)
+    study_dir = dicom_root / identity.patient_id / study_folder_name(identity)
+    _, datasets = write_ct_series(study_dir, phantom, identity)
+    with_lung = bool(patient["has_second_segment"])
+    write_seg(study_dir, phantom, identity, datasets, with_lung=with_lung)
+    center = phantom.nodule_center_mm
+    return {
+        "patient_id": identity.patient_id,
+        "nodule_voxels": phantom.nodule_voxels,
+        "nodule_equivalent_diameter_mm": phantom.equivalent_diameter_mm,
+        "nodule_hu_mean": phantom.nodule_hu_mean,
+        "nodule_hu_sd": phantom.nodule_hu_sd,
+        "nodule_center_x_mm": center[0],
+        "nodule_center_y_mm": center[1],
+        "nodule_center_z_mm": center[2],
+        "nodule_slices": int(phantom.nodule_mask.any(axis=(1, 2)).sum()),
+        "study_uid": identity.study_uid,
+        "ct_series_uid": identity.ct_series_uid,
+        "seg_series_uid": identity.seg_series_uid,
+        "nodule_segment_number": 2 if with_lung else 1,
+        "nodule_segment_label": NODULE_SEGMENT_LABEL,
+    }
+
+
+def _ground_truth(plan: pd.DataFrame, imaging: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = plan.loc[:, list(GROUND_TRUTH_PLAN_COLUMNS)].copy()
+    frame["ct_date"] = [d.isoformat() for d in frame["ct_date"]]
+    image_frame = pd.DataFrame(imaging)
+    if image_frame.empty:
+        image_frame = pd.DataFrame(columns=["patient_id"])
+    merged = frame.merge(image_frame, on="patient_id", how="left", validate="one_to_one")
+    for column in ("nodule_voxels", "nodule_slices", "nodule_segment_number"):
+        if column in merged:
+            merged[column] = merged[column].astype("Int64")
+    return merged
+
+
+def _signal_document(config: DemoConfig, truth: ExpressionTruth) -> dict[str, Any]:
+    document = describe_signal()
+    document["driver_genes"] = {
+        **document["driver_genes"],
+        "genes": list(truth.driver_genes),
+        "loadings": list(truth.driver_loadings),
+        "baseline_log_fpkm": list(truth.driver_baseline_log_fpkm),
+    }
+    document["expression_matrix"] = {
+        "n_genes": len(truth.genes),
+        "n_patients": len(truth.patients),
+        "na_fraction": truth.na_fraction,
+        "all_na_gene": truth.all_na_gene,
+        "heavy_na_genes": list(truth.heavy_na_genes),
+    }
+    document["seed"] = config.seed
+    return document
+
+
+def consort_counts(ground_truth: pd.DataFrame) -> dict[str, int]:
+    """The study-filter funnel of a cohort (the paper's: RNA-seq, imaging, known recurrence,
+    no adjuvant therapy), cumulative from top to bottom."""
+    rna = ground_truth["has_rnaseq"].astype(bool)
+    seg = ground_truth["has_seg"].astype(bool)
+    known = ground_truth["recurrence_collected"].astype(bool)
+    no_adjuvant = ~ground_truth["adjuvant"].astype(bool)
+    study = rna & seg & known & no_adjuvant
+    return {
+        "total": len(ground_truth),
+        "with_rnaseq": int(rna.sum()),
+        "with_seg": int(seg.sum()),
+        "with_rnaseq_and_seg": int((rna & seg).sum()),
+        "recurrence_known": int((rna & seg & known).sum()),
+        "no_adjuvant": int(study.sum()),
+        "events_in_study": int(ground_truth.loc[study, "event"].astype(bool).sum()),
+    }
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _files_table(root: Path) -> bytes:
+    rows = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        relative = path.relative_to(root).as_posix()
+        if relative in (FILES_FILENAME, COHORT_FILENAME):
+            continue
+        rows.append((relative, path.stat().st_size, sha256_file(path)))
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["path", "bytes", "sha256"])
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _build(folder: Path, config: DemoConfig, log: LogFn) -> dict[str, int]:
+    cohort = cohort_at(folder, config)
+    plan = plan_cohort(config)
+    write_clinical_csv(cohort.clinical_csv, plan)
+    truth = write_expression_matrix(cohort.rnaseq_matrix, plan, config)
+    cohort.dicom_root.mkdir()
+    imaging = []
+    for _, patient in plan[plan["has_seg"]].iterrows():
+        imaging.append(_write_imaging(cohort.dicom_root, config, patient))
+    ground_truth = _ground_truth(plan, imaging)
+    ground_truth.to_csv(cohort.ground_truth_csv, index=False, float_format="%.10g")
+    _write_json(cohort.signal_json, _signal_document(config, truth))
+    files = _files_table(folder)
+    cohort.files_csv.write_bytes(files)
+    counts = consort_counts(ground_truth)
+    _write_json(
+        cohort.cohort_json,
+        {
+            "generator": GENERATOR_NAME,
+            "generator_version": GENERATOR_VERSION,
+            "config": config.to_dict(),
+            "config_digest": config.digest(),
+            "files_digest": hashlib.sha256(files).hexdigest(),
+            "counts": counts,
+        },
+    )
+    log(f"demo cohort: wrote {len(imaging)} CT+SEG studies and {len(plan)} clinical rows")
+    return counts
+
+
+def _read_cohort_json(root: Path) -> dict[str, Any] | None:
+    path = root / COHORT_FILENAME
+    if not path.is_file():
+        return None
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DemoCohortError(f"{path}: unreadable cohort description ({error})") from error
+    if not isinstance(document, dict) or document.get("generator") != GENERATOR_NAME:
+        raise DemoCohortError(f"{path} was not written by the demo cohort generator")
+    return document
+
+
+def incomplete_reason(root: Path, config: DemoConfig) -> str | None:
+    """Why ``root`` does not hold a complete cohort for ``config`` (None if it does).
+
+    Checks the description, the files list's digest and every listed file's size; sha256 of
+    the files themselves is checked by :func:`verify_demo_cohort`.
+
+    Raises:
+        DemoCohortError: ``root`` holds a ``cohort.json`` that is unreadable or not ours.
+    """
+    document = _read_cohort_json(root)
+    if document is None:
+        return f"{root / COHORT_FILENAME} is missing"
+    if document.get("generator_version") != GENERATOR_VERSION:
+        return f"generator version {document.get('generator_version')!r} != {GENERATOR_VERSION!r}"
+    if document.get("config") != config.to_dict():
+        return "it was generated for another configuration"
+    files_path = root / FILES_FILENAME
+    if not files_path.is_file():
+        return f"{files_path} is missing"
+    data = files_path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != document.get("files_digest"):
+        return f"{files_path} does not match the digest in {COHORT_FILENAME}"
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
+        path = root / row["path"]
+        if not path.is_file() or path.stat().st_size != int(row["bytes"]):
+            return f"{path} is missing or has the wrong size"
+    return None
+
+
+def verify_demo_cohort(cohort: DemoCohort) -> None:
+    """Re-hash every file of ``cohort`` against ``files.csv``.
+
+    Raises:
+        DemoCohortError: the cohort is incomplete, or a file's sha256 differs (file named).
+    """
+    reason = incomplete_reason(cohort.root, cohort.config)
+    if reason is not None:
+        raise DemoCohortError(f"demo cohort {cohort.root} is incomplete: {reason}")
+    text = cohort.files_csv.read_text(encoding="utf-8")
+    for row in csv.DictReader(io.StringIO(text)):
+        path = cohort.root / row["path"]
+        if sha256_file(path) != row["sha256"]:
+            raise DemoCohortError(f"{path}: sha256 differs from {cohort.files_csv}")
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def generate_demo_cohort(
+    root: Path, config: DemoConfig = DemoConfig(), *, log: LogFn | None = None
+) -> DemoCohort:
+    """Write the cohort of ``config`` into ``root``, or return the complete one already there.
+
+    Same config, same bytes: every random draw, UID, date and time derives from the seed.
+
+    Raises:
+        TypeError: ``config`` is not a :class:`DemoConfig`.
+        DemoCohortError: ``root`` exists, is not empty and was not written by this generator
+            (it is never deleted), or holds an unreadable ``cohort.json``.
+    """
+    if not isinstance(config, DemoConfig):
+        raise TypeError(f"config must be a DemoConfig, got {type(config).__name__}")
+    emit: LogFn = log if log is not None else (lambda _message: None)
+    root = Path(root).absolute()
+    root.parent.mkdir(parents=True, exist_ok=True)
+    cohort = cohort_at(root, config)
+    with _exclusive_lock(root.parent / f".{root.name}.lock"):
+        if root.exists():
+            if not root.is_dir():
+                raise DemoCohortError(f"{root} exists and is not a folder")
+            reason = incomplete_reason(root, config)
+            if reason is None:
+                emit(f"demo cohort: reusing the complete cohort at {root}")
+                return cohort
+            if _read_cohort_json(root) is None and any(root.iterdir()):
+                raise DemoCohortError(
+                    f"{root} is not empty and holds no demo cohort; refusing to replace it"
+                )
+            emit(f"demo cohort: regenerating {root} because {reason}")
+        for stale in root.parent.glob(f".partial-*-{root.name}"):
+            shutil.rmtree(stale, ignore_errors=True)
+        temp = root.parent / f".partial-{uuid.uuid4().hex}-{root.name}"
+        temp.mkdir()
+        try:
+            started = time.perf_counter()
+            counts = _build(temp, config, emit)
+            if root.exists():
+                retired = root.parent / f".retired-{uuid.uuid4().hex}-{root.name}"
+                os.replace(root, retired)
+                os.replace(temp, root)
+                shutil.rmtree(retired)
+            else:
+                os.replace(temp, root)
+            _fsync_dir(root.parent)
+            emit(
+                f"demo cohort: generated {counts['total']} patients in "
+                f"{time.perf_counter() - started:.1f} s at {root}"
+            )
+        finally:
+            if temp.exists():
+                shutil.rmtree(temp, ignore_errors=True)
+    return cohort
