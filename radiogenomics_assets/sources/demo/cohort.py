@@ -22,11 +22,13 @@ import fcntl
 import hashlib
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from typing import Any
 import pandas as pd
 
 from radiogenomics_assets.sources.demo.clinical import write_clinical_csv
-from radiogenomics_assets.sources.demo.config import GENERATOR_VERSION, DemoConfig
+from radiogenomics_assets.sources.demo.config import DEFAULT_CONFIG, GENERATOR_VERSION, DemoConfig
 from radiogenomics_assets.sources.demo.dicom_writer import (
     NODULE_SEGMENT_LABEL,
     ImagingIdentity,
@@ -60,6 +62,8 @@ GROUND_TRUTH_FILENAME = "ground_truth.csv"
 SIGNAL_FILENAME = "signal.json"
 FILES_FILENAME = "files.csv"
 COHORT_FILENAME = "cohort.json"
+#: Below this many patients per worker a process pool costs more than it saves.
+_MIN_PATIENTS_PER_WORKER = 12
 
 #: Plan columns copied into ground_truth.csv, in this order.
 GROUND_TRUTH_PLAN_COLUMNS = (
@@ -252,15 +256,26 @@ def _files_table(root: Path) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
-def _build(folder: Path, config: DemoConfig, log: LogFn) -> dict[str, int]:
+def _write_all_imaging(
+    dicom_root: Path, config: DemoConfig, patients: pd.DataFrame, workers: int
+) -> list[dict[str, Any]]:
+    rows = [row for _, row in patients.iterrows()]
+    if workers <= 1 or len(rows) < _MIN_PATIENTS_PER_WORKER * 2:
+        return [_write_imaging(dicom_root, config, row) for row in rows]
+    # Spawned workers: forking a process that may hold threads (torch, Dagster) can deadlock.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = [pool.submit(_write_imaging, dicom_root, config, row) for row in rows]
+        return [future.result() for future in futures]
+
+
+def _build(folder: Path, config: DemoConfig, log: LogFn, workers: int) -> dict[str, int]:
     cohort = cohort_at(folder, config)
     plan = plan_cohort(config)
     write_clinical_csv(cohort.clinical_csv, plan)
     truth = write_expression_matrix(cohort.rnaseq_matrix, plan, config)
     cohort.dicom_root.mkdir()
-    imaging = []
-    for _, patient in plan[plan["has_seg"]].iterrows():
-        imaging.append(_write_imaging(cohort.dicom_root, config, patient))
+    imaging = _write_all_imaging(cohort.dicom_root, config, plan[plan["has_seg"]], workers)
     ground_truth = _ground_truth(plan, imaging)
     ground_truth.to_csv(cohort.ground_truth_csv, index=False, float_format="%.10g")
     _write_json(cohort.signal_json, _signal_document(config, truth))
@@ -359,20 +374,31 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def generate_demo_cohort(
-    root: Path, config: DemoConfig = DemoConfig(), *, log: LogFn | None = None
+    root: Path,
+    config: DemoConfig = DEFAULT_CONFIG,
+    *,
+    log: LogFn | None = None,
+    workers: int | None = None,
 ) -> DemoCohort:
     """Write the cohort of ``config`` into ``root``, or return the complete one already there.
 
-    Same config, same bytes: every random draw, UID, date and time derives from the seed.
+    Same config, same bytes: every random draw, UID, date and time derives from the seed, and
+    each patient's files depend only on that patient, so ``workers`` (processes writing the
+    imaging; default: up to 2 of the machine's cores) never changes the output.
 
     Raises:
         TypeError: ``config`` is not a :class:`DemoConfig`.
+        ValueError: ``workers`` is not a positive integer.
         DemoCohortError: ``root`` exists, is not empty and was not written by this generator
             (it is never deleted), or holds an unreadable ``cohort.json``.
     """
     if not isinstance(config, DemoConfig):
         raise TypeError(f"config must be a DemoConfig, got {type(config).__name__}")
     emit: LogFn = log if log is not None else (lambda _message: None)
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1)
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     root = Path(root).absolute()
     root.parent.mkdir(parents=True, exist_ok=True)
     cohort = cohort_at(root, config)
@@ -395,7 +421,7 @@ def generate_demo_cohort(
         temp.mkdir()
         try:
             started = time.perf_counter()
-            counts = _build(temp, config, emit)
+            counts = _build(temp, config, emit, workers)
             if root.exists():
                 retired = root.parent / f".retired-{uuid.uuid4().hex}-{root.name}"
                 os.replace(root, retired)

@@ -136,8 +136,8 @@ class DemoConfig:
         if extent_z < 2 * reach:
             raise DemoConfigError(
                 f"DemoConfig: {self.n_slices} slices of {self.slice_thickness_mm} mm cover "
-                f"{extent_z:g} mm, too short for a {MAX_NODULE_DIAMETER_MM:g} mm nodule with margins "
-                f"(need {2 * reach:.1f} mm)"
+                f"{extent_z:g} mm, too short for a {MAX_NODULE_DIAMETER_MM:g} mm nodule with "
+                f"margins (need {2 * reach:.1f} mm)"
             )
         lung_x = LUNG_SEMI_AXIS_X_FRACTION * self.cols * self.pixel_spacing_mm
         lung_y = LUNG_SEMI_AXIS_Y_FRACTION * self.rows * self.pixel_spacing_mm
@@ -189,3 +189,7 @@ class DemoConfig:
 def count_of(fraction: float, total: int) -> int:
     """``fraction`` of ``total`` rounded half up, so the counts of a config are predictable."""
     return min(total, math.floor(fraction * total + 0.5))
+
+
+#: The default configuration (frozen, so one shared instance is safe as a default argument).
+DEFAULT_CONFIG = DemoConfig()

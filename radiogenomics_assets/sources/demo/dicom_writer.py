@@ -239,6 +239,9 @@ def write_seg(
         item.DimensionOrganizationUID = identity.dimension_organization_uid
     for item in seg.DimensionIndexSequence:
         item.DimensionOrganizationUID = identity.dimension_organization_uid
+    for item in seg.get("ContributingEquipmentSequence", []):
+        if "ContributionDateTime" in item:
+            item.ContributionDateTime = date + identity.study_time
     folder = study_dir / series_folder_name(
         SEG_SERIES_NUMBER, SEG_SERIES_DESCRIPTION, identity.seg_series_uid
     )

@@ -197,7 +197,7 @@ def _inside_lung(
     margin_mm: float,
 ) -> bool:
     """Whether every nodule voxel lies in the lung ellipse shrunk by ``margin_mm``."""
-    z, y, x = geometry.axes_mm()
+    _, y, x = geometry.axes_mm()
     offset, cy, _, semi_x, semi_y = _lung_ellipses(geometry)
     k, r, c = np.nonzero(mask)
     k = k + box[0].start
@@ -250,6 +250,13 @@ def _place_nodule(
     )
 
 
+def _window(origin: float, step: float, size: int, center: float, reach: float) -> slice:
+    """Indices of a uniform axis (increasing from ``origin``) within center ± reach."""
+    low = max(0, math.floor((center - reach - origin) / step))
+    high = min(size, math.ceil((center + reach - origin) / step) + 1)
+    return slice(low, max(low, high))
+
+
 def _add_vessels(
     hu: np.ndarray, lung: np.ndarray, geometry: CtGeometry, generator: np.random.Generator
 ) -> None:
@@ -270,8 +277,8 @@ def _add_vessels(
             vessel_radius = generator.uniform(1.0, 2.2)
             for k in range(geometry.n_slices):
                 px, py = start + drift * (z[0] - z[k])
-                rows = _box(y, py, vessel_radius, s)
-                cols = _box(x, px, vessel_radius, s)
+                rows = _window(geometry.y0_mm, s, geometry.rows, py, vessel_radius)
+                cols = _window(geometry.x0_mm, s, geometry.cols, px, vessel_radius)
                 inside = (x[cols][None, :] - px) ** 2 + (
                     y[rows][:, None] - py
                 ) ** 2 <= vessel_radius**2
@@ -288,7 +295,7 @@ def synthesize_phantom(config: DemoConfig, patient: Mapping[str, Any]) -> Phanto
     patient_id = str(patient["patient_id"])
     geometry = ct_geometry(config, patient_id)
     generator = rng(config.seed, "phantom", patient_id)
-    z, y, x = geometry.axes_mm()
+    _, y, x = geometry.axes_mm()
     shape = (geometry.n_slices, geometry.rows, geometry.cols)
     yy, xx = np.meshgrid(y, x, indexing="ij")
     fov_x = geometry.cols * geometry.pixel_spacing_mm
