@@ -164,7 +164,7 @@ def draw_outcomes(generator: np.random.Generator, log_hazard: np.ndarray) -> pd.
     eta = np.asarray(log_hazard, dtype=float)
     if not np.all(np.isfinite(eta)):
         position = int(np.flatnonzero(~np.isfinite(eta))[0])
-        raise ValueError(f"log_hazard[{position}] is {eta[position]!r}; it must be finite")
+        raise ValueError(f"log_hazard[{position}] is {float(eta[position])}; it must be finite")
     n = eta.shape[0]
     scale = weibull_scale(BASELINE_MEDIAN_DAYS, WEIBULL_SHAPE)
     e_recurrence = generator.standard_exponential(n)

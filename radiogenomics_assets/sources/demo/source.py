@@ -36,6 +36,9 @@ _BOOLEAN_COLUMNS = (
 )
 
 
+_INTEGER_COLUMNS = ("nodule_voxels", "nodule_slices", "nodule_segment_number")
+
+
 def _silent(_message: str) -> None:
     return None
 
@@ -103,4 +106,6 @@ class DemoSource(DataSource):
         )
         for column in _BOOLEAN_COLUMNS:
             frame[column] = frame[column].astype(bool)
+        for column in _INTEGER_COLUMNS:
+            frame[column] = frame[column].astype("Int64")
         return frame
