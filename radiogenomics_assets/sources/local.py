@@ -133,6 +133,10 @@ def _scan(root: Path) -> _Scan:
                 continue
             if header is None:
                 scan.non_dicom.append(path)
+            elif not header.series_uid or not header.sop_uid:
+                scan.malformed.append(
+                    (path, "no SeriesInstanceUID or SOPInstanceUID (a DICOMDIR or damaged file)")
+                )
             else:
                 scan.headers.append(header)
     return scan
