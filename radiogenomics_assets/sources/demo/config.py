@@ -37,6 +37,13 @@ class DemoConfigError(ValueError):
 class DemoConfig:
     """Everything that shapes a generated demo cohort.
 
+    The defaults give 144 patients of whom 81 pass the paper's filter (RNA-seq, imaging, known
+    recurrence, no adjuvant therapy); with the gap fractions below about 56 % of patients pass,
+    so the ≈ 80 the pipeline needs cannot come from fewer than ≈ 140. Seed 2037 was picked
+    among seeds 2020-2099 because its realized cohort is typical: 37 % events overall and in
+    the filtered cohort, and C-indices there close to the population values of
+    :mod:`.signal` (η 0.80, genomic 0.70, imaging 0.71).
+
     Attributes:
         n_patients: total patients (R01 plus AMC ids).
         seed: root of every random draw, UID and date in the cohort.
@@ -55,8 +62,8 @@ class DemoConfig:
         recurrence_not_collected: patients (0 or 1) whose recurrence status is ``Not collected``.
     """
 
-    n_patients: int = 140
-    seed: int = 2020
+    n_patients: int = 144
+    seed: int = 2037
     n_genes: int = 2000
     n_driver_genes: int = 6
     rows: int = 192
