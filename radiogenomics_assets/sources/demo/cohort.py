@@ -17,10 +17,8 @@ it, so concurrent callers never see a half-written cohort and never build it twi
 
 from __future__ import annotations
 
-import csv
 import fcntl
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -45,64 +43,35 @@ from radiogenomics_assets.sources.demo.dicom_writer import (
     write_ct_series,
     write_seg,
 )
-from radiogenomics_assets.sources.demo.expression import ExpressionTruth, write_expression_matrix
+from radiogenomics_assets.sources.demo.expression import write_expression_matrix
+from radiogenomics_assets.sources.demo.integrity import (
+    COHORT_FILENAME,
+    FILES_FILENAME,
+    GENERATOR_NAME,
+    DemoCohortError,
+    files_table,
+    incomplete_reason,
+    read_cohort_json,
+    verify_files,
+)
 from radiogenomics_assets.sources.demo.phantom import Phantom, synthesize_phantom
 from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.sources.demo.randomness import uid
-from radiogenomics_assets.sources.demo.signal import describe_signal
-from radiogenomics_assets.store.files import sha256_file
+from radiogenomics_assets.sources.demo.truth import (
+    consort_counts,
+    ground_truth_table,
+    signal_document,
+)
 
 LogFn = Callable[[str], None]
 
-GENERATOR_NAME = "radiogenomics_assets demo cohort"
 CLINICAL_FILENAME = "NSCLCR01Radiogenomic_DATA_LABELS_demo.csv"
 RNASEQ_FILENAME = "GSE103584_R01_NSCLC_RNAseq_demo.txt.gz"
 DICOM_DIRNAME = "dicom"
 GROUND_TRUTH_FILENAME = "ground_truth.csv"
 SIGNAL_FILENAME = "signal.json"
-FILES_FILENAME = "files.csv"
-COHORT_FILENAME = "cohort.json"
 #: Below this many patients per worker a process pool costs more than it saves.
 _MIN_PATIENTS_PER_WORKER = 12
-
-#: Plan columns copied into ground_truth.csv, in this order.
-GROUND_TRUTH_PLAN_COLUMNS = (
-    "patient_id",
-    "site",
-    "log_hazard",
-    "genomic_component",
-    "imaging_component",
-    "z_genomic",
-    "z_log_diameter",
-    "z_heterogeneity",
-    "eta_noise",
-    "diameter_mm",
-    "heterogeneity_hu",
-    "mean_density_hu",
-    "event_time_days",
-    "follow_up_days",
-    "other_death_days",
-    "censor_time_days",
-    "event",
-    "observed_days",
-    "has_rnaseq",
-    "has_ct",
-    "has_seg",
-    "has_second_segment",
-    "recurrence_collected",
-    "adjuvant",
-    "chemotherapy",
-    "radiation",
-    "in_study_cohort",
-    "lobe",
-    "n_stage",
-    "ct_date",
-    "surgery_gap_days",
-)
-
-
-class DemoCohortError(RuntimeError):
-    """A cohort folder is unusable or not ours; the message names the folder or file."""
 
 
 @dataclass(frozen=True)
@@ -187,73 +156,8 @@ def _write_imaging(dicom_root: Path, config: DemoConfig, patient: pd.Series) -> 
     }
 
 
-def _ground_truth(plan: pd.DataFrame, imaging: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = plan.loc[:, list(GROUND_TRUTH_PLAN_COLUMNS)].copy()
-    frame["ct_date"] = [d.isoformat() for d in frame["ct_date"]]
-    image_frame = pd.DataFrame(imaging)
-    if image_frame.empty:
-        image_frame = pd.DataFrame(columns=["patient_id"])
-    merged = frame.merge(image_frame, on="patient_id", how="left", validate="one_to_one")
-    for column in ("nodule_voxels", "nodule_slices", "nodule_segment_number"):
-        if column in merged:
-            merged[column] = merged[column].astype("Int64")
-    return merged
-
-
-def _signal_document(config: DemoConfig, truth: ExpressionTruth) -> dict[str, Any]:
-    document = describe_signal()
-    document["driver_genes"] = {
-        **document["driver_genes"],
-        "genes": list(truth.driver_genes),
-        "loadings": list(truth.driver_loadings),
-        "baseline_log_fpkm": list(truth.driver_baseline_log_fpkm),
-    }
-    document["expression_matrix"] = {
-        "n_genes": len(truth.genes),
-        "n_patients": len(truth.patients),
-        "na_fraction": truth.na_fraction,
-        "all_na_gene": truth.all_na_gene,
-        "heavy_na_genes": list(truth.heavy_na_genes),
-    }
-    document["seed"] = config.seed
-    return document
-
-
-def consort_counts(ground_truth: pd.DataFrame) -> dict[str, int]:
-    """The study-filter funnel of a cohort (the paper's: RNA-seq, imaging, known recurrence,
-    no adjuvant therapy), cumulative from top to bottom."""
-    rna = ground_truth["has_rnaseq"].astype(bool)
-    seg = ground_truth["has_seg"].astype(bool)
-    known = ground_truth["recurrence_collected"].astype(bool)
-    no_adjuvant = ~ground_truth["adjuvant"].astype(bool)
-    study = rna & seg & known & no_adjuvant
-    return {
-        "total": len(ground_truth),
-        "with_rnaseq": int(rna.sum()),
-        "with_seg": int(seg.sum()),
-        "with_rnaseq_and_seg": int((rna & seg).sum()),
-        "recurrence_known": int((rna & seg & known).sum()),
-        "no_adjuvant": int(study.sum()),
-        "events_in_study": int(ground_truth.loc[study, "event"].astype(bool).sum()),
-    }
-
-
 def _write_json(path: Path, document: dict[str, Any]) -> None:
     path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _files_table(root: Path) -> bytes:
-    rows = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        relative = path.relative_to(root).as_posix()
-        if relative in (FILES_FILENAME, COHORT_FILENAME):
-            continue
-        rows.append((relative, path.stat().st_size, sha256_file(path)))
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["path", "bytes", "sha256"])
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
 
 
 def _write_all_imaging(
@@ -276,10 +180,10 @@ def _build(folder: Path, config: DemoConfig, log: LogFn, workers: int) -> dict[s
     truth = write_expression_matrix(cohort.rnaseq_matrix, plan, config)
     cohort.dicom_root.mkdir()
     imaging = _write_all_imaging(cohort.dicom_root, config, plan[plan["has_seg"]], workers)
-    ground_truth = _ground_truth(plan, imaging)
+    ground_truth = ground_truth_table(plan, imaging)
     ground_truth.to_csv(cohort.ground_truth_csv, index=False, float_format="%.10g")
-    _write_json(cohort.signal_json, _signal_document(config, truth))
-    files = _files_table(folder)
+    _write_json(cohort.signal_json, signal_document(config, truth))
+    files = files_table(folder)
     cohort.files_csv.write_bytes(files)
     counts = consort_counts(ground_truth)
     _write_json(
@@ -297,62 +201,13 @@ def _build(folder: Path, config: DemoConfig, log: LogFn, workers: int) -> dict[s
     return counts
 
 
-def _read_cohort_json(root: Path) -> dict[str, Any] | None:
-    path = root / COHORT_FILENAME
-    if not path.is_file():
-        return None
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise DemoCohortError(f"{path}: unreadable cohort description ({error})") from error
-    if not isinstance(document, dict) or document.get("generator") != GENERATOR_NAME:
-        raise DemoCohortError(f"{path} was not written by the demo cohort generator")
-    return document
-
-
-def incomplete_reason(root: Path, config: DemoConfig) -> str | None:
-    """Why ``root`` does not hold a complete cohort for ``config`` (None if it does).
-
-    Checks the description, the files list's digest and every listed file's size; sha256 of
-    the files themselves is checked by :func:`verify_demo_cohort`.
-
-    Raises:
-        DemoCohortError: ``root`` holds a ``cohort.json`` that is unreadable or not ours.
-    """
-    document = _read_cohort_json(root)
-    if document is None:
-        return f"{root / COHORT_FILENAME} is missing"
-    if document.get("generator_version") != GENERATOR_VERSION:
-        return f"generator version {document.get('generator_version')!r} != {GENERATOR_VERSION!r}"
-    if document.get("config") != config.to_dict():
-        return "it was generated for another configuration"
-    files_path = root / FILES_FILENAME
-    if not files_path.is_file():
-        return f"{files_path} is missing"
-    data = files_path.read_bytes()
-    if hashlib.sha256(data).hexdigest() != document.get("files_digest"):
-        return f"{files_path} does not match the digest in {COHORT_FILENAME}"
-    for row in csv.DictReader(io.StringIO(data.decode("utf-8"))):
-        path = root / row["path"]
-        if not path.is_file() or path.stat().st_size != int(row["bytes"]):
-            return f"{path} is missing or has the wrong size"
-    return None
-
-
 def verify_demo_cohort(cohort: DemoCohort) -> None:
-    """Re-hash every file of ``cohort`` against ``files.csv``.
+    """Re-hash every file of ``cohort`` against its ``files.csv``.
 
     Raises:
         DemoCohortError: the cohort is incomplete, or a file's sha256 differs (file named).
     """
-    reason = incomplete_reason(cohort.root, cohort.config)
-    if reason is not None:
-        raise DemoCohortError(f"demo cohort {cohort.root} is incomplete: {reason}")
-    text = cohort.files_csv.read_text(encoding="utf-8")
-    for row in csv.DictReader(io.StringIO(text)):
-        path = cohort.root / row["path"]
-        if sha256_file(path) != row["sha256"]:
-            raise DemoCohortError(f"{path}: sha256 differs from {cohort.files_csv}")
+    verify_files(cohort.root, cohort.config)
 
 
 @contextmanager
@@ -410,7 +265,7 @@ def generate_demo_cohort(
             if reason is None:
                 emit(f"demo cohort: reusing the complete cohort at {root}")
                 return cohort
-            if _read_cohort_json(root) is None and any(root.iterdir()):
+            if read_cohort_json(root) is None and any(root.iterdir()):
                 raise DemoCohortError(
                     f"{root} is not empty and holds no demo cohort; refusing to replace it"
                 )
