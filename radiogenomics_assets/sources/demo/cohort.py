@@ -233,13 +233,15 @@ def generate_demo_cohort(
     config: DemoConfig = DEFAULT_CONFIG,
     *,
     log: LogFn | None = None,
-    workers: int | None = None,
+    workers: int = 1,
 ) -> DemoCohort:
     """Write the cohort of ``config`` into ``root``, or return the complete one already there.
 
     Same config, same bytes: every random draw, UID, date and time derives from the seed, and
-    each patient's files depend only on that patient, so ``workers`` (processes writing the
-    imaging; default: up to 2 of the machine's cores) never changes the output.
+    each patient's files depend only on that patient, so ``workers`` never changes the output.
+    ``workers > 1`` writes the imaging in spawned processes, which re-import the caller's main
+    module: use it only from an importable script guarded by ``if __name__ == "__main__"`` (or
+    from pytest, Dagster or a notebook), never from code piped into ``python -``.
 
     Raises:
         TypeError: ``config`` is not a :class:`DemoConfig`.
@@ -250,8 +252,6 @@ def generate_demo_cohort(
     if not isinstance(config, DemoConfig):
         raise TypeError(f"config must be a DemoConfig, got {type(config).__name__}")
     emit: LogFn = log if log is not None else (lambda _message: None)
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     root = Path(root).absolute()

@@ -14,6 +14,7 @@ Every UID, date and time is fixed by the caller, so the same inputs give the sam
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import re
 import warnings
@@ -89,12 +90,12 @@ def _ds(value: float) -> str:
     return "0" if text == "-0" else text
 
 
-def _ct_slice(phantom: Phantom, identity: ImagingIdentity, k: int) -> Dataset:
+def _ct_template(phantom: Phantom, identity: ImagingIdentity) -> Dataset:
+    """Every attribute the slices share; :func:`_ct_slice` adds the per-slice ones."""
     geometry = phantom.geometry
     date = identity.study_date.strftime("%Y%m%d")
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = identity.ct_instance_uids[k]
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
@@ -104,7 +105,6 @@ def _ct_slice(phantom: Phantom, identity: ImagingIdentity, k: int) -> Dataset:
     ds.SpecificCharacterSet = "ISO_IR 100"
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = identity.ct_instance_uids[k]
     ds.StudyDate = date
     ds.SeriesDate = date
     ds.AcquisitionDate = date
@@ -137,13 +137,9 @@ def _ct_slice(phantom: Phantom, identity: ImagingIdentity, k: int) -> Dataset:
     ds.StudyID = ""
     ds.SeriesNumber = CT_SERIES_NUMBER
     ds.AcquisitionNumber = 1
-    ds.InstanceNumber = k + 1
-    position = geometry.slice_position(k)
-    ds.ImagePositionPatient = [_ds(v) for v in position]
     ds.ImageOrientationPatient = ["1", "0", "0", "0", "1", "0"]
     ds.FrameOfReferenceUID = identity.frame_of_reference_uid
     ds.PositionReferenceIndicator = ""
-    ds.SliceLocation = _ds(position[2])
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows = geometry.rows
@@ -158,6 +154,18 @@ def _ct_slice(phantom: Phantom, identity: ImagingIdentity, k: int) -> Dataset:
     ds.RescaleIntercept = str(RESCALE_INTERCEPT)
     ds.RescaleSlope = str(RESCALE_SLOPE)
     ds.RescaleType = "HU"
+    return ds
+
+
+def _ct_slice(template: Dataset, phantom: Phantom, identity: ImagingIdentity, k: int) -> Dataset:
+    ds = copy.deepcopy(template)
+    sop_uid = identity.ct_instance_uids[k]
+    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    ds.SOPInstanceUID = sop_uid
+    ds.InstanceNumber = k + 1
+    position = phantom.geometry.slice_position(k)
+    ds.ImagePositionPatient = [_ds(v) for v in position]
+    ds.SliceLocation = _ds(position[2])
     stored = phantom.hu[k].astype(np.int32) - RESCALE_INTERCEPT
     ds.PixelData = stored.astype("<u2").tobytes()
     return ds
@@ -189,8 +197,9 @@ def write_ct_series(
     folder.mkdir(parents=True)
     width = max(3, len(str(n_slices)))
     datasets = []
+    template = _ct_template(phantom, identity)
     for k in range(n_slices):
-        ds = _ct_slice(phantom, identity, k)
+        ds = _ct_slice(template, phantom, identity, k)
         ds.save_as(folder / f"1-{k + 1:0{width}d}.dcm", enforce_file_format=True)
         datasets.append(ds)
     return folder, datasets

@@ -49,8 +49,11 @@ class DemoSource(DataSource):
     name: ClassVar[str] = "demo"
     offline: ClassVar[bool] = True
 
-    def __init__(self, cache_root: Path, config: DemoConfig = DEFAULT_CONFIG) -> None:
-        """
+    def __init__(
+        self, cache_root: Path, config: DemoConfig = DEFAULT_CONFIG, *, workers: int = 1
+    ) -> None:
+        """Serve the cohort of ``config`` from ``cache_root`` (``workers``: see generation).
+
         Raises:
             TypeError: ``config`` is not a :class:`DemoConfig`.
         """
@@ -58,6 +61,7 @@ class DemoSource(DataSource):
             raise TypeError(f"config must be a DemoConfig, got {type(config).__name__}")
         self.cache_root = Path(cache_root)
         self.config = config
+        self.workers = workers
         self._cohort: DemoCohort | None = None
 
     @property
@@ -67,7 +71,9 @@ class DemoSource(DataSource):
     def cohort(self, log: LogFn = _silent) -> DemoCohort:
         """The generated cohort, generating it on first use."""
         if self._cohort is None:
-            self._cohort = generate_demo_cohort(self.cohort_root, self.config, log=log)
+            self._cohort = generate_demo_cohort(
+                self.cohort_root, self.config, log=log, workers=self.workers
+            )
         return self._cohort
 
     def _local(self, log: LogFn) -> LocalSource:
