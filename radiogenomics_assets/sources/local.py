@@ -240,8 +240,8 @@ class LocalSource(DataSource):
         if other:
             summary = ", ".join(f"{m or '(no Modality)'}: {n}" for m, n in sorted(other.items()))
             log(
-                f"skipped {sum(other.values())} series of other modalities ({summary}), e.g. "
-                f"{_examples(other_files, self.dicom_root)}"
+                f"skipped {sum(other.values())} series of other modalities ({summary}), "
+                f"{len(other_files)} file(s): {_examples(other_files, self.dicom_root)}"
             )
         if not rows:
             log(f"no CT or SEG series under {self.dicom_root}")
@@ -273,7 +273,7 @@ class LocalSource(DataSource):
             return None
         if modality not in KEPT_MODALITIES:
             other[modality] += 1
-            other_files.append(headers[0].path)
+            other_files.extend(h.path for h in headers)
             return None
         if not is_valid_uid(series_uid):
             log(f"skipped {where}: SeriesInstanceUID is not a valid UID")

@@ -152,7 +152,7 @@ def test_manifest_skips_and_reports_what_it_cannot_use(
     pd.testing.assert_frame_equal(after, before)
     text = "\n".join(messages)
     assert re.search(r"skipped 2 non-DICOM file\(s\).*README\.txt.*notes\.txt", text)
-    assert "series of other modalities (PT: 1)" in text
+    assert "skipped 1 series of other modalities (PT: 1), 1 file(s)" in text
     assert pet.relative_to(tree).as_posix() in text
     assert re.search(
         rf"skipped series '{re.escape(bad_uid)}'.*invalid patient id 'R01 001/..'", text
