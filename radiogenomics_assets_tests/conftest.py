@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from radiogenomics_assets.sources.demo import DemoCohort, generate_demo_cohort
+from radiogenomics_assets.sources.demo.source import DemoSource
+from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -18,3 +23,19 @@ def shared_data() -> Path:
             f"real public data not found at {SHARED_DATA} (../shared/data beside the checkout)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DemoSource cache root; the small cohort is generated under it once per session."""
+    return tmp_path_factory.mktemp("demo-cache")
+
+
+@pytest.fixture(scope="session")
+def small_cohort(demo_cache: Path) -> DemoCohort:
+    return generate_demo_cohort(demo_cache / SMALL_CONFIG.short_digest(), SMALL_CONFIG, workers=1)
+
+
+@pytest.fixture(scope="session")
+def small_ground_truth(small_cohort: DemoCohort, demo_cache: Path) -> pd.DataFrame:
+    return DemoSource(demo_cache, SMALL_CONFIG).ground_truth()
