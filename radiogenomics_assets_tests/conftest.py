@@ -26,9 +26,15 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def demo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A DemoSource cache root; the small cohort is generated under it once per session."""
-    return tmp_path_factory.mktemp("demo-cache")
+def sources_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SourceResource ``cache_dir`` shared by the session (the demo cohort lives in it)."""
+    return tmp_path_factory.mktemp("sources")
+
+
+@pytest.fixture(scope="session")
+def demo_cache(sources_cache: Path) -> Path:
+    """The DemoSource cache root; the small cohort is generated under it once per session."""
+    return sources_cache / "demo"
 
 
 @pytest.fixture(scope="session")

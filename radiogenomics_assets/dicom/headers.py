@@ -50,6 +50,21 @@ def _expected_pixel_bytes(ds: pydicom.Dataset) -> int:
     return math.ceil(int(ds.Rows) * int(ds.Columns) * frames * bits / 8)
 
 
+def check_pixel_data_complete(ds: pydicom.Dataset, path: Path) -> None:
+    """Raise TruncatedDicomError if uncompressed pixel data is shorter than the header says.
+
+    pydicom reads a file cut inside its pixel data without complaint, so this is the check
+    that catches an interrupted copy or download.
+    """
+    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
+    if "PixelData" in ds and syntax in _UNCOMPRESSED:
+        expected, actual = _expected_pixel_bytes(ds), len(ds.PixelData)
+        if actual < expected:
+            raise TruncatedDicomError(
+                f"{path}: pixel data holds {actual} bytes, the header announces {expected}"
+            )
+
+
 def read_instance(
     path: Path,
     *,
@@ -74,13 +89,7 @@ def read_instance(
         ) from error
     if "SeriesInstanceUID" not in ds or "SOPInstanceUID" not in ds:
         raise NotDicomError(f"{path}: no SeriesInstanceUID/SOPInstanceUID, not a DICOM instance")
-    syntax = ds.file_meta.get("TransferSyntaxUID") if hasattr(ds, "file_meta") else None
-    if "PixelData" in ds and syntax in _UNCOMPRESSED:
-        expected, actual = _expected_pixel_bytes(ds), len(ds.PixelData)
-        if actual < expected:
-            raise TruncatedDicomError(
-                f"{path}: pixel data holds {actual} bytes, the header announces {expected}"
-            )
+    check_pixel_data_complete(ds, path)
     if expected_series_uid is not None and ds.SeriesInstanceUID != expected_series_uid:
         raise MixedSeriesError(
             f"{path}: SeriesInstanceUID {ds.SeriesInstanceUID} differs from the series being "

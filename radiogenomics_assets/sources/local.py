@@ -26,6 +26,8 @@ import pandas as pd
 import pydicom
 from pydicom.errors import InvalidDicomError
 
+from radiogenomics_assets.dicom.errors import TruncatedDicomError
+from radiogenomics_assets.dicom.headers import check_pixel_data_complete
 from radiogenomics_assets.ids import InvalidPatientIdError, validate_patient_id
 from radiogenomics_assets.sources.base import (
     MANIFEST_COLUMNS,
@@ -218,10 +220,26 @@ class LocalSource(DataSource):
             LocalSourceError: the DICOM root is not a folder.
         """
         self._require_root()
-        scan = _scan(self.dicom_root)
+        return self._manifest_under(self.dicom_root, log)
+
+    def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
+        """The manifest rows of one patient, reading only ``<root>/<patient_id>`` when it exists.
+
+        The NBIA and IDC layouts keep a patient's series under a folder named by the id, so a
+        per-patient partition reads a few dozen headers instead of the whole tree.
+        """
+        validate_patient_id(patient_id, where="patient_series")
+        self._require_root()
+        patient_root = self.dicom_root / patient_id
+        root = patient_root if patient_root.is_dir() else self.dicom_root
+        manifest = self._manifest_under(root, log)
+        return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
+
+    def _manifest_under(self, root: Path, log: LogFn) -> pd.DataFrame:
+        scan = _scan(root)
         if scan.non_dicom:
             log(
-                f"skipped {len(scan.non_dicom)} non-DICOM file(s) under {self.dicom_root}: "
+                f"skipped {len(scan.non_dicom)} non-DICOM file(s) under {root}: "
                 f"{_examples(scan.non_dicom, self.dicom_root)}"
             )
         for path, reason in scan.malformed:
@@ -244,7 +262,7 @@ class LocalSource(DataSource):
                 f"{len(other_files)} file(s): {_examples(other_files, self.dicom_root)}"
             )
         if not rows:
-            log(f"no CT or SEG series under {self.dicom_root}")
+            log(f"no CT or SEG series under {root}")
             return empty_manifest()
         frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         frame = frame.sort_values(["patient_id", "modality", "series_uid"], ignore_index=True)
@@ -253,7 +271,7 @@ class LocalSource(DataSource):
         log(
             f"found {int((frame['modality'] == 'CT').sum())} CT and "
             f"{int((frame['modality'] == 'SEG').sum())} SEG series of "
-            f"{frame['patient_id'].nunique()} patients under {self.dicom_root}"
+            f"{frame['patient_id'].nunique()} patients under {root}"
         )
         return frame
 
@@ -358,6 +376,11 @@ class LocalSource(DataSource):
             for path in sorted(p for p in folder.iterdir() if p.is_file()):
                 sop_uid = self._check_file(path, patient_id, series_uid)
                 if sop_uid is None:
+                    if path.suffix.lower() == ".dcm":
+                        raise SeriesFileError(
+                            f"{path} in series {series_uid} of patient {patient_id} is named "
+                            "like a DICOM instance but is not a DICOM file"
+                        )
                     skipped.append(path)
                     continue
                 if sop_uid in chosen:
@@ -401,4 +424,10 @@ class LocalSource(DataSource):
             raise SeriesFileError(f"{path} has an invalid SOPInstanceUID {sop_uid!r}")
         if "PixelData" not in ds:
             raise SeriesFileError(f"{path} of series {series_uid} has no pixel data")
+        try:
+            check_pixel_data_complete(ds, path)
+        except TruncatedDicomError as error:
+            raise SeriesFileError(
+                f"series {series_uid} of patient {patient_id}: {error}"
+            ) from error
         return sop_uid
