@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+
+from radiogenomics_assets.sources.demo import DemoCohort, generate_demo_cohort
+from radiogenomics_assets.sources.demo.source import DemoSource
+from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -18,3 +23,25 @@ def shared_data() -> Path:
             f"real public data not found at {SHARED_DATA} (../shared/data beside the checkout)"
         )
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def sources_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SourceResource ``cache_dir`` shared by the session (the demo cohort lives in it)."""
+    return tmp_path_factory.mktemp("sources")
+
+
+@pytest.fixture(scope="session")
+def demo_cache(sources_cache: Path) -> Path:
+    """The DemoSource cache root; the small cohort is generated under it once per session."""
+    return sources_cache / "demo"
+
+
+@pytest.fixture(scope="session")
+def small_cohort(demo_cache: Path) -> DemoCohort:
+    return generate_demo_cohort(demo_cache / SMALL_CONFIG.short_digest(), SMALL_CONFIG, workers=1)
+
+
+@pytest.fixture(scope="session")
+def small_ground_truth(small_cohort: DemoCohort, demo_cache: Path) -> pd.DataFrame:
+    return DemoSource(demo_cache, SMALL_CONFIG).ground_truth()

@@ -7,6 +7,7 @@ from dagster import AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.features.blocks import genomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, RAW
 from radiogenomics_assets.omics.expression import clean_expression
 from radiogenomics_assets.omics.gene_matrix import top500_whole_cohort
@@ -19,11 +20,6 @@ class ExpressionConfig(Config):
     )
     impute: str = Field(default="gene_median", description="gene_median, gene_mean or none")
     duplicates: str = Field(default="mean", description="duplicate symbols: mean, first, error")
-
-
-def expression_matrix(long: pd.DataFrame) -> pd.DataFrame:
-    """The stored long table (gene, patient_id, expression) as patients × genes."""
-    return long.pivot(index="patient_id", columns="gene", values="expression").sort_index(axis=1)
 
 
 @asset(
@@ -71,7 +67,7 @@ def gene_expression(
     "comparison only; the models select genes on each fold's training rows.",
 )
 def gene_matrix_top500(gene_expression: pd.DataFrame) -> Output[pd.DataFrame]:
-    top = top500_whole_cohort(expression_matrix(gene_expression))
+    top = top500_whole_cohort(genomics_block(gene_expression))
     ranks = {gene: rank for rank, gene in enumerate(top.columns, start=1)}
     long = (
         top.rename_axis(index="patient_id", columns="gene")

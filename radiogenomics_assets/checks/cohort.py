@@ -3,9 +3,9 @@
 import pandas as pd
 from dagster import AssetCheckResult, AssetIn, AssetKey, asset_check
 
-from radiogenomics_assets.assets.genomics import expression_matrix
 from radiogenomics_assets.checks.results import check_result
 from radiogenomics_assets.cohort import checks
+from radiogenomics_assets.features.blocks import genomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, RAW
 
 
@@ -32,7 +32,7 @@ def has_events(study_cohort: pd.DataFrame) -> AssetCheckResult:
 def expression_complete(
     gene_expression: pd.DataFrame, study_cohort: pd.DataFrame
 ) -> AssetCheckResult:
-    matrix = expression_matrix(gene_expression)
+    matrix = genomics_block(gene_expression)
     return check_result(
         checks.check_expression_complete(
             study_cohort["patient_id"].astype(str).tolist(), matrix, list(matrix.columns)

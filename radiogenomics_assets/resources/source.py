@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -31,6 +32,14 @@ class SourceResource(ConfigurableResource):
         default=None, description="demo cohort size; unset: $RADIOGENOMICS_DEMO_PATIENTS or default"
     )
     demo_seed: int | None = Field(default=None, description="demo seed; unset: default")
+    demo_config: dict[str, Any] | None = Field(
+        default=None, description="demo: DemoConfig fields to override (n_genes, fractions, ...)"
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="where sources keep generated or index files; unset: "
+        "files/sources in the store",
+    )
     local_dicom_root: str | None = Field(default=None, description="$RADIOGENOMICS_LOCAL_DICOM")
     local_clinical_csv: str | None = Field(
         default=None, description="$RADIOGENOMICS_LOCAL_CLINICAL"
@@ -51,13 +60,14 @@ class SourceResource(ConfigurableResource):
             return self.name
         return config.source_name()
 
-    def build(self, cache_root: Path) -> DataSource:
-        """The configured source; ``cache_root`` is where it may keep generated or index files."""
+    def build(self, default_cache: Path) -> DataSource:
+        """The configured source, keeping its files under ``cache_dir`` or ``default_cache``."""
+        cache_root = Path(self.cache_dir) if self.cache_dir else default_cache
         name = self.source_name()
         if name == "demo":
             from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 
-            overrides: dict[str, int] = {}
+            overrides: dict[str, Any] = dict(self.demo_config or {})
             patients = self.demo_patients or os.environ.get("RADIOGENOMICS_DEMO_PATIENTS")
             if patients:
                 overrides["n_patients"] = int(patients)

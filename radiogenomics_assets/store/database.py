@@ -114,7 +114,7 @@ def _select_list(frame: pd.DataFrame, column_types: Mapping[str, str]) -> str:
     return ", ".join(parts)
 
 
-def _table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     row = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
         [schema, table],
@@ -174,7 +174,7 @@ def replace_partition(
     try:
         conn.execute("BEGIN TRANSACTION")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
-        if _table_exists(conn, schema, table):
+        if table_exists(conn, schema, table):
             _add_missing_columns(conn, schema, table, select_list)
         else:
             conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")

@@ -16,6 +16,7 @@ from radiogenomics_assets.dicom.errors import (
     WrongModalityError,
 )
 from radiogenomics_assets.dicom.headers import (
+    check_pixel_data_complete,
     check_series_files,
     inspect_dicom_file,
     read_instance,
@@ -167,3 +168,11 @@ def test_read_instance_and_series_refuse_bad_files(
         read_series_instances(
             synthetic_ct.paths, expected_series_uid=synthetic_ct.series_uid, expected_modality="MR"
         )
+
+
+def test_check_pixel_data_complete_on_a_read_dataset(synthetic_ct: SyntheticCt) -> None:
+    dataset = pydicom.dcmread(synthetic_ct.paths[0])
+    check_pixel_data_complete(dataset, synthetic_ct.paths[0])
+    dataset.PixelData = dataset.PixelData[:10]
+    with pytest.raises(TruncatedDicomError, match=r"slice-.*holds 10 bytes.*announces 4608"):
+        check_pixel_data_complete(dataset, synthetic_ct.paths[0])

@@ -1,10 +1,11 @@
-"""Fixtures for the source tests: tiny real DICOM and a loopback NBIA server."""
+"""Fixtures for the source tests: tiny real DICOM, a loopback NBIA server, strict reading."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from pydicom import config as pydicom_config
 
 from radiogenomics_assets_tests.sources.clients import SleepRecorder
 from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries, patient_series
@@ -32,3 +33,14 @@ def nbia(cohort: dict[str, tuple[FixtureSeries, FixtureSeries]]) -> Iterator[Nbi
 @pytest.fixture
 def sleeps() -> SleepRecorder:
     return SleepRecorder()
+
+
+@pytest.fixture
+def strict_dicom() -> Iterator[None]:
+    """pydicom raises on any invalid value while reading, for the duration of a test."""
+    previous = pydicom_config.settings.reading_validation_mode
+    pydicom_config.settings.reading_validation_mode = pydicom_config.RAISE
+    try:
+        yield
+    finally:
+        pydicom_config.settings.reading_validation_mode = previous

@@ -1,0 +1,242 @@
+"""Modeling assets: sticky fold assignment, fold splits, and one asset per registered model.
+
+Model assets are generated from ``survival.registry.MODEL_REGISTRY``: each depends on exactly
+the feature assets its modalities need, on ``fold_splits`` and on ``cohort/outcomes``, and is
+partitioned by fold. Adding a spec to the registry adds an asset; nothing here changes.
+"""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+import pandas as pd
+from dagster import (
+    AllPartitionMapping,
+    AssetExecutionContext,
+    AssetIn,
+    AssetsDefinition,
+    Output,
+    asset,
+)
+
+from radiogenomics_assets.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.features.blocks import densenet_block, genomics_block, radiomics_block
+from radiogenomics_assets.names import COHORT, FEATURES, MODELING
+from radiogenomics_assets.partitions import folds_partitions
+from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.store.database import read_table, table_exists
+from radiogenomics_assets.survival.fusion import FittedModel, fit_predict, save_model
+from radiogenomics_assets.survival.registry import (
+    MODEL_REGISTRY,
+    ModelSpec,
+    spec_frame,
+    spec_version,
+)
+from radiogenomics_assets.survival.splits import assign_test_folds, split_event_counts, split_fold
+
+FOLD_PARTITION = {"partition_expr": "fold"}
+#: Bumped when the model-asset code (not a spec) changes; part of every model's code version.
+MODEL_CODE_VERSION = "1"
+
+#: The stored table each modality is read from, and how it becomes a model block.
+FEATURE_SOURCES = {
+    "genomics": ([FEATURES, "gene_expression"], genomics_block, False),
+    "pyradiomics": ([FEATURES, "radiomic_features"], radiomics_block, True),
+    "densenet": ([FEATURES, "densenet_features"], densenet_block, True),
+}
+
+
+@asset(
+    key_prefix=MODELING,
+    group_name=MODELING,
+    code_version="1",
+    ins={"study_cohort": AssetIn(key=[COHORT, "study_cohort"])},
+    kinds={"duckdb"},
+    description="Each patient's test fold, stratified by event and sticky: patients already "
+    "assigned (same seed) keep their fold, new patients fill the emptiest fold of their stratum.",
+)
+def fold_assignment(
+    context: AssetExecutionContext,
+    study_cohort: pd.DataFrame,
+    settings: ModelingSettings,
+    store: StoreResource,
+) -> Output[pd.DataFrame]:
+    previous = None
+    with store.get_connection() as conn:
+        if table_exists(conn, MODELING, "fold_assignment"):
+            stored = read_table(conn, MODELING, "fold_assignment")
+            if not stored.empty and set(stored["seed"]) == {settings.seed}:
+                previous = stored
+            else:
+                context.log.info("seed changed: folds are drawn afresh")
+    patients = study_cohort[["patient_id", "event"]].astype({"event": int})
+    assignment = assign_test_folds(patients, seed=settings.seed, previous=previous)
+    kept = (
+        0 if previous is None else int(assignment["patient_id"].isin(previous["patient_id"]).sum())
+    )
+    counts = assignment.groupby("test_fold")["event"].agg(["count", "sum"]).reset_index()
+    return table_output(
+        assignment.assign(seed=settings.seed),
+        metadata={
+            "seed": settings.seed,
+            "n_patients": len(assignment),
+            "n_kept_from_previous": kept,
+            "n_newly_assigned": len(assignment) - kept,
+            "patients_and_events_per_fold": markdown_table(
+                counts.rename(columns={"count": "n_patients", "sum": "n_events"})
+            ),
+        },
+    )
+
+
+@asset(
+    key_prefix=MODELING,
+    group_name=MODELING,
+    code_version="1",
+    partitions_def=folds_partitions,
+    metadata=FOLD_PARTITION,
+    ins={"fold_assignment": AssetIn(key=[MODELING, "fold_assignment"])},
+    kinds={"duckdb"},
+    description="One fold's train/validation/test rows (≈70/10/20), stratified by event.",
+)
+def fold_splits(
+    context: AssetExecutionContext, fold_assignment: pd.DataFrame, settings: ModelingSettings
+) -> Output[pd.DataFrame]:
+    splits = split_fold(
+        fold_assignment.drop(columns=["seed"]),
+        context.partition_key,
+        validation_fraction=settings.validation_fraction,
+        seed=settings.seed,
+    )
+    counts = split_event_counts(splits)
+    return table_output(
+        splits,
+        metadata={
+            "seed": settings.seed,
+            **{f"n_{row.split}": int(row.n_patients) for row in counts.itertuples()},
+            **{f"n_events_{row.split}": int(row.n_events) for row in counts.itertuples()},
+        },
+    )
+
+
+@asset(
+    key_prefix=MODELING,
+    group_name=MODELING,
+    code_version=MODEL_CODE_VERSION,
+    kinds={"duckdb"},
+    description="The model registry: one row per model spec (modalities, fusion, estimator, "
+    "hyperparameters, spec_version), for joining predictions and metrics to their spec.",
+)
+def model_registry() -> Output[pd.DataFrame]:
+    frame = spec_frame()
+    return table_output(frame, metadata={"n_models": len(frame)})
+
+
+def predictions_frame(fitted: FittedModel) -> pd.DataFrame:
+    """The stored predictions of a fitted model, with survival curves where it has them."""
+    frame = fitted.predictions.assign(
+        model=fitted.model,
+        fold=fitted.fold,
+        spec_version=fitted.spec_version,
+        alpha_selection=fitted.alpha_selection,
+        fit_splits=",".join(fitted.fit_splits),
+    )
+    curves = fitted.survival_functions
+    if curves is None:
+        frame["survival_times"] = None
+        frame["survival"] = None
+    else:
+        times = [float(t) for t in curves.columns]
+        by_patient = {pid: [float(v) for v in row] for pid, row in curves.iterrows()}
+        frame["survival_times"] = [
+            times if pid in by_patient else None for pid in frame["patient_id"]
+        ]
+        frame["survival"] = [by_patient.get(pid) for pid in frame["patient_id"]]
+    columns = ["model", "fold", "patient_id", "split", "risk", "spec_version", "alpha_selection"]
+    return frame[[*columns, "fit_splits", "survival_times", "survival"]]
+
+
+def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """Back from stored rows to patients × time survival probabilities (None if absent)."""
+    rows = predictions.dropna(subset=["survival"])
+    rows = rows[[v is not None and len(v) > 0 for v in rows["survival"]]]
+    if rows.empty:
+        return None
+    times = [float(t) for t in rows["survival_times"].iloc[0]]
+    return pd.DataFrame(
+        [list(v) for v in rows["survival"]],
+        index=pd.Index(rows["patient_id"], name="patient_id"),
+        columns=times,
+    )
+
+
+def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
+    """The fold-partitioned asset of one registered model."""
+    ins = {
+        "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
+        "outcomes": AssetIn(key=[COHORT, "outcomes"]),
+    }
+    for modality in spec.modalities:
+        key, _, per_patient = FEATURE_SOURCES[modality]
+        ins[modality] = AssetIn(
+            key=key, partition_mapping=AllPartitionMapping() if per_patient else None
+        )
+
+    @asset(
+        name=spec.name,
+        key_prefix=MODELING,
+        group_name=MODELING,
+        partitions_def=folds_partitions,
+        code_version=f"{MODEL_CODE_VERSION}.{spec_version(spec)}",
+        ins=ins,
+        metadata={
+            **FOLD_PARTITION,
+            "label": spec.label,
+            "modalities": ",".join(spec.modalities),
+            "fusion": spec.fusion,
+            "estimator": spec.estimator,
+            "spec_version": spec_version(spec),
+        },
+        kinds={"duckdb", "scikitlearn"},
+        description=f"{spec.label}: {spec.estimator} on {', '.join(spec.modalities)} "
+        f"({spec.fusion} fusion); predictions per patient and split, model file in the store.",
+    )
+    def model_asset(
+        context: AssetExecutionContext,
+        settings: ModelingSettings,
+        store: StoreResource,
+        fold_splits: pd.DataFrame,
+        outcomes: pd.DataFrame,
+        **features: pd.DataFrame,
+    ) -> Output[pd.DataFrame]:
+        blocks = {m: FEATURE_SOURCES[m][1](features[m]) for m in spec.modalities}
+        usable = outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
+        fitted = fit_predict(
+            spec,
+            blocks,
+            usable,
+            fold_splits,
+            alpha_selection=settings.alpha_selection,
+            seed=settings.seed,
+        )
+        for note in fitted.notes:
+            context.log.warning(f"{spec.name} {context.partition_key}: {note}")
+        with store.files.atomic_path("models", spec.name, f"{context.partition_key}.joblib") as tmp:
+            save_model(fitted, tmp)
+        stored = store.files.describe("models", spec.name, f"{context.partition_key}.joblib")
+        summary = {k: v for k, v in fitted.summary().items() if v is not None}
+        return table_output(
+            predictions_frame(fitted),
+            metadata={
+                **summary,
+                "c_index": fitted.test_c_index,
+                "model_file": stored.relpath,
+                "model_sha256": stored.sha256,
+                "notes": "\n".join(fitted.notes) or "none",
+            },
+        )
+
+    return model_asset
+
+
+model_assets = [build_model_asset(spec) for spec in MODEL_REGISTRY]
+modeling_assets = [fold_assignment, fold_splits, model_registry, *model_assets]

@@ -1,0 +1,124 @@
+"""Provenance: which materialization (run, code version, data version, inputs) made what.
+
+Dagster records, on every materialization, its code version, data version and the data version
+of each input. ``evaluation/lineage`` copies that record for every asset and partition into
+DuckDB, so SQL can walk from a C-index back to the sha256 of the DICOM and CSV files behind it.
+"""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+from dataclasses import dataclass
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    Output,
+    asset,
+)
+
+from radiogenomics_assets.assets.outputs import table_output
+from radiogenomics_assets.names import EVALUATION
+
+INPUT_VERSION_TAG = "dagster/input_data_version/"
+
+
+@dataclass(frozen=True)
+class Materialization:
+    run_id: str | None
+    code_version: str | None
+    data_version: str | None
+    timestamp: float | None
+    input_data_versions: dict[str, str]
+
+
+def latest_materialization(
+    instance: DagsterInstance, key: AssetKey, partition: str | None = None
+) -> Materialization:
+    """The latest materialization record of ``key`` (and ``partition``); fields None if none."""
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+        limit=1,
+    ).records
+    if not records:
+        return Materialization(None, None, None, None, {})
+    event = records[0].asset_materialization
+    tags = event.tags or {}
+    inputs = {
+        name[len(INPUT_VERSION_TAG) :]: version
+        for name, version in tags.items()
+        if name.startswith(INPUT_VERSION_TAG)
+    }
+    return Materialization(
+        run_id=records[0].run_id,
+        code_version=tags.get("dagster/code_version"),
+        data_version=tags.get("dagster/data_version"),
+        timestamp=records[0].timestamp,
+        input_data_versions=inputs,
+    )
+
+
+def lineage_rows(context: AssetExecutionContext) -> pd.DataFrame:
+    """One row per (asset, partition, input) of the latest materializations in the instance."""
+    graph = context.repository_def.asset_graph
+    rows = []
+    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        partitions = (
+            node.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+            if node.partitions_def
+            else [None]
+        )
+        for partition in partitions:
+            record = latest_materialization(context.instance, key, partition)
+            if record.run_id is None:
+                continue
+            inputs = sorted(record.input_data_versions.items()) or [(None, None)]
+            for input_key, input_version in inputs:
+                rows.append(
+                    {
+                        "asset_key": key.to_user_string(),
+                        "partition": partition,
+                        "run_id": record.run_id,
+                        "materialized_at": pd.Timestamp(record.timestamp, unit="s"),
+                        "code_version": record.code_version,
+                        "data_version": record.data_version,
+                        "input_asset_key": input_key,
+                        "input_data_version": input_version,
+                    }
+                )
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "asset_key",
+            "partition",
+            "run_id",
+            "materialized_at",
+            "code_version",
+            "data_version",
+            "input_asset_key",
+            "input_data_version",
+        ],
+    )
+
+
+@asset(
+    key_prefix=EVALUATION,
+    group_name=EVALUATION,
+    code_version="1",
+    deps=[AssetKey([EVALUATION, "results_table"]), AssetKey([EVALUATION, "td_auc_figures"])],
+    kinds={"duckdb"},
+    description="Dagster's record of every asset's latest materialization (run, code and data "
+    "version) and the data version of each of its inputs, for SQL lineage queries.",
+)
+def lineage(context: AssetExecutionContext) -> Output[pd.DataFrame]:
+    frame = lineage_rows(context)
+    return table_output(
+        frame,
+        metadata={
+            "n_assets": int(frame["asset_key"].nunique()),
+            "n_materializations": int(frame[["asset_key", "partition"]].drop_duplicates().shape[0]),
+        },
+    )

@@ -1,0 +1,353 @@
+"""Fit one registered CoxNet model on one fold: single block, early fusion or late fusion.
+
+* ``single`` / ``early``: one CoxNet over the (concatenated) preprocessed blocks.
+* ``late``: one CoxNet per block, each with its own alpha selection, risks aggregated. The
+  default aggregation, ``mean_standardised_risk``, standardises each block's risk with the mean
+  and standard deviation of that block's risk on the model's fitting rows and averages them, so
+  a block whose linear predictor happens to have a large scale cannot dominate. A block whose
+  fitting-row risk is constant (all coefficients zero at its alpha) contributes 0 and is noted.
+  ``sum_risk`` sums the raw risks, as the paper's code does.
+
+The result, :class:`FittedModel`, carries the predictions of every used patient (all splits),
+the chosen alpha(s), feature counts per block, the selected genes, the patients dropped for lack
+of a modality, notes on numerical fallbacks, and the fitted estimator (picklable, see
+:func:`save_model`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from radiogenomics_assets.survival.coxnet import (
+    AlphaChoice,
+    AlphaSelection,
+    CoxnetBlockModel,
+    SurvivalFunctionError,
+    fit_with_alpha_selection,
+)
+from radiogenomics_assets.survival.design import prepare_model_data
+from radiogenomics_assets.survival.metrics import harrell_c_index
+from radiogenomics_assets.survival.registry import (
+    Modality,
+    ModelSpec,
+    RegistryError,
+    spec_version,
+)
+from radiogenomics_assets.survival.splits import SPLITS, Split
+
+LATE_FUSION_RULES = ("mean_standardised_risk", "sum_risk")
+
+
+class ModelFileError(ValueError):
+    """A model file does not hold what :func:`save_model` writes."""
+
+
+_CONSTANT_SD = 1e-12
+
+
+class LateFusionModel:
+    """One CoxNet per block; the fused risk aggregates the blocks' risks (picklable)."""
+
+    def __init__(
+        self,
+        members: tuple[CoxnetBlockModel, ...],
+        means: np.ndarray,
+        sds: np.ndarray,
+        rule: str,
+    ) -> None:
+        self.members = members
+        self.means = means
+        self.sds = sds
+        self.rule = rule
+
+    @property
+    def modalities(self) -> tuple[Modality, ...]:
+        return tuple(member.modalities[0] for member in self.members)
+
+    def block_risks(self, blocks: Mapping[Modality, pd.DataFrame]) -> pd.DataFrame:
+        """Each block's raw risk, one column per modality."""
+        return pd.DataFrame(
+            {member.modalities[0]: member.predict(blocks) for member in self.members}
+        )
+
+    def predict(self, blocks: Mapping[Modality, pd.DataFrame]) -> pd.Series:
+        """The fused risk, indexed like the blocks."""
+        raw = self.block_risks(blocks)
+        if self.rule == "sum_risk":
+            return raw.sum(axis=1).rename("risk")
+        scale = np.where(self.sds > _CONSTANT_SD, self.sds, np.inf)
+        standardised = (raw - self.means) / scale
+        return standardised.mean(axis=1).rename("risk")
+
+
+@dataclass(frozen=True)
+class BlockReport:
+    """One fitted CoxNet of a model (the only one, or one per block for late fusion).
+
+    Attributes:
+        modalities: blocks it reads.
+        choice: how its alpha was chosen.
+        n_features_in: per block, columns given.
+        n_features_out: per block, columns reaching CoxNet (after gene selection and
+            constant-column removal).
+        n_nonzero: non-zero coefficients at the chosen alpha.
+        selected_genes: the genes kept by the top-variance selection, if genomics is read.
+    """
+
+    modalities: tuple[Modality, ...]
+    choice: AlphaChoice
+    n_features_in: Mapping[Modality, int]
+    n_features_out: Mapping[Modality, int]
+    n_nonzero: int
+    selected_genes: tuple[str, ...] | None
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A registered model fitted on one fold.
+
+    Attributes:
+        model, label, spec_version: identify the spec.
+        fold: fold name from the splits (``None`` if they carried none).
+        alpha_selection, seed: how it ran.
+        fit_splits: the splits whose rows the CoxNet(s) were fitted on.
+        predictions: ``patient_id, split, risk`` for every used patient, sorted by id.
+        survival_functions: for validation and test patients, survival probabilities on the
+            baseline's time points (index ``patient_id``, float day columns); ``None`` for late
+            fusion or when the baseline was numerically degenerate (see ``notes``).
+        blocks: one report per fitted CoxNet.
+        dropped: per split, patients of the fold left out for lack of a modality.
+        c_index: Harrell's C per split (in-sample for the fit splits).
+        notes: numerical fallbacks and omissions, for the caller to report.
+        estimator: the fitted model (:class:`CoxnetBlockModel` or :class:`LateFusionModel`).
+    """
+
+    model: str
+    label: str
+    spec_version: str
+    fold: str | None
+    alpha_selection: AlphaSelection
+    seed: int
+    fit_splits: tuple[Split, ...]
+    predictions: pd.DataFrame
+    survival_functions: pd.DataFrame | None
+    blocks: tuple[BlockReport, ...]
+    dropped: Mapping[Split, tuple[str, ...]]
+    c_index: Mapping[Split, float]
+    notes: tuple[str, ...]
+    estimator: CoxnetBlockModel | LateFusionModel
+
+    @property
+    def n_dropped(self) -> dict[Split, int]:
+        return {split: len(ids) for split, ids in self.dropped.items()}
+
+    @property
+    def test_c_index(self) -> float:
+        return self.c_index["test"]
+
+    @property
+    def selected_genes(self) -> tuple[str, ...] | None:
+        for block in self.blocks:
+            if block.selected_genes is not None:
+                return block.selected_genes
+        return None
+
+    def summary(self) -> dict[str, Any]:
+        """Flat, JSON-friendly figures for asset metadata."""
+        summary: dict[str, Any] = {
+            "model": self.model,
+            "spec_version": self.spec_version,
+            "fold": self.fold,
+            "alpha_selection": self.alpha_selection,
+            "seed": self.seed,
+            "fit_splits": ",".join(self.fit_splits),
+            "c_index_test": self.c_index["test"],
+            "c_index_validation": self.c_index["validation"],
+            "n_notes": len(self.notes),
+        }
+        for split in SPLITS:
+            in_split = self.predictions["split"] == split
+            summary[f"n_{split}"] = int(in_split.sum())
+            summary[f"n_dropped_{split}"] = len(self.dropped[split])
+        for block in self.blocks:
+            prefix = "alpha" if len(self.blocks) == 1 else f"alpha_{block.modalities[0]}"
+            summary[prefix] = block.choice.alpha
+            summary[f"{prefix}_index"] = block.choice.alpha_index
+            for modality in block.modalities:
+                summary[f"n_features_in_{modality}"] = block.n_features_in[modality]
+                summary[f"n_features_out_{modality}"] = block.n_features_out[modality]
+        return summary
+
+
+def _report(model: CoxnetBlockModel, choice: AlphaChoice, blocks: Mapping) -> BlockReport:
+    selected: tuple[str, ...] | None = None
+    n_out: dict[Modality, int] = {}
+    for modality in model.modalities:
+        pipeline = model.preprocessors[modality]
+        n_out[modality] = len(pipeline.get_feature_names_out())
+        if modality == "genomics":
+            selected = tuple(pipeline.named_steps["select"].genes_)
+    coefficients = model.coefficients()
+    return BlockReport(
+        modalities=model.modalities,
+        choice=choice,
+        n_features_in={modality: blocks[modality].shape[1] for modality in model.modalities},
+        n_features_out=n_out,
+        n_nonzero=int((coefficients != 0).sum()),
+        selected_genes=selected,
+    )
+
+
+def fit_predict(
+    spec: ModelSpec,
+    features: Mapping[Modality, pd.DataFrame],
+    outcomes: pd.DataFrame,
+    splits: pd.DataFrame,
+    *,
+    alpha_selection: AlphaSelection,
+    seed: int,
+) -> FittedModel:
+    """Fit ``spec`` on one fold's training rows and predict every used patient.
+
+    Args:
+        spec: a CoxNet model spec from the registry.
+        features: per modality, a DataFrame indexed by ``patient_id``.
+        outcomes: ``patient_id, event, days``.
+        splits: one fold's ``patient_id, split`` rows (``fold`` optional).
+        alpha_selection: ``paper``, ``validation`` or ``inner_cv`` (see :mod:`.coxnet`).
+        seed: seeds the inner cross-validation.
+
+    Raises:
+        RegistryError: the spec's estimator or late-fusion rule has no implementation here.
+        FeatureError, SurvivalTargetError, NoEventInSplitError: inputs are unusable.
+        AlphaSelectionError, CoxnetNumericalError: fitting failed (see :mod:`.coxnet`).
+    """
+    if spec.estimator != "coxnet":
+        raise RegistryError(f"fit_predict fits CoxNet specs; {spec.name!r} is {spec.estimator!r}")
+    hyperparameters = spec.hyperparameters
+    data = prepare_model_data(spec.modalities, features, outcomes, splits)
+    where = f"{spec.name} on {data.fold or 'the given splits'}"
+    used = data.split_of.index
+    notes: list[str] = []
+    survival: pd.DataFrame | None = None
+    reports: list[BlockReport] = []
+
+    if spec.fusion in ("single", "early"):
+        model, choice = fit_with_alpha_selection(
+            spec.modalities,
+            data,
+            hyperparameters,
+            alpha_selection=alpha_selection,
+            seed=seed,
+            baseline=True,
+            where=where,
+        )
+        notes.extend(choice.notes)
+        reports.append(_report(model, choice, data.blocks))
+        estimator: CoxnetBlockModel | LateFusionModel = model
+        fit_splits = choice.fit_splits
+        try:
+            survival = model.survival_functions(data.rows(data.patients("validation", "test")))
+        except SurvivalFunctionError as error:
+            notes.append(f"{where}: {error}; survival functions and IBS omitted")
+    elif spec.fusion == "late":
+        rule = str(hyperparameters["late_fusion"])
+        if rule not in LATE_FUSION_RULES:
+            raise RegistryError(
+                f"{spec.name}: late_fusion must be one of {LATE_FUSION_RULES}, got {rule!r}"
+            )
+        members: list[CoxnetBlockModel] = []
+        means: list[float] = []
+        sds: list[float] = []
+        fit_splits = ("train",)
+        for modality in spec.modalities:
+            model, choice = fit_with_alpha_selection(
+                (modality,),
+                data,
+                hyperparameters,
+                alpha_selection=alpha_selection,
+                seed=seed,
+                baseline=False,
+                where=f"{where}, block {modality}",
+            )
+            notes.extend(choice.notes)
+            reports.append(_report(model, choice, data.blocks))
+            fit_splits = choice.fit_splits
+            fit_risk = model.predict(data.rows(data.patients(*fit_splits))).to_numpy()
+            members.append(model)
+            means.append(float(fit_risk.mean()))
+            sds.append(float(fit_risk.std()))
+            if sds[-1] <= _CONSTANT_SD and rule == "mean_standardised_risk":
+                notes.append(
+                    f"{where}: block {modality} has constant risk on its fitting rows at alpha "
+                    f"{choice.alpha:.4g}; it contributes 0 to the fused risk"
+                )
+        estimator = LateFusionModel(tuple(members), np.array(means), np.array(sds), rule)
+    else:
+        raise RegistryError(f"{spec.name}: fusion {spec.fusion!r} is not a CoxNet fusion")
+
+    risk = estimator.predict(data.rows(used))
+    predictions = pd.DataFrame(
+        {"patient_id": used, "split": data.split_of.loc[used].to_numpy(), "risk": risk.to_numpy()}
+    )
+    c_index: dict[Split, float] = {}
+    for split in SPLITS:
+        ids = data.patients(split)
+        c_index[split] = harrell_c_index(
+            data.target(ids), risk.loc[ids].to_numpy(), where=f"{split} of {where}"
+        )
+    return FittedModel(
+        model=spec.name,
+        label=spec.label,
+        spec_version=spec_version(spec),
+        fold=data.fold,
+        alpha_selection=alpha_selection,
+        seed=seed,
+        fit_splits=fit_splits,
+        predictions=predictions,
+        survival_functions=survival,
+        blocks=tuple(reports),
+        dropped=data.dropped,
+        c_index=c_index,
+        notes=tuple(notes),
+        estimator=estimator,
+    )
+
+
+def save_model(fitted: FittedModel, path: Path) -> None:
+    """Write the fitted estimator and what identifies it to ``path`` (joblib).
+
+    The caller chooses the path (the file store's atomic temporary path) and hashes the file.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    payload = {
+        "model": fitted.model,
+        "spec_version": fitted.spec_version,
+        "fold": fitted.fold,
+        "alpha_selection": fitted.alpha_selection,
+        "seed": fitted.seed,
+        "fit_splits": fitted.fit_splits,
+        "estimator": fitted.estimator,
+    }
+    joblib.dump(payload, Path(path))
+
+
+def load_model(path: Path) -> dict[str, Any]:
+    """Read what :func:`save_model` wrote (only from files this project wrote: it unpickles).
+
+    Raises:
+        ModelFileError: the file does not hold a saved model.
+    """
+    payload = joblib.load(Path(path))
+    if not isinstance(payload, dict) or "estimator" not in payload:
+        raise ModelFileError(f"{path} does not hold a model written by save_model")
+    return payload

@@ -1,0 +1,41 @@
+"""Resources for materializing the real asset definitions into a DuckDB under tmp_path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from dagster import DagsterInstance
+
+from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
+
+
+def resources_for(store: StoreResource, source: SourceResource) -> dict[str, object]:
+    return {
+        "io_manager": DuckDBTableIOManager(store=store),
+        "store": store,
+        "source": source,
+        "settings": ModelingSettings(),
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> StoreResource:
+    return StoreResource(database=str(tmp_path / "home" / "radiogenomics.duckdb"))
+
+
+@pytest.fixture
+def demo_source(sources_cache: Path, small_cohort) -> SourceResource:
+    """The session's small demo cohort (already generated) as the run's source."""
+    return SourceResource(
+        name="demo", demo_config=SMALL_CONFIG.to_dict(), cache_dir=str(sources_cache)
+    )
+
+
+@pytest.fixture
+def instance() -> DagsterInstance:
+    return DagsterInstance.ephemeral()

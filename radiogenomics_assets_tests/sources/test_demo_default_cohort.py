@@ -1,0 +1,67 @@
+"""The default cohort end to end (about half a minute to generate, hence slow)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sksurv.metrics import concordance_index_censored
+
+from radiogenomics_assets.sources.demo import (
+    DEFAULT_CONFIG,
+    DemoSource,
+    consort_counts,
+    verify_demo_cohort,
+)
+from radiogenomics_assets.sources.demo.config import count_of
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def default_source(tmp_path_factory: pytest.TempPathFactory) -> DemoSource:
+    source = DemoSource(tmp_path_factory.mktemp("default-demo"))
+    source.cohort()
+    return source
+
+
+def test_default_cohort_counts(default_source: DemoSource) -> None:
+    config = DEFAULT_CONFIG
+    truth = default_source.ground_truth()
+    counts = consort_counts(truth)
+    n_r01 = config.n_patients - config.n_amc
+    assert counts["total"] == config.n_patients
+    assert counts["with_rnaseq"] == n_r01 - count_of(config.r01_without_rnaseq_fraction, n_r01)
+    assert counts["with_seg"] == config.n_patients - count_of(
+        config.without_seg_fraction, config.n_patients
+    )
+    # The brief: about 80-90 patients pass the paper's filter, 30-40 % events.
+    assert 80 <= counts["no_adjuvant"] <= 90
+    assert 0.30 <= truth["event"].mean() <= 0.40
+    verify_demo_cohort(default_source.cohort())
+
+
+def test_default_cohort_manifest_and_signal(default_source: DemoSource) -> None:
+    truth = default_source.ground_truth()
+    manifest = default_source.imaging_manifest(lambda _m: None)
+    assert len(manifest) == 2 * int(truth["has_seg"].sum())
+    study = truth[truth["in_study_cohort"]]
+
+    def c_index(score: pd.Series) -> float:
+        return float(
+            concordance_index_censored(
+                study["event"].to_numpy(), study["observed_days"].to_numpy(float), score
+            )[0]
+        )
+
+    full = c_index(study["log_hazard"])
+    assert full > c_index(study["genomic_component"])
+    assert full > c_index(study["imaging_component"])
+
+
+def test_default_cohort_size_on_disk(default_source: DemoSource) -> None:
+    root = default_source.cohort().root
+    size = sum(p.stat().st_size for p in Path(root).rglob("*") if p.is_file())
+    per_patient = size / int(default_source.ground_truth()["has_seg"].sum())
+    assert 2.0e6 <= per_patient <= 3.5e6

@@ -1,0 +1,279 @@
+"""LocalSource over the demo output and over real TCIA CT files."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import pandas as pd
+import pydicom
+import pytest
+from pydicom.uid import PositronEmissionTomographyImageStorage, generate_uid
+
+from radiogenomics_assets.ids import InvalidPatientIdError
+from radiogenomics_assets.sources.base import MANIFEST_COLUMNS
+from radiogenomics_assets.sources.demo import DemoCohort
+from radiogenomics_assets.sources.local import (
+    LocalSource,
+    LocalSourceError,
+    SeriesFileError,
+    SeriesNotFoundError,
+)
+
+REAL_CT = "nsclc-radiogenomics-ct-r01-partial"
+
+
+def _expected_manifest(root: Path) -> dict[str, dict[str, object]]:
+    """Series read with plain pydicom, independently of LocalSource."""
+    files: dict[str, list[Path]] = defaultdict(list)
+    datasets = {}
+    for path in sorted(root.rglob("*.dcm")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        files[ds.SeriesInstanceUID].append(path)
+        datasets[ds.SeriesInstanceUID] = ds
+    expected = {}
+    for uid, paths in files.items():
+        ds = datasets[uid]
+        expected[uid] = {
+            "patient_id": ds.PatientID,
+            "modality": ds.Modality,
+            "study_uid": ds.StudyInstanceUID,
+            "instance_count": len(paths),
+            "size_bytes": sum(p.stat().st_size for p in paths),
+            "source_location": str(paths[0].parent),
+            "referenced_series_uid": (
+                ds.ReferencedSeriesSequence[0].SeriesInstanceUID if ds.Modality == "SEG" else None
+            ),
+        }
+    return expected
+
+
+def _check_manifest(manifest: pd.DataFrame, root: Path) -> None:
+    assert list(manifest.columns) == list(MANIFEST_COLUMNS)
+    expected = _expected_manifest(root)
+    assert sorted(manifest["series_uid"]) == sorted(expected)
+    for _, row in manifest.iterrows():
+        for column, value in expected[row["series_uid"]].items():
+            assert row[column] == value, (row["series_uid"], column)
+
+
+def _source(dicom_root: Path, cohort: DemoCohort) -> LocalSource:
+    return LocalSource(dicom_root, cohort.clinical_csv, cohort.rnaseq_matrix)
+
+
+@pytest.fixture
+def tree(tmp_path: Path, small_cohort: DemoCohort) -> Path:
+    """A writable copy of the demo DICOM tree."""
+    return Path(shutil.copytree(small_cohort.dicom_root, tmp_path / "dicom"))
+
+
+def _ct_folder(root: Path, patient_id: str) -> Path:
+    folders = [p for p in (root / patient_id).glob("*/*") if not p.name.startswith("1000.")]
+    assert len(folders) == 1
+    return folders[0]
+
+
+def _seg_file(root: Path, patient_id: str) -> Path:
+    return next((root / patient_id).glob("*/1000.*/1-1.dcm"))
+
+
+def _imaged(truth: pd.DataFrame) -> list[str]:
+    return truth.loc[truth["has_seg"], "patient_id"].tolist()
+
+
+def test_manifest_of_the_demo_cohort(
+    small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
+) -> None:
+    messages: list[str] = []
+    manifest = _source(small_cohort.dicom_root, small_cohort).imaging_manifest(messages.append)
+    _check_manifest(manifest, small_cohort.dicom_root)
+    imaged = small_ground_truth[small_ground_truth["has_seg"]].set_index("patient_id")
+    ct = manifest[manifest["modality"] == "CT"].set_index("patient_id")
+    seg = manifest[manifest["modality"] == "SEG"].set_index("patient_id")
+    assert sorted(ct.index) == sorted(seg.index) == sorted(imaged.index)
+    assert (ct["series_uid"] == imaged.loc[ct.index, "ct_series_uid"]).all()
+    assert (seg["referenced_series_uid"] == ct.loc[seg.index, "series_uid"]).all()
+    assert set(ct["instance_count"]) == {small_cohort.config.n_slices}
+    assert set(seg["instance_count"]) == {1}
+    assert set(seg["series_description"]) == {"3D Slicer segmentation result"}
+    assert any(f"found {len(ct)} CT and {len(seg)} SEG series" in m for m in messages)
+
+
+def test_manifest_of_real_tcia_ct(shared_data: Path, small_cohort: DemoCohort) -> None:
+    root = shared_data / REAL_CT
+    messages: list[str] = []
+    manifest = _source(root, small_cohort).imaging_manifest(messages.append)
+    _check_manifest(manifest, root)
+    assert sorted(manifest["patient_id"]) == ["R01-005", "R01-012"]
+    assert set(manifest["instance_count"]) == {10}
+    assert manifest["referenced_series_uid"].isna().all()
+    assert any("PROVENANCE.md" in m and "non-DICOM" in m for m in messages)
+
+
+def _add_series(template: Path, folder: Path, **changes: str) -> Path:
+    ds = pydicom.dcmread(template)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    ds.SOPInstanceUID = generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    if "SOPClassUID" in changes:
+        ds.file_meta.MediaStorageSOPClassUID = changes["SOPClassUID"]
+    folder.mkdir(parents=True)
+    path = folder / "1-001.dcm"
+    ds.save_as(path)
+    return path
+
+
+def test_manifest_skips_and_reports_what_it_cannot_use(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
+) -> None:
+    before = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    patient = _imaged(small_ground_truth)[0]
+    ct_file = sorted(_ct_folder(tree, patient).glob("*.dcm"))[0]
+    (tree / "README.txt").write_text("downloaded by hand")
+    (_ct_folder(tree, patient) / "notes.txt").write_text("reader comments")
+    pet = _add_series(
+        ct_file,
+        tree / patient / "pet" / "series",
+        Modality="PT",
+        SOPClassUID=PositronEmissionTomographyImageStorage,
+        SeriesInstanceUID=generate_uid(),
+    )
+    bad_uid = generate_uid()
+    _add_series(ct_file, tree / "odd" / "series", PatientID="R01 001/..", SeriesInstanceUID=bad_uid)
+    broken = tree / "broken.dcm"
+    broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\x7f")
+
+    messages: list[str] = []
+    after = _source(tree, small_cohort).imaging_manifest(messages.append)
+    pd.testing.assert_frame_equal(after, before)
+    text = "\n".join(messages)
+    assert re.search(r"skipped 2 non-DICOM file\(s\).*README\.txt.*notes\.txt", text)
+    assert "skipped 1 series of other modalities (PT: 1), 1 file(s)" in text
+    assert pet.relative_to(tree).as_posix() in text
+    assert re.search(
+        rf"skipped series '{re.escape(bad_uid)}'.*invalid patient id 'R01 001/..'", text
+    )
+    assert f"malformed DICOM file {broken}" in text
+
+
+def test_fetch_series_copies_every_instance_by_sop_uid(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    patient = _imaged(small_ground_truth)[-1]
+    source = _source(tree, small_cohort)
+    (_ct_folder(tree, patient) / "Thumbs.db").write_bytes(b"not dicom")
+    truth = small_ground_truth.set_index("patient_id").loc[patient]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    messages: list[str] = []
+    source.fetch_series(patient, truth["ct_series_uid"], dest, messages.append)
+    originals = {}
+    for path in _ct_folder(tree, patient).glob("*.dcm"):
+        originals[pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID] = path
+    copied = sorted(dest.iterdir())
+    assert len(copied) == small_cohort.config.n_slices
+    assert {p.name for p in copied} == {f"{uid}.dcm" for uid in originals}
+    for path in copied:
+        assert path.read_bytes() == originals[path.stem].read_bytes()
+    assert any("Thumbs.db" in m for m in messages)
+
+    seg_dest = tmp_path / "seg"
+    seg_dest.mkdir()
+    source.fetch_series(patient, truth["seg_series_uid"], seg_dest, lambda _m: None)
+    assert len(list(seg_dest.iterdir())) == 1
+
+
+def test_fetch_series_refuses_a_file_of_another_series(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    patient = _imaged(small_ground_truth)[0]
+    truth = small_ground_truth.set_index("patient_id").loc[patient]
+    stray = _ct_folder(tree, patient) / "1-999.dcm"
+    shutil.copyfile(_seg_file(tree, patient), stray)
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(SeriesFileError, match=rf"{re.escape(str(stray))} belongs to series"):
+        _source(tree, small_cohort).fetch_series(
+            patient, truth["ct_series_uid"], dest, lambda _m: None
+        )
+
+
+def test_fetch_series_refuses_another_patients_series(
+    small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    first, second = _imaged(small_ground_truth)[:2]
+    uid = small_ground_truth.set_index("patient_id").loc[first, "ct_series_uid"]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    with pytest.raises(SeriesFileError, match=rf"belongs to patient '{first}', not {second}"):
+        _source(small_cohort.dicom_root, small_cohort).fetch_series(
+            second, uid, dest, lambda _m: None
+        )
+
+
+def test_fetch_series_argument_errors(
+    small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    source = _source(small_cohort.dicom_root, small_cohort)
+    patient = _imaged(small_ground_truth)[0]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    missing = generate_uid()
+    with pytest.raises(SeriesNotFoundError, match=rf"series {re.escape(missing)} of patient"):
+        source.fetch_series(patient, missing, dest, lambda _m: None)
+    with pytest.raises(LocalSourceError, match="is not a valid DICOM UID"):
+        source.fetch_series(patient, "1.2.abc", dest, lambda _m: None)
+    with pytest.raises(InvalidPatientIdError, match=r"invalid patient id '\.\./x'"):
+        source.fetch_series("../x", missing, dest, lambda _m: None)
+    (dest / "left-over").write_text("x")
+    uid = small_ground_truth.set_index("patient_id").loc[patient, "ct_series_uid"]
+    with pytest.raises(LocalSourceError, match="must be an existing, empty folder"):
+        source.fetch_series(patient, uid, dest, lambda _m: None)
+    with pytest.raises(LocalSourceError, match="is not a folder"):
+        LocalSource(tmp_path / "nowhere", tmp_path, tmp_path).imaging_manifest(lambda _m: None)
+
+
+def test_fetch_real_tcia_series(
+    shared_data: Path, small_cohort: DemoCohort, tmp_path: Path
+) -> None:
+    root = shared_data / REAL_CT
+    source = _source(root, small_cohort)
+    manifest = source.imaging_manifest(lambda _m: None)
+    row = manifest[manifest["patient_id"] == "R01-012"].iloc[0]
+    dest = tmp_path / "out"
+    dest.mkdir()
+    source.fetch_series("R01-012", row["series_uid"], dest, lambda _m: None)
+    copied = sorted(dest.iterdir())
+    assert len(copied) == row["instance_count"]
+    for path in copied:
+        assert pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID == path.stem
+
+
+def test_text_inputs_are_copied_atomically(small_cohort: DemoCohort, tmp_path: Path) -> None:
+    source = _source(small_cohort.dicom_root, small_cohort)
+    messages: list[str] = []
+    source.fetch_clinical_labels(tmp_path / "raw" / "labels.csv", messages.append)
+    source.fetch_rnaseq_matrix(tmp_path / "raw" / "matrix.txt.gz", messages.append)
+    assert (tmp_path / "raw" / "labels.csv").read_bytes() == small_cohort.clinical_csv.read_bytes()
+    matrix = (tmp_path / "raw" / "matrix.txt.gz").read_bytes()
+    assert matrix == small_cohort.rnaseq_matrix.read_bytes()
+    assert sorted(os.listdir(tmp_path / "raw")) == ["labels.csv", "matrix.txt.gz"]
+    assert len(messages) == 2
+
+    missing = LocalSource(small_cohort.dicom_root, tmp_path / "none.csv", tmp_path / "none.gz")
+    with pytest.raises(LocalSourceError, match=r"clinical labels CSV not found at .*none\.csv"):
+        missing.fetch_clinical_labels(tmp_path / "raw" / "again.csv", lambda _m: None)
+    with pytest.raises(LocalSourceError, match=r"RNA-seq matrix not found at .*none\.gz"):
+        missing.fetch_rnaseq_matrix(tmp_path / "raw" / "again.gz", lambda _m: None)
+    assert sorted(os.listdir(tmp_path / "raw")) == ["labels.csv", "matrix.txt.gz"]
+
+
+def test_describe_names_the_inputs(small_cohort: DemoCohort) -> None:
+    described = _source(small_cohort.dicom_root, small_cohort).describe()
+    assert described["source"] == "local"
+    assert described["offline"] == "True"
+    assert described["dicom_root"] == str(small_cohort.dicom_root)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from radiogenomics_assets.survival.figures import (
+    FigureInputError,
+    build_td_auc_figure,
+    curves_with_mean_auc,
+    td_auc_figure,
+)
+
+MODELS = ["cox_g", "cox_p", "cox_d", "cox_ef_g_p", "cox_lf_g_d", "oracle"]
+
+
+def _curves() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    times = np.arange(250.0, 1500.0, 50.0)
+    frames = []
+    for model in MODELS:
+        for fold in ("fold_4", "fold_5"):
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "fold": fold,
+                        "split": "test",
+                        "time": times,
+                        "auc": rng.uniform(0.4, 0.9, size=len(times)),
+                    }
+                )
+            )
+    curves = pd.concat(frames, ignore_index=True)
+    metrics = (
+        curves.groupby(["model", "fold", "split"], as_index=False)["auc"]
+        .mean()
+        .rename(columns={"auc": "mean_auc"})
+    )
+    return curves_with_mean_auc(curves, metrics)
+
+
+def test_panels_split_single_and_fusion_models_with_mean_auc_in_the_legend() -> None:
+    curves = _curves()
+    figure = build_td_auc_figure(curves, fold="fold_4", title="Fig. 2")
+    top, bottom = figure.axes
+    means = curves[curves["fold"] == "fold_4"].groupby("model")["mean_auc"].first()
+    top_labels = [text.get_text() for text in top.get_legend().get_texts()]
+    bottom_labels = [text.get_text() for text in bottom.get_legend().get_texts()]
+    assert top_labels == [
+        f"Cox(G) ({means['cox_g']:.2f})",
+        f"Cox(P) ({means['cox_p']:.2f})",
+        f"Cox(D) ({means['cox_d']:.2f})",
+        f"Oracle (true risk) ({means['oracle']:.2f})",
+    ]
+    assert bottom_labels == [
+        f"Cox(EF(G, P)) ({means['cox_ef_g_p']:.2f})",
+        f"Cox(LF(G, D)) ({means['cox_lf_g_d']:.2f})",
+        f"Oracle (true risk) ({means['oracle']:.2f})",
+    ]
+    greyed = [line for line in bottom.get_lines() if line.get_color() == "#b0b0b0"]
+    assert len(greyed) == 3  # the three single-modality curves behind the fusion ones
+
+
+def test_png_is_decodable_and_reproducible() -> None:
+    curves = _curves()
+    png = td_auc_figure(curves, fold="fold_5", title="Fig. 2, fold 5")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    image = imread(io.BytesIO(png))
+    assert image.ndim == 3 and image.shape[0] > 500 and image.shape[1] > 500
+    assert td_auc_figure(curves, fold="fold_5", title="Fig. 2, fold 5") == png
+
+
+def test_missing_columns_or_empty_fold_are_refused() -> None:
+    curves = _curves()
+    with pytest.raises(FigureInputError, match=r"lack columns \['mean_auc'\]"):
+        td_auc_figure(curves.drop(columns="mean_auc"), fold="fold_4", title="x")
+    with pytest.raises(FigureInputError, match="no finite AUC value to draw for fold_1"):
+        td_auc_figure(curves, fold="fold_1", title="x")
