@@ -6,8 +6,10 @@ from dagster import Definitions
 
 from radiogenomics_assets.assets import all_assets
 from radiogenomics_assets.checks.cohort import cohort_checks
+from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 
@@ -19,12 +21,13 @@ def build_definitions(
     store = store or StoreResource()
     return Definitions(
         assets=all_assets,
-        asset_checks=cohort_checks,
+        asset_checks=[*cohort_checks, *modeling_checks],
         jobs=[register_patients_job, *asset_jobs],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,
             "source": source or SourceResource(),
+            "settings": ModelingSettings(),
         },
     )
 

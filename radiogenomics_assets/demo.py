@@ -19,6 +19,10 @@ from radiogenomics_assets.config import radiogenomics_home
 from radiogenomics_assets.instance_config import ensure_dagster_home
 
 
+# Every event still goes to the instance (and the UI); the terminal shows only errors.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+
+
 @dataclass(frozen=True)
 class RunOutcome:
     job: str
@@ -37,18 +41,23 @@ def run_job(job_name: str, partition: str | None = None) -> RunOutcome:
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         result = defs.resolve_job_def(job_name).execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False
+            instance=instance,
+            partition_key=partition,
+            raise_on_error=False,
+            run_config=QUIET_CONSOLE,
         )
     error = None
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
-        error = (
-            "; ".join(
-                f"{e.step_key}: {e.step_failure_data.error.message.strip()}" for e in failures
-            )
-            or "run failed"
-        )
+        error = "; ".join(f"{e.step_key}: {_root_cause(e)}" for e in failures) or "run failed"
     return RunOutcome(job_name, partition, result.success, time.perf_counter() - started, error)
+
+
+def _root_cause(event) -> str:
+    """The user's exception of a failed step (Dagster wraps it in one of its own)."""
+    error = event.step_failure_data.error
+    error = error.cause or error
+    return error.message.strip()
 
 
 def _announce(outcome: RunOutcome) -> None:

@@ -5,12 +5,24 @@ from __future__ import annotations
 from dagster import AssetsDefinition
 
 from radiogenomics_assets.assets.cohort import cohort_assets
+from radiogenomics_assets.assets.evaluation import evaluation_assets as _evaluation
 from radiogenomics_assets.assets.genomics import genomics_assets
+from radiogenomics_assets.assets.imaging import imaging_assets
+from radiogenomics_assets.assets.modeling import modeling_assets
+from radiogenomics_assets.assets.provenance import lineage
 from radiogenomics_assets.assets.raw import raw_assets
 from radiogenomics_assets.names import EVALUATION, RAW
 from radiogenomics_assets.partitions import folds_partitions, patients_partitions
 
-all_assets: list[AssetsDefinition] = [*raw_assets, *cohort_assets, *genomics_assets]
+all_assets: list[AssetsDefinition] = [
+    *raw_assets,
+    *cohort_assets,
+    *genomics_assets,
+    *imaging_assets,
+    *modeling_assets,
+    *_evaluation,
+    lineage,
+]
 
 
 def _groups(asset: AssetsDefinition) -> set[str]:

@@ -21,7 +21,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Quoted, so pyradiomics' mixed-case names ("original_firstorder_10Percentile") keep their case.
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TYPE = re.compile(r"^[A-Z]+(\[\d*\])?$")
 _FRAME = "_frame_to_write"
 
@@ -31,9 +32,9 @@ class StoreLockTimeout(TimeoutError):
 
 
 def identifier(name: str) -> str:
-    """Return ``name`` double-quoted if it is a plain lower-case SQL identifier, else raise."""
+    """Return ``name`` double-quoted if it is a plain SQL identifier, else raise."""
     if not _IDENTIFIER.fullmatch(name):
-        raise ValueError(f"invalid SQL identifier {name!r}: expected [a-z_][a-z0-9_]*")
+        raise ValueError(f"invalid SQL identifier {name!r}: expected [A-Za-z_][A-Za-z0-9_]*")
     return f'"{name}"'
 
 
