@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from radiogenomics_assets.config import radiogenomics_home
 from radiogenomics_assets.instance_config import ensure_dagster_home
 
-
 # Every event still goes to the instance (and the UI); the terminal shows only errors.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
