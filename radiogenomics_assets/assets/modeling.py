@@ -190,6 +190,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         ins=ins,
         metadata={
             **FOLD_PARTITION,
+            "column_types": {"survival_times": "DOUBLE[]", "survival": "DOUBLE[]"},
             "label": spec.label,
             "modalities": ",".join(spec.modalities),
             "fusion": spec.fusion,

@@ -123,24 +123,31 @@ def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return bool(row and row[0])
 
 
-def _add_missing_columns(
+def _reconcile_columns(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, select_list: str
 ) -> None:
-    existing = {
-        row[0]
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
+    """Make the table accept the frame: add its new columns, type columns that were all NULL.
+
+    A partition whose values of a column are all missing creates that column with DuckDB's
+    ``NULL`` type; the first partition with real values then gives it its type.
+    """
+    existing = dict(
+        conn.execute(
+            "SELECT column_name, data_type FROM information_schema.columns "
             "WHERE table_schema = ? AND table_name = ?",
             [schema, table],
         ).fetchall()
-    }
+    )
     described = conn.execute(f"DESCRIBE SELECT {select_list} FROM {_FRAME}").fetchall()
+    target = qualified(schema, table)
     for column_name, column_type, *_ in described:
         if column_name not in existing:
-            conn.execute(
-                f"ALTER TABLE {qualified(schema, table)} "
-                f"ADD COLUMN {identifier(column_name)} {column_type}"
-            )
+            conn.execute(f"ALTER TABLE {target} ADD COLUMN {identifier(column_name)} {column_type}")
+        elif existing[column_name] == '"NULL"' or existing[column_name] == "NULL":
+            if column_type not in ('"NULL"', "NULL"):
+                conn.execute(
+                    f"ALTER TABLE {target} ALTER {identifier(column_name)} TYPE {column_type}"
+                )
 
 
 def replace_partition(
@@ -176,7 +183,7 @@ def replace_partition(
         conn.execute("BEGIN TRANSACTION")
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
         if table_exists(conn, schema, table):
-            _add_missing_columns(conn, schema, table, select_list)
+            _reconcile_columns(conn, schema, table, select_list)
         else:
             conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")
         conn.execute(

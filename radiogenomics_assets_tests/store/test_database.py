@@ -105,3 +105,17 @@ def test_parallel_writers_queue_on_the_lock_instead_of_failing(tmp_path: Path) -
         assert conn.execute(
             "SELECT count(DISTINCT patient_id), count(*) FROM raw.t"
         ).fetchone() == (8, 400)
+
+
+def test_a_column_all_null_in_the_first_partition_takes_the_type_of_later_ones(
+    tmp_path: Path,
+) -> None:
+    with connect(tmp_path / "s.duckdb") as conn:
+        first = pd.DataFrame({"fold": ["f1"], "curve": [None], "note": [None]})
+        later = pd.DataFrame({"fold": ["f2"], "curve": [[0.9, 0.8]], "note": ["clipped"]})
+        replace_partition(conn, "m", "t", first, partition_column="fold", partition_keys=["f1"])
+        replace_partition(conn, "m", "t", later, partition_column="fold", partition_keys=["f2"])
+        types = dict(conn.execute("SELECT column_name, data_type FROM duckdb_columns()").fetchall())
+        rows = conn.execute("SELECT fold, curve, note FROM m.t ORDER BY fold").fetchall()
+    assert types["curve"] == "DOUBLE[]" and types["note"] == "VARCHAR"
+    assert rows == [("f1", None, None), ("f2", [0.9, 0.8], "clipped")]
