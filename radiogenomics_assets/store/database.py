@@ -25,6 +25,7 @@ import pandas as pd
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TYPE = re.compile(r"^[A-Z]+(\[\d*\])?$")
 _FRAME = "_frame_to_write"
+_NULL_TYPES = ('"NULL"', "NULL")
 
 
 class StoreLockTimeout(TimeoutError):
@@ -143,11 +144,8 @@ def _reconcile_columns(
     for column_name, column_type, *_ in described:
         if column_name not in existing:
             conn.execute(f"ALTER TABLE {target} ADD COLUMN {identifier(column_name)} {column_type}")
-        elif existing[column_name] == '"NULL"' or existing[column_name] == "NULL":
-            if column_type not in ('"NULL"', "NULL"):
-                conn.execute(
-                    f"ALTER TABLE {target} ALTER {identifier(column_name)} TYPE {column_type}"
-                )
+        elif existing[column_name] in _NULL_TYPES and column_type not in _NULL_TYPES:
+            conn.execute(f"ALTER TABLE {target} ALTER {identifier(column_name)} TYPE {column_type}")
 
 
 def replace_partition(
