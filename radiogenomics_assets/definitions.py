@@ -15,7 +15,9 @@ from radiogenomics_assets.resources.store import StoreResource
 
 
 def build_definitions(
-    store: StoreResource | None = None, source: SourceResource | None = None
+    store: StoreResource | None = None,
+    source: SourceResource | None = None,
+    settings: ModelingSettings | None = None,
 ) -> Definitions:
     """The definitions with the given resources (tests pass a store under ``tmp_path``)."""
     store = store or StoreResource()
@@ -27,7 +29,7 @@ def build_definitions(
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,
             "source": source or SourceResource(),
-            "settings": ModelingSettings(),
+            "settings": settings or ModelingSettings(),
         },
     )
 

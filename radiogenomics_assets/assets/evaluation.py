@@ -118,7 +118,7 @@ def _oracle_metrics(
     ground_truth = getattr(src, "ground_truth", None)
     if ground_truth is None:
         return None
-    truth = ground_truth().set_index("patient_id")["true_log_hazard"]
+    truth = ground_truth().set_index("patient_id")["log_hazard"]
     predictions = oracle_predictions(truth, splits).assign(fit_splits="train")
     metrics = [
         _evaluate(part, outcomes, ORACLE_MODEL, fold)[0]

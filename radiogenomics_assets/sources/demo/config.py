@@ -62,10 +62,10 @@ class DemoConfig:
         recurrence_not_collected: patients (0 or 1) whose recurrence status is ``Not collected``.
     """
 
-    n_patients: int = 144
+    n_patients: int = 200
     seed: int = 2037
     n_genes: int = 2000
-    n_driver_genes: int = 6
+    n_driver_genes: int = 24
     rows: int = 192
     cols: int = 192
     pixel_spacing_mm: float = 1.6

@@ -89,6 +89,9 @@ class DemoSource(DataSource):
     def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
         return self._local(log).imaging_manifest(log)
 
+    def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
+        return self._local(log).patient_series(patient_id, log)
+
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
         self._local(log).fetch_series(patient_id, series_uid, dest_dir, log)
 

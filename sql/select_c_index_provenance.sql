@@ -1,0 +1,47 @@
+-- Which inputs produced one C-index: walk Dagster's lineage record (evaluation.lineage) from a
+-- model's fold partition back to the raw files. Choose the metric first:
+--   SET VARIABLE model = 'cox_ef_g_d'; SET VARIABLE fold = 'fold_4';
+-- version_matches says whether the input version the downstream run recorded equals the
+-- upstream materialization listed (NULL where one input spans many partitions).
+WITH RECURSIVE metric AS (
+    SELECT model, fold, c_index, model_run_id, model_code_version, model_data_version
+    FROM evaluation.fold_metrics
+    WHERE model = coalesce(getvariable('model'), 'cox_g')
+      AND fold = coalesce(getvariable('fold'), 'fold_1')
+      AND split = 'test'
+),
+walk(depth, asset_key, partition, data_version, code_version, run_id, recorded_version) AS (
+    SELECT DISTINCT 0, l.asset_key, l.partition, l.data_version, l.code_version, l.run_id,
+        m.model_data_version
+    FROM metric AS m
+    JOIN evaluation.lineage AS l
+        ON l.asset_key = 'modeling/' || m.model AND l.partition = m.fold
+    UNION
+    SELECT DISTINCT w.depth + 1, up.asset_key, up.partition, up.data_version, up.code_version,
+        up.run_id, edge.input_data_version
+    FROM walk AS w
+    JOIN evaluation.lineage AS edge
+        ON edge.asset_key = w.asset_key AND edge.partition IS NOT DISTINCT FROM w.partition
+    JOIN evaluation.lineage AS up
+        ON up.asset_key = edge.input_asset_key
+       AND (
+            up.partition IS NOT DISTINCT FROM w.partition
+            OR NOT EXISTS (
+                SELECT 1 FROM evaluation.lineage AS same
+                WHERE same.asset_key = edge.input_asset_key
+                  AND same.partition IS NOT DISTINCT FROM w.partition
+            )
+       )
+    WHERE w.depth < 12
+)
+SELECT
+    min(depth) AS depth,
+    asset_key,
+    partition,
+    code_version,
+    data_version,
+    run_id,
+    bool_and(recorded_version = data_version) AS version_matches
+FROM walk
+GROUP BY asset_key, partition, code_version, data_version, run_id
+ORDER BY depth, asset_key, partition;
