@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
 
-.PHONY: setup demo test test-slow lint ui bench clean
+.PHONY: setup demo test test-slow lint ui bench sql clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,9 @@ ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as 
 	@mkdir -p $(DAGSTER_HOME)
 	$(PY) -m radiogenomics_assets.instance_config
 	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 --workspace workspace.yaml
+
+sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"
+	$(PY) -m radiogenomics_assets.query $(FILE) $(VARS)
 
 bench: $(STAMP)
 	$(PY) benchmarks/imaging_features.py

@@ -121,9 +121,9 @@ def materialize_graph(
 ) -> list[RunOutcome]:
     """Walk the phases; return every run's outcome.
 
-    ``workers > 1`` runs the per-patient partitions in worker processes, which load the code
-    location's own ``definitions.defs`` and ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use
-    it only with those. ``run_configs`` maps a job name to its run config.
+    ``workers > 1`` runs the patient and fold partitions in worker processes, which load the
+    code location's own ``definitions.defs`` and ``DagsterInstance.get()`` (``$DAGSTER_HOME``);
+    use it only with those. ``run_configs`` maps a job name to its run config.
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
@@ -136,7 +136,7 @@ def materialize_graph(
             announce(f"  {len(patients)} patient partitions ({len(added)} new)")
             ran = _run_partitions(defs, instance, phase.job, patients, config, workers, announce)
         elif phase.partitioned_by == "folds":
-            ran = _run_partitions(defs, instance, phase.job, FOLD_NAMES, config, 1, announce)
+            ran = _run_partitions(defs, instance, phase.job, FOLD_NAMES, config, workers, announce)
         else:
             ran = [execute(defs, instance, phase.job, None, config)]
             announce(ran[0].line())

@@ -157,6 +157,8 @@ def predictions_frame(fitted: FittedModel) -> pd.DataFrame:
 
 def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
     """Back from stored rows to patients × time survival probabilities (None if absent)."""
+    if "survival" not in predictions.columns:
+        return None
     rows = predictions.dropna(subset=["survival"])
     rows = rows[[v is not None and len(v) > 0 for v in rows["survival"]]]
     if rows.empty:

@@ -3,7 +3,7 @@
 Every patient gets three independent latent variables:
 
 * ``z_genomic`` ~ N(0, 1): a genomic score. It is written into the RNA-seq matrix through
-  ``DemoConfig.n_driver_genes`` (default 6) driver genes: log FPKM of driver *j* =
+  ``DemoConfig.n_driver_genes`` (default 24) driver genes: log FPKM of driver *j* =
   baseline_j + s_j · :data:`DRIVER_LOADING` · z_genomic + N(0, :data:`DRIVER_NOISE_SD`²),
   with baseline_j uniform in [log 20, log 80] and signs s_j = +1, -1, +1, +1, -1, +1, ...
   Background genes have log-SDs around 0.45, so the drivers (log-SD ≈ 1.1, high mean) rank among

@@ -1,0 +1,104 @@
+"""Per-patient partitions in parallel processes: no DuckDB lock failure, reruns stay local.
+
+Four patient partitions run two at a time, each run on Dagster's multiprocess executor (two step
+processes), so up to four processes write the one DuckDB file at once. The code location is the
+product's own ``definitions.defs``, configured through the environment as a user would.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from dagster import AssetKey, AssetRecordsFilter, execute_job, instance_for_test, reconstructable
+
+from radiogenomics_assets.graph_runner import execute
+from radiogenomics_assets.registration import register_patients_from_store
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets_tests.dagster_layer.parallel_jobs import patient_assets_job
+
+pytestmark = pytest.mark.slow
+
+PATIENT_ASSETS = [
+    ["raw", "nodule_segmentation"],
+    ["raw", "ct_series"],
+    ["features", "nodule_volume"],
+    ["features", "radiomic_features"],
+    ["features", "densenet_features"],
+]
+RUN_CONFIG = {
+    "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
+    "ops": {"features__densenet_features": {"config": {"weights": "random"}}},
+}
+
+
+@pytest.fixture
+def local_environment(small_cohort, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    home = tmp_path / "home"
+    monkeypatch.setenv("RADIOGENOMICS_HOME", str(home))
+    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "local")
+    monkeypatch.setenv("RADIOGENOMICS_LOCAL_DICOM", str(small_cohort.dicom_root))
+    monkeypatch.setenv("RADIOGENOMICS_LOCAL_CLINICAL", str(small_cohort.clinical_csv))
+    monkeypatch.setenv("RADIOGENOMICS_LOCAL_RNASEQ", str(small_cohort.rnaseq_matrix))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    return home
+
+
+def _latest_ids(instance, patients: list[str]) -> dict[tuple[str, str], int]:
+    ids = {}
+    for path in PATIENT_ASSETS:
+        for patient in patients:
+            records = instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=AssetKey(path), asset_partitions=[patient]), limit=1
+            ).records
+            ids[("/".join(path), patient)] = records[0].storage_id
+    return ids
+
+
+def test_parallel_partitions_and_a_local_rerun(local_environment: Path, tmp_path: Path) -> None:
+    from radiogenomics_assets.definitions import defs
+
+    store = StoreResource()
+    with instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+        assert execute(defs, instance, "ingest_job").success
+        patients = register_patients_from_store(instance, store)[:4]
+        assert len(patients) == 4
+
+        def run(patient: str):
+            return execute_job(
+                reconstructable(patient_assets_job),
+                instance=instance,
+                partition_key=patient,
+                run_config=RUN_CONFIG,
+            )
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            results = list(pool.map(run, patients))
+        for patient, result in zip(patients, results, strict=True):
+            assert result.success, patient
+            result.close()
+
+        with store.get_connection() as conn:
+            counts = conn.execute(
+                "SELECT count(*), count(DISTINCT patient_id) FROM features.densenet_features"
+            ).fetchone()
+            volumes = conn.execute(
+                "SELECT patient_id, mask_sha256 FROM features.nodule_volume ORDER BY 1"
+            ).fetchall()
+        assert counts == (4, 4)
+
+        before = _latest_ids(instance, patients)
+        rerun = run(patients[0])
+        assert rerun.success
+        rerun.close()
+        after = _latest_ids(instance, patients)
+        changed = {key for key in before if before[key] != after[key]}
+        assert changed == {(asset, patients[0]) for asset, _ in before}
+        with store.get_connection() as conn:
+            assert (
+                conn.execute(
+                    "SELECT patient_id, mask_sha256 FROM features.nodule_volume ORDER BY 1"
+                ).fetchall()
+                == volumes
+            )
