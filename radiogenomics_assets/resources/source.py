@@ -15,6 +15,7 @@ from pydantic import Field
 
 from radiogenomics_assets import config
 from radiogenomics_assets.sources.base import DataSource
+from radiogenomics_assets.sources.http import RetryPolicy
 
 
 def _env_path(value: str | None, variable: str) -> Path:
@@ -52,6 +53,16 @@ class SourceResource(ConfigurableResource):
     max_concurrent_downloads: int = Field(
         default=2, description="tcia/idc: series downloaded at once by batch downloads"
     )
+    http_attempts: int | None = Field(
+        default=None,
+        description="tcia/idc: tries per HTTP request, the first included; unset: "
+        f"{RetryPolicy().attempts}",
+    )
+    http_backoff_s: float | None = Field(
+        default=None,
+        description="tcia/idc: seconds before the first retry, doubling with each further "
+        f"retry; unset: {RetryPolicy().backoff_initial_s}",
+    )
 
     def source_name(self) -> str:
         if self.name:
@@ -59,6 +70,19 @@ class SourceResource(ConfigurableResource):
                 raise ValueError(f"source {self.name!r} is not one of {config.SOURCE_NAMES}")
             return self.name
         return config.source_name()
+
+    def retry_policy(self) -> RetryPolicy:
+        """The remote sources' per-request retry policy: ``RetryPolicy()`` where unset.
+
+        Raises:
+            ValueError: ``http_attempts`` < 1 or ``http_backoff_s`` < 0.
+        """
+        settings: dict[str, Any] = {}
+        if self.http_attempts is not None:
+            settings["attempts"] = self.http_attempts
+        if self.http_backoff_s is not None:
+            settings["backoff_initial_s"] = self.http_backoff_s
+        return RetryPolicy(**settings)
 
     def build(self, default_cache: Path) -> DataSource:
         """The configured source, keeping its files under ``cache_dir`` or ``default_cache``."""
@@ -82,7 +106,10 @@ class SourceResource(ConfigurableResource):
                 clinical_csv=_env_path(self.local_clinical_csv, "RADIOGENOMICS_LOCAL_CLINICAL"),
                 rnaseq_matrix=_env_path(self.local_rnaseq_matrix, "RADIOGENOMICS_LOCAL_RNASEQ"),
             )
-        remote: dict[str, object] = {"max_concurrent_downloads": self.max_concurrent_downloads}
+        remote: dict[str, object] = {
+            "max_concurrent_downloads": self.max_concurrent_downloads,
+            "retry": self.retry_policy(),
+        }
         for setting in ("clinical_url", "rnaseq_url"):
             if getattr(self, setting):
                 remote[setting] = getattr(self, setting)

@@ -11,7 +11,7 @@ import pytest
 from radiogenomics_assets.sources.http import RetryPolicy, parse_retry_after
 from radiogenomics_assets.sources.progress import SeriesProgress
 from radiogenomics_assets_tests.sources.clients import SleepRecorder, make_client
-from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries
+from radiogenomics_assets_tests.sources.demo_series import Cohort
 from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
 
 
@@ -48,11 +48,12 @@ def test_retry_after_accepts_seconds_and_http_dates() -> None:
 
 def test_a_long_retry_after_is_cut_to_the_cap(
     nbia: NbiaTestServer,
-    cohort: dict[str, tuple[FixtureSeries, FixtureSeries]],
+    cohort: Cohort,
+    other_patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
-    ct = cohort["AMC-001"][0]
+    ct = cohort[other_patient][0]
     nbia.faults[ct.series_uid] = Fault("status", status=503, retry_after="86400", times=1)
     client = make_client(nbia.base_url, sleeps)
     client.http.retry = RetryPolicy(attempts=2, retry_after_cap_s=9.0)

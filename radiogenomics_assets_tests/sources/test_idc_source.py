@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from radiogenomics_assets.sources.instances import (
 from radiogenomics_assets.sources.s3 import S3ListingError, S3Object, list_objects
 from radiogenomics_assets.store.files import FileStore
 from radiogenomics_assets_tests.sources.clients import SleepRecorder
-from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries
+from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries
 from radiogenomics_assets_tests.sources.s3_server import (
     LISTING,
     S3Fault,
@@ -31,13 +32,14 @@ from radiogenomics_assets_tests.sources.s3_server import (
 )
 
 BUCKET = "idc-open-data"
-Cohort = dict[str, tuple[FixtureSeries, FixtureSeries]]
+#: Keys per listing page: a demo CT series (36 objects) takes several pages.
+PAGE_SIZE = 16
 
 
 @pytest.fixture
 def s3(cohort: Cohort) -> Iterator[tuple[S3TestServer, dict[str, str]]]:
     """The cohort's series in a bucket, one ``<uuid>/`` folder each; yields (server, uid→uuid)."""
-    state = S3TestServer(page_size=2)
+    state = S3TestServer(page_size=PAGE_SIZE)
     folders: dict[str, str] = {}
     for pair in cohort.values():
         for series in pair:
@@ -50,14 +52,16 @@ def s3(cohort: Cohort) -> Iterator[tuple[S3TestServer, dict[str, str]]]:
 
 
 @pytest.fixture
-def index_path(tmp_path: Path, cohort: Cohort, s3: tuple[S3TestServer, dict[str, str]]) -> Path:
+def index_path(
+    tmp_path: Path, cohort: Cohort, patient: str, s3: tuple[S3TestServer, dict[str, str]]
+) -> Path:
     """A parquet with the IDC index columns the source reads, for the cohort plus one AI SEG."""
     _, folders = s3
     rows = []
     for pair in cohort.values():
         for series in pair:
             rows.append(_index_row(series, folders[series.series_uid], None))
-    ai = cohort["R01-005"][1]
+    ai = cohort[patient][1]
     rows.append(
         {
             **_index_row(ai, str(uuid.uuid4()), "bamf_aimi_annotations"),
@@ -72,7 +76,7 @@ def index_path(tmp_path: Path, cohort: Cohort, s3: tuple[S3TestServer, dict[str,
     return path
 
 
-def _index_row(series: FixtureSeries, folder: str, analysis: str | None) -> dict[str, object]:
+def _index_row(series: ServedSeries, folder: str, analysis: str | None) -> dict[str, object]:
     return {
         "collection_id": "nsclc_radiogenomics",
         "analysis_result_id": analysis,
@@ -87,7 +91,7 @@ def _index_row(series: FixtureSeries, folder: str, analysis: str | None) -> dict
         "aws_bucket": BUCKET,
         "crdc_series_uuid": folder,
         "series_aws_url": f"s3://{BUCKET}/{folder}/*",
-        "series_size_MB": sum(len(data) for _, data in series.files) / 1e6,
+        "series_size_MB": series.size_bytes / 1e6,
     }
 
 
@@ -98,13 +102,13 @@ def _source(s3: S3TestServer, index_path: Path, sleeps: SleepRecorder) -> IdcSou
     return IdcSource(index_path=index_path, s3_endpoint=s3.endpoint, http=http)
 
 
-def _publish(source: IdcSource, store: FileStore, series: FixtureSeries) -> Path:
+def _publish(source: IdcSource, store: FileStore, series: ServedSeries) -> Path:
     with store.atomic_directory("ct", series.patient_id, series.series_uid) as temp:
         source.fetch_series(series.patient_id, series.series_uid, temp, lambda _line: None)
     return store.path("ct", series.patient_id, series.series_uid)
 
 
-def _expected_files(series: FixtureSeries) -> dict[str, str]:
+def _expected_files(series: ServedSeries) -> dict[str, str]:
     return {
         f"{pydicom.dcmread(pydicom.filebase.DicomBytesIO(data)).SOPInstanceUID}.dcm": (
             hashlib.sha256(data).hexdigest()
@@ -113,13 +117,17 @@ def _expected_files(series: FixtureSeries) -> dict[str, str]:
     }
 
 
-def _assert_nothing_published(store: FileStore, series: FixtureSeries) -> None:
+def _assert_nothing_published(store: FileStore, series: ServedSeries) -> None:
     parent = store.path("ct", series.patient_id)
     assert not parent.exists() or list(parent.iterdir()) == []
 
 
 def test_manifest_is_offline_and_keeps_only_original_segmentations(
-    s3: tuple[S3TestServer, dict[str, str]], index_path: Path, cohort: Cohort, sleeps: SleepRecorder
+    s3: tuple[S3TestServer, dict[str, str]],
+    index_path: Path,
+    cohort: Cohort,
+    other_patient: str,
+    sleeps: SleepRecorder,
 ) -> None:
     server, _ = s3
     log: list[str] = []
@@ -129,8 +137,9 @@ def test_manifest_is_offline_and_keeps_only_original_segmentations(
     assert "1.2.3.99" not in set(manifest["series_uid"])
     assert "AI-derived SEG left out: 1" in log[-1]
     assert sum(server.requests.values()) == 0
-    row = manifest[manifest["series_uid"] == cohort["AMC-001"][0].series_uid].iloc[0]
-    assert row["size_bytes"] == sum(len(data) for _, data in cohort["AMC-001"][0].files)
+    ct = cohort[other_patient][0]
+    row = manifest[manifest["series_uid"] == ct.series_uid].iloc[0]
+    assert row["size_bytes"] == ct.size_bytes
     assert row["source_location"].startswith(f"s3://{BUCKET}/")
 
 
@@ -138,17 +147,17 @@ def test_series_download_lists_pages_and_verifies_every_object(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
     server, _ = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     store = FileStore(tmp_path / "store")
     folder = _publish(_source(server, index_path, sleeps), store, ct)
     on_disk = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
     assert on_disk == _expected_files(ct)
-    # Three objects at two keys a page: two listing pages.
-    assert server.requests[LISTING] == 2
+    assert server.requests[LISTING] == math.ceil(len(ct.files) / PAGE_SIZE) > 1
 
 
 @pytest.mark.parametrize("kind", ["status", "drop_mid_body", "corrupt_body"])
@@ -156,12 +165,13 @@ def test_a_transient_object_fault_is_retried(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
     kind: str,
 ) -> None:
     server, folders = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     key = sorted(k for k in server.buckets[BUCKET] if k.startswith(folders[ct.series_uid]))[0]
     server.faults[key] = S3Fault(kind, times=1)  # type: ignore[arg-type]
     folder = _publish(_source(server, index_path, sleeps), FileStore(tmp_path / "store"), ct)
@@ -173,11 +183,12 @@ def test_an_object_that_never_matches_its_etag_fails_cleanly(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
     server, folders = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     key = sorted(k for k in server.buckets[BUCKET] if k.startswith(folders[ct.series_uid]))[-1]
     server.faults[key] = S3Fault("corrupt_body", times=None)
     store = FileStore(tmp_path / "store")
@@ -192,16 +203,19 @@ def test_a_missing_object_fails_before_any_download(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
     server, folders = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     keys = sorted(k for k in server.buckets[BUCKET] if k.startswith(folders[ct.series_uid]))
     server.faults[keys[0]] = S3Fault("unlisted", times=None)
     store = FileStore(tmp_path / "store")
+    n = len(ct.files)
     with pytest.raises(
-        InstanceCountMismatchError, match=r"holds 2 object\(s\) but the IDC index announces 3"
+        InstanceCountMismatchError,
+        match=rf"holds {n - 1} object\(s\) but the IDC index announces {n}",
     ):
         _publish(_source(server, index_path, sleeps), store, ct)
     assert all(server.requests[key] == 0 for key in keys)
@@ -212,11 +226,12 @@ def test_a_listing_that_keeps_failing_exhausts_the_retries(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
     server, folders = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     server.faults[LISTING] = S3Fault("status", status=503, times=None)
     store = FileStore(tmp_path / "store")
     with pytest.raises(RetriesExhaustedError, match=rf"prefix={folders[ct.series_uid]}.*HTTP 503"):
@@ -229,17 +244,20 @@ def test_a_series_of_another_patient_is_refused(
     s3: tuple[S3TestServer, dict[str, str]],
     index_path: Path,
     cohort: Cohort,
+    patient: str,
+    other_patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
     server, _ = s3
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     dest = tmp_path / "dest"
     dest.mkdir()
     with pytest.raises(
-        SeriesMismatchError, match=r"under patient\(s\) \['R01-005'\].*not patient 'AMC-001'"
+        SeriesMismatchError,
+        match=rf"under patient\(s\) \['{patient}'\].*not patient '{other_patient}'",
     ):
-        _source(server, index_path, sleeps).fetch_series("AMC-001", ct.series_uid, dest, print)
+        _source(server, index_path, sleeps).fetch_series(other_patient, ct.series_uid, dest, print)
     assert sum(server.requests.values()) == 0
     assert list(dest.iterdir()) == []
 

@@ -26,12 +26,12 @@ from radiogenomics_assets.sources.instances import (
 from radiogenomics_assets.sources.nbia import NbiaClient, SeriesDownload
 from radiogenomics_assets.store.files import FileStore
 from radiogenomics_assets_tests.sources.clients import SleepRecorder, make_client
-from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries
+from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries
 from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
 
 
 def _publish(
-    client: NbiaClient, store: FileStore, series: FixtureSeries, **kwargs: object
+    client: NbiaClient, store: FileStore, series: ServedSeries, **kwargs: object
 ) -> SeriesDownload:
     with store.atomic_directory("ct", series.patient_id, series.series_uid) as temp:
         return client.download_series(
@@ -43,7 +43,7 @@ def _publish(
         )
 
 
-def _assert_complete(store: FileStore, series: FixtureSeries) -> None:
+def _assert_complete(store: FileStore, series: ServedSeries) -> None:
     folder = store.path("ct", series.patient_id, series.series_uid)
     served = {}
     for _, data in series.files:
@@ -54,41 +54,43 @@ def _assert_complete(store: FileStore, series: FixtureSeries) -> None:
     assert _leftovers(store, series) == []
 
 
-def _leftovers(store: FileStore, series: FixtureSeries) -> list[str]:
+def _leftovers(store: FileStore, series: ServedSeries) -> list[str]:
     """Anything in the patient's folder besides the published series (scratch zips, partials)."""
     parent = store.path("ct", series.patient_id)
     return sorted(p.name for p in parent.iterdir() if p.name != series.series_uid)
 
 
-def _assert_nothing_published(store: FileStore, series: FixtureSeries) -> None:
+def _assert_nothing_published(store: FileStore, series: ServedSeries) -> None:
     assert not store.path("ct", series.patient_id, series.series_uid).exists()
     assert _leftovers(store, series) == []
 
 
 @pytest.fixture
-def ct(cohort: dict[str, tuple[FixtureSeries, FixtureSeries]]) -> FixtureSeries:
-    return cohort["R01-005"][0]
+def ct(cohort: Cohort, patient: str) -> ServedSeries:
+    """A demo CT series (36 slices of 192x192)."""
+    return cohort[patient][0]
 
 
 def test_normal_download_is_verified_and_complete(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     log: list[str] = []
     store = FileStore(tmp_path)
     result = _publish(make_client(nbia.base_url, sleeps, log=log), store, ct)
     assert result.instances == len(ct.files)
-    assert result.bytes == sum(len(data) for _, data in ct.files)
+    assert result.bytes == ct.size_bytes
     _assert_complete(store, ct)
     assert nbia.image_requests(ct.series_uid) == 1
     assert sleeps.delays == []
     final = [line for line in log if line.endswith("(verified)")]
     assert len(final) == 1
-    assert f"patient R01-005 series {ct.series_uid}: 3/3 instances" in final[0]
+    n = len(ct.files)
+    assert f"patient {ct.patient_id} series {ct.series_uid}: {n}/{n} instances" in final[0]
     assert " MB, " in final[0] and final[0].count("MB/s") == 1
 
 
 def test_download_without_md5_accepts_a_zip_without_hashes(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     store = FileStore(tmp_path)
     _publish(make_client(nbia.base_url, sleeps), store, ct, md5=False)
@@ -96,7 +98,7 @@ def test_download_without_md5_accepts_a_zip_without_hashes(
 
 
 def test_connection_dropped_mid_body_is_retried_from_scratch(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("drop_mid_body", times=1)
     store = FileStore(tmp_path)
@@ -107,7 +109,7 @@ def test_connection_dropped_mid_body_is_retried_from_scratch(
 
 
 def test_connection_dropped_every_time_fails_cleanly(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("drop_mid_body", times=None)
     store = FileStore(tmp_path)
@@ -118,7 +120,7 @@ def test_connection_dropped_every_time_fails_cleanly(
 
 
 def test_http_500_then_success(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("status", status=500, times=1)
     store = FileStore(tmp_path)
@@ -128,7 +130,7 @@ def test_http_500_then_success(
 
 
 def test_http_503_forever_exhausts_the_retry_budget(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("status", status=503, times=None)
     store = FileStore(tmp_path)
@@ -146,7 +148,7 @@ def test_http_503_forever_exhausts_the_retry_budget(
 
 
 def test_http_429_honours_retry_after(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("status", status=429, retry_after="7", times=1)
     store = FileStore(tmp_path)
@@ -156,7 +158,7 @@ def test_http_429_honours_retry_after(
 
 
 def test_a_stalled_response_hits_the_read_timeout_and_is_retried(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("stall", stall_s=1.5, times=1)
     store = FileStore(tmp_path)
@@ -166,7 +168,7 @@ def test_a_stalled_response_hits_the_read_timeout_and_is_retried(
 
 
 def test_truncated_zip_is_downloaded_again_once(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("truncated_zip", times=1)
     store = FileStore(tmp_path)
@@ -176,7 +178,7 @@ def test_truncated_zip_is_downloaded_again_once(
 
 
 def test_truncated_zip_every_time_fails_cleanly(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("truncated_zip", times=None)
     store = FileStore(tmp_path)
@@ -189,7 +191,7 @@ def test_truncated_zip_every_time_fails_cleanly(
 
 
 def test_md5_mismatch_fails_cleanly_after_one_more_try(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("wrong_md5", times=None)
     store = FileStore(tmp_path)
@@ -202,7 +204,7 @@ def test_md5_mismatch_fails_cleanly_after_one_more_try(
 
 
 def test_fewer_instances_than_announced_is_not_retried(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("missing_instances", times=None)
     store = FileStore(tmp_path)
@@ -217,7 +219,7 @@ def test_fewer_instances_than_announced_is_not_retried(
 
 
 def test_empty_body_from_get_image_is_a_clean_error(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("empty_body", times=None)
     store = FileStore(tmp_path)
@@ -229,11 +231,13 @@ def test_empty_body_from_get_image_is_a_clean_error(
 
 def test_an_instance_of_another_series_is_refused(
     nbia: NbiaTestServer,
-    cohort: dict[str, tuple[FixtureSeries, FixtureSeries]],
+    cohort: Cohort,
+    ct: ServedSeries,
+    other_patient: str,
     sleeps: SleepRecorder,
     tmp_path: Path,
 ) -> None:
-    ct, other = cohort["R01-005"][0], cohort["AMC-001"][0]
+    other = cohort[other_patient][0]
     nbia.faults[ct.series_uid] = Fault("foreign_instance", foreign_file=other.files[0][1])
     store = FileStore(tmp_path)
     with pytest.raises(ForeignInstanceError, match=rf"belongs to series '{other.series_uid}'"):
@@ -242,17 +246,18 @@ def test_an_instance_of_another_series_is_refused(
 
 
 def test_a_member_that_is_not_dicom_is_refused(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     nbia.faults[ct.series_uid] = Fault("not_dicom")
     store = FileStore(tmp_path)
-    with pytest.raises(NotDicomError, match=rf"'00000004.dcm' of series {ct.series_uid}"):
+    junk = f"{len(ct.files) + 1:08d}.dcm"
+    with pytest.raises(NotDicomError, match=rf"'{junk}' of series {ct.series_uid}"):
         _publish(make_client(nbia.base_url, sleeps), store, ct)
     _assert_nothing_published(store, ct)
 
 
 def test_an_interrupted_series_is_restarted_not_counted_as_done(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     store = FileStore(tmp_path)
     nbia.faults[ct.series_uid] = Fault("drop_mid_body", times=None)
@@ -279,9 +284,9 @@ def test_unknown_series_uid_and_bad_parameters(
 
 
 def test_a_failed_download_empties_the_folder_it_was_given(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
-    # The junk member comes after the real instances, so three files were already in place.
+    # The junk member comes after the real instances, so every slice was already in place.
     nbia.faults[ct.series_uid] = Fault("not_dicom")
     folder = tmp_path / "given"
     folder.mkdir()
@@ -293,7 +298,7 @@ def test_a_failed_download_empties_the_folder_it_was_given(
 
 
 def test_download_needs_an_empty_folder(
-    nbia: NbiaTestServer, ct: FixtureSeries, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, ct: ServedSeries, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     (tmp_path / "keep.txt").write_text("user file")
     client = make_client(nbia.base_url, sleeps)

@@ -13,6 +13,7 @@ import pytest
 from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.batch import BatchDownloadError, SeriesJob, fetch_series_batch
+from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.http import HttpClient, RetriesExhaustedError, RetryPolicy
 from radiogenomics_assets.sources.manifest import NoSegmentationError
 from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
@@ -25,10 +26,8 @@ from radiogenomics_assets.sources.seg_first import (
 from radiogenomics_assets.sources.tcia import SeriesMismatchError, TciaSource
 from radiogenomics_assets.store.files import FileStore
 from radiogenomics_assets_tests.sources.clients import SleepRecorder
-from radiogenomics_assets_tests.sources.dicom_fixtures import FixtureSeries, patient_series
+from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries, as_new_series
 from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
-
-Cohort = dict[str, tuple[FixtureSeries, FixtureSeries]]
 
 
 def _source(nbia: NbiaTestServer, sleeps: SleepRecorder, **kwargs: object) -> TciaSource:
@@ -47,9 +46,9 @@ def _source(nbia: NbiaTestServer, sleeps: SleepRecorder, **kwargs: object) -> Tc
 
 
 def test_manifest_lists_ct_and_seg_with_unknown_seg_references(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder
 ) -> None:
-    pet = dataclasses.replace(cohort["R01-005"][0], series_uid="1.2.3.4", modality="PT")
+    pet = dataclasses.replace(cohort[patient][0], series_uid="1.2.3.4", modality="PT")
     nbia.add(pet)
     log: list[str] = []
     manifest = _source(nbia, sleeps).imaging_manifest(log.append)
@@ -64,21 +63,23 @@ def test_manifest_lists_ct_and_seg_with_unknown_seg_references(
             served.study_uid,
         )
         assert row.instance_count == len(served.files)
-        assert row.size_bytes == sum(len(data) for _, data in served.files)
+        assert row.size_bytes == served.size_bytes
         assert pd.isna(row.referenced_series_uid)
         assert row.source_location.endswith(f"getImage?SeriesInstanceUID={row.series_uid}")
-    assert "2 patients, CT 2, SEG 2" in log[-1]
+    n = len(cohort)
+    assert f"{n} patients, CT {n}, SEG {n}" in log[-1]
 
 
 def test_patient_series_asks_for_one_patient_only(
-    nbia: NbiaTestServer, sleeps: SleepRecorder
+    nbia: NbiaTestServer, other_patient: str, sleeps: SleepRecorder
 ) -> None:
     source = _source(nbia, sleeps)
-    rows = source.patient_series("AMC-001", lambda _line: None)
+    rows = source.patient_series(other_patient, lambda _line: None)
     manifest = source.imaging_manifest(lambda _line: None)
-    expected = manifest[manifest["patient_id"] == "AMC-001"].reset_index(drop=True)
+    expected = manifest[manifest["patient_id"] == other_patient].reset_index(drop=True)
+    assert len(expected) == 2
     pd.testing.assert_frame_equal(rows, expected)
-    assert nbia.requests[("getSeries", "AMC-001")] == 1
+    assert nbia.requests[("getSeries", other_patient)] == 1
 
 
 def test_manifest_of_an_unknown_collection_fails_loudly(
@@ -90,43 +91,50 @@ def test_manifest_of_an_unknown_collection_fails_loudly(
 
 
 def test_manifest_refuses_an_unsafe_patient_id(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder
 ) -> None:
-    bad = dataclasses.replace(cohort["R01-005"][0], series_uid="1.2.3.5", patient_id="../etc")
+    bad = dataclasses.replace(cohort[patient][0], series_uid="1.2.3.5", patient_id="../etc")
     nbia.add(bad)
     with pytest.raises(InvalidPatientIdError, match=r"'\.\./etc' in getSeries row of series"):
         _source(nbia, sleeps).imaging_manifest(lambda _line: None)
 
 
 def test_fetch_series_checks_the_patient_before_downloading(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer,
+    cohort: Cohort,
+    patient: str,
+    other_patient: str,
+    sleeps: SleepRecorder,
+    tmp_path: Path,
 ) -> None:
-    ct = cohort["R01-005"][0]
+    ct = cohort[patient][0]
     with pytest.raises(
-        SeriesMismatchError, match=r"belongs to patient 'R01-005'.*not patient 'AMC-001'"
+        SeriesMismatchError, match=rf"belongs to patient '{patient}'.*not patient '{other_patient}'"
     ):
-        _source(nbia, sleeps).fetch_series("AMC-001", ct.series_uid, tmp_path, lambda _line: None)
+        _source(nbia, sleeps).fetch_series(
+            other_patient, ct.series_uid, tmp_path, lambda _line: None
+        )
     assert nbia.image_requests(ct.series_uid) == 0
     assert list(tmp_path.iterdir()) == []
 
 
 def test_seg_first_downloads_only_the_referenced_ct(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
-    ct, seg = cohort["R01-005"]
-    other_ct, _ = patient_series("R01-005", n_slices=2, seed=9)
+    ct, seg = cohort[patient]
+    other_ct = as_new_series(ct, n_instances=4, series_number=3, description="Thorax 1.0 B70f")
     nbia.add(other_ct)
     source = _source(nbia, sleeps)
     store = FileStore(tmp_path)
     manifest = source.imaging_manifest(lambda _line: None)
-    assert (manifest["patient_id"] == "R01-005").sum() == 3
+    assert (manifest["patient_id"] == patient).sum() == 3
     result = fetch_seg_first(
         source,
         store,
         manifest,
-        "R01-005",
-        seg_parts=("raw", "seg", "R01-005"),
-        ct_parts=("raw", "ct", "R01-005"),
+        patient,
+        seg_parts=("raw", "seg", patient),
+        ct_parts=("raw", "ct", patient),
         log=lambda _line: None,
     )
     assert (result.seg_series_uid, result.ct_series_uid) == (seg.series_uid, ct.series_uid)
@@ -137,9 +145,9 @@ def test_seg_first_downloads_only_the_referenced_ct(
 
 
 def test_seg_first_refuses_a_seg_whose_ct_is_not_in_the_manifest(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
-    ct, _seg = cohort["R01-005"]
+    ct, _seg = cohort[patient]
     source = _source(nbia, sleeps)
     manifest = source.imaging_manifest(lambda _line: None)
     manifest = manifest[manifest["series_uid"] != ct.series_uid]
@@ -149,33 +157,33 @@ def test_seg_first_refuses_a_seg_whose_ct_is_not_in_the_manifest(
             source,
             store,
             manifest,
-            "R01-005",
-            seg_parts=("seg", "R01-005"),
-            ct_parts=("ct", "R01-005"),
+            patient,
+            seg_parts=("seg", patient),
+            ct_parts=("ct", patient),
             log=lambda _line: None,
         )
-    assert not store.path("ct", "R01-005").exists()
+    assert not store.path("ct", patient).exists()
 
 
 def test_seg_first_needs_a_segmentation(
-    nbia: NbiaTestServer, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, patient: str, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     source = _source(nbia, sleeps)
     manifest = source.imaging_manifest(lambda _line: None)
     without_seg = manifest[manifest["modality"] != "SEG"]
-    with pytest.raises(NoSegmentationError, match="patient R01-005 has no SEG series"):
+    with pytest.raises(NoSegmentationError, match=f"patient {patient} has no SEG series"):
         fetch_seg_first(
             source,
             FileStore(tmp_path),
             without_seg,
-            "R01-005",
+            patient,
             seg_parts=("seg",),
             ct_parts=("ct",),
             log=lambda _line: None,
         )
 
 
-def _jobs(series: list[FixtureSeries]) -> list[SeriesJob]:
+def _jobs(series: list[ServedSeries]) -> list[SeriesJob]:
     return [
         SeriesJob(s.patient_id, s.series_uid, ("raw", s.patient_id, s.series_uid)) for s in series
     ]
@@ -202,7 +210,7 @@ def test_batch_reports_every_failure_and_publishes_the_rest(
     store = FileStore(tmp_path)
     with pytest.raises(
         BatchDownloadError,
-        match=rf"1 of 4 series failed: {broken.series_uid}: "
+        match=rf"1 of {len(series)} series failed: {broken.series_uid}: "
         "RetriesExhaustedError",
     ) as caught:
         fetch_series_batch(_source(nbia, sleeps), store, _jobs(series), log=lambda _l: None)
@@ -216,10 +224,11 @@ CSV = b"Case ID,Recurrence,CT Date\nR01-005,yes,3/8/1991\nAMC-001,no,8/10/1994\n
 
 
 def test_files_by_url_are_checked_and_published_with_their_sha256(
-    nbia: NbiaTestServer, sleeps: SleepRecorder, tmp_path: Path
+    nbia: NbiaTestServer, small_cohort: DemoCohort, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
-    matrix = gzip.compress(b"\tR01-005\tAMC-001\nEGFR\t1.5\tNA\n")
-    nbia.files.update({"labels.csv": CSV, "rnaseq.txt.gz": matrix})
+    labels = small_cohort.clinical_csv.read_bytes()
+    matrix = small_cohort.rnaseq_matrix.read_bytes()
+    nbia.files.update({"labels.csv": labels, "rnaseq.txt.gz": matrix})
     nbia.file_faults["rnaseq.txt.gz"] = Fault("drop_mid_body", times=1)
     source = _source(nbia, sleeps)
     log: list[str] = []
@@ -228,7 +237,7 @@ def test_files_by_url_are_checked_and_published_with_their_sha256(
     (tmp_path / ".download-9f-.fetch-0a1b-labels.csv").write_bytes(b"half")
     source.fetch_clinical_labels(tmp_path / "labels.csv", log.append)
     source.fetch_rnaseq_matrix(tmp_path / "rnaseq.txt.gz", log.append)
-    assert (tmp_path / "labels.csv").read_bytes() == CSV
+    assert (tmp_path / "labels.csv").read_bytes() == labels
     assert (tmp_path / "rnaseq.txt.gz").read_bytes() == matrix
     assert f"sha256 {hashlib.sha256(matrix).hexdigest()}" in log[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.csv", "rnaseq.txt.gz"]
@@ -268,11 +277,11 @@ def test_a_damaged_file_by_url_is_never_published(
 
 
 def test_get_series_reads_empty_bodies_and_absent_fields(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder
+    nbia: NbiaTestServer, cohort: Cohort, other_patient: str, sleeps: SleepRecorder
 ) -> None:
     client = _source(nbia, sleeps).client
     assert client.get_series("NSCLC Radiogenomics", patient_id="R01-999") == []
-    rows = client.get_series(series_uid=cohort["AMC-001"][1].series_uid)
+    rows = client.get_series(series_uid=cohort[other_patient][1].series_uid)
     assert len(rows) == 1
     assert rows[0]["ProtocolName"] is None  # left out by the server, as NBIA does with nulls
     assert rows[0]["Modality"] == "SEG"
