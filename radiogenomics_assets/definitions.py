@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import Definitions
 
 from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.automation import new_patients_sensor, source_refresh_schedule
 from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
@@ -25,6 +26,8 @@ def build_definitions(
         assets=all_assets,
         asset_checks=[*cohort_checks, *modeling_checks],
         jobs=[register_patients_job, *asset_jobs],
+        schedules=[source_refresh_schedule],
+        sensors=[new_patients_sensor],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,

@@ -31,19 +31,20 @@ def register_patients_job() -> None:
 
 
 def _asset_job(name: str, assets: list, description: str):
-    if not assets:
-        return None
     return define_asset_job(name, selection=AssetSelection.assets(*assets), description=description)
 
 
+ingest_job = _asset_job("ingest_job", ingest_assets, "Clinical labels, RNA-seq and manifest.")
+patient_assets_job = _asset_job(
+    "patient_assets_job", patient_assets, "One patient's SEG, CT and imaging features."
+)
 asset_jobs = [
-    _asset_job("ingest_job", ingest_assets, "Clinical labels, RNA-seq and imaging manifest."),
-    _asset_job("patient_assets_job", patient_assets, "One patient's SEG, CT and imaging features."),
+    ingest_job,
+    patient_assets_job,
     _asset_job("cohort_job", cohort_level_assets, "Outcomes, cohort filter, gene expression."),
     _asset_job("modeling_job", fold_assets, "One fold: splits, every model, fold metrics."),
     _asset_job("evaluation_job", evaluation_assets, "Table 1, Fig. 2 and provenance."),
 ]
-asset_jobs = [j for j in asset_jobs if j is not None]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from radiogenomics_assets.sources.demo.cohort import incomplete_reason
 from radiogenomics_assets.store.files import sha256_file
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
-TINY = DemoConfig(n_patients=3, seed=5, n_genes=100)
+TINY = DemoConfig(n_patients=3, seed=5, n_genes=120)
 
 
 def _digests(root: Path) -> dict[str, str]:
@@ -42,7 +42,7 @@ def test_same_config_gives_identical_bytes_even_with_workers(
 
 def test_another_seed_changes_every_file(tmp_path: Path) -> None:
     one = _digests(generate_demo_cohort(tmp_path / "one", TINY).root)
-    other_config = DemoConfig(n_patients=3, seed=6, n_genes=100)
+    other_config = DemoConfig(n_patients=3, seed=6, n_genes=120)
     other = _digests(generate_demo_cohort(tmp_path / "other", other_config).root)
     shared = set(one) & set(other)
     assert all(one[name] != other[name] for name in shared)
@@ -96,7 +96,7 @@ def test_an_incomplete_or_other_cohort_is_replaced(tmp_path: Path) -> None:
     assert victim.is_file()
     assert any("is missing" in m for m in messages)
 
-    other = DemoConfig(n_patients=2, seed=9, n_genes=100)
+    other = DemoConfig(n_patients=2, seed=9, n_genes=120)
     generate_demo_cohort(root, other)
     assert DemoConfig.from_dict(json.loads((root / "cohort.json").read_text())["config"]) == other
     assert not list(tmp_path.glob(".retired-*")) and not list(tmp_path.glob(".partial-*"))

@@ -104,7 +104,7 @@ def test_outcomes_reject_non_finite_log_hazard() -> None:
 
 
 def test_gaps_do_not_depend_on_the_log_hazard() -> None:
-    plan = plan_cohort(DemoConfig(n_patients=1900, amc_fraction=0.5, n_genes=100))
+    plan = plan_cohort(DemoConfig(n_patients=1900, amc_fraction=0.5, n_genes=120))
     eta = plan["log_hazard"]
     for flag in ("has_rnaseq", "has_seg", "adjuvant"):
         inside, outside = eta[plan[flag]], eta[~plan[flag]]

@@ -66,7 +66,7 @@ def test_ground_truth_is_typed(small_ground_truth: pd.DataFrame, small_cohort: D
 
 
 def test_generates_once_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = DemoConfig(n_patients=2, seed=3, n_genes=100)
+    config = DemoConfig(n_patients=2, seed=3, n_genes=120)
     messages: list[str] = []
     first = DemoSource(tmp_path, config)
     assert not first.cohort_root.exists()
