@@ -62,13 +62,17 @@ def latest_materialization(
 
 def lineage_rows(context: AssetExecutionContext) -> pd.DataFrame:
     """One row per (asset, partition, input) of the latest materializations in the instance."""
-    graph = context.repository_def.asset_graph
+    from radiogenomics_assets.assets import all_assets  # the package imports this module
+
+    partitions_by_key = {
+        key: assets_def.partitions_def for assets_def in all_assets for key in assets_def.keys
+    }
     rows = []
-    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
-        node = graph.get(key)
+    for key in sorted(partitions_by_key, key=lambda k: k.to_user_string()):
+        partitions_def = partitions_by_key[key]
         partitions = (
-            node.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
-            if node.partitions_def
+            partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+            if partitions_def
             else [None]
         )
         for partition in partitions:
