@@ -19,10 +19,10 @@ from radiogenomics_assets.resources.store import StoreResource
 
 
 @op(description="Read raw.imaging_manifest and add a patients partition per imaged patient.")
-def register_patients_from_manifest(context: OpExecutionContext, store: StoreResource) -> list[str]:
+def register_patients_from_manifest(context: OpExecutionContext, store: StoreResource) -> None:
+    # No output: the project's IO manager stores assets only, and the partitions are the result.
     added = register_patients_from_store(context.instance, store)
     context.log.info(f"registered {len(added)} new patient partition(s): {added[:20]}")
-    return added
 
 
 @job(description="Register the patients partitions from the stored imaging manifest.")

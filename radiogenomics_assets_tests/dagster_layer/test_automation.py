@@ -32,3 +32,17 @@ def test_sensor_adds_and_runs_only_new_patients(store, demo_source, instance) ->
     assert sorted(r.partition_key for r in result.run_requests) == new
     assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == everyone
     assert again.run_requests == []
+
+
+def test_register_patients_job_adds_every_imaged_patient_once(store, demo_source, instance) -> None:
+    assert materialize(
+        [imaging_manifest], instance=instance, resources=resources_for(store, demo_source)
+    ).success
+    with store.get_connection() as conn:
+        everyone = imaged_patients(read_table(conn, "raw", "imaging_manifest"))
+    job = build_definitions(store, demo_source).get_job_def("register_patients_job")
+
+    assert job.execute_in_process(instance=instance).success
+    assert job.execute_in_process(instance=instance).success
+
+    assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == everyone
