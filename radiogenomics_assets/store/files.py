@@ -67,6 +67,33 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def replace_directory(final: Path) -> Iterator[Path]:
+    """Yield a temporary sibling folder that replaces ``final`` only on a clean exit.
+
+    A folder under its final name is therefore always complete; an interrupted fill leaves only
+    a hidden ``.partial`` sibling, removed on the next try.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    for stale in final.parent.glob(f".partial-*-{final.name}"):
+        shutil.rmtree(stale, ignore_errors=True)
+    temp = final.parent / f".partial-{uuid.uuid4().hex}-{final.name}"
+    temp.mkdir()
+    try:
+        yield temp
+        if final.exists():
+            retired = final.parent / f".retired-{uuid.uuid4().hex}-{final.name}"
+            os.replace(final, retired)
+            os.replace(temp, final)
+            shutil.rmtree(retired)
+        else:
+            os.replace(temp, final)
+        _fsync_dir(final.parent)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
+
+
 class FileStore:
     """Binaries under ``root``, addressed by validated relative path components."""
 
@@ -132,25 +159,8 @@ class FileStore:
         A folder that exists under its final name is therefore always complete; an
         interrupted fill leaves only a hidden ``.partial`` folder, removed on the next try.
         """
-        final = self.path(*parts)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f".partial-*-{final.name}"):
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = final.parent / f".partial-{uuid.uuid4().hex}-{final.name}"
-        temp.mkdir()
-        try:
+        with replace_directory(self.path(*parts)) as temp:
             yield temp
-            if final.exists():
-                retired = final.parent / f".retired-{uuid.uuid4().hex}-{final.name}"
-                os.replace(final, retired)
-                os.replace(temp, final)
-                shutil.rmtree(retired)
-            else:
-                os.replace(temp, final)
-            _fsync_dir(final.parent)
-        finally:
-            if temp.exists():
-                shutil.rmtree(temp, ignore_errors=True)
 
     def _relpath(self, path: Path) -> str:
         return path.relative_to(self.root).as_posix()

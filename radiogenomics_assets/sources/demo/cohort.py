@@ -21,10 +21,7 @@ import fcntl
 import hashlib
 import json
 import multiprocessing
-import os
-import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -62,6 +59,7 @@ from radiogenomics_assets.sources.demo.truth import (
     ground_truth_table,
     signal_document,
 )
+from radiogenomics_assets.store.files import replace_directory
 
 LogFn = Callable[[str], None]
 
@@ -220,14 +218,6 @@ def _exclusive_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def generate_demo_cohort(
     root: Path,
     config: DemoConfig = DEFAULT_CONFIG,
@@ -270,26 +260,11 @@ def generate_demo_cohort(
                     f"{root} is not empty and holds no demo cohort; refusing to replace it"
                 )
             emit(f"demo cohort: regenerating {root} because {reason}")
-        for stale in root.parent.glob(f".partial-*-{root.name}"):
-            shutil.rmtree(stale, ignore_errors=True)
-        temp = root.parent / f".partial-{uuid.uuid4().hex}-{root.name}"
-        temp.mkdir()
-        try:
+        with replace_directory(root) as temp:
             started = time.perf_counter()
             counts = _build(temp, config, emit, workers)
-            if root.exists():
-                retired = root.parent / f".retired-{uuid.uuid4().hex}-{root.name}"
-                os.replace(root, retired)
-                os.replace(temp, root)
-                shutil.rmtree(retired)
-            else:
-                os.replace(temp, root)
-            _fsync_dir(root.parent)
-            emit(
-                f"demo cohort: generated {counts['total']} patients in "
-                f"{time.perf_counter() - started:.1f} s at {root}"
-            )
-        finally:
-            if temp.exists():
-                shutil.rmtree(temp, ignore_errors=True)
+        emit(
+            f"demo cohort: generated {counts['total']} patients in "
+            f"{time.perf_counter() - started:.1f} s at {root}"
+        )
     return cohort
