@@ -86,8 +86,10 @@ def harrell_c_index(target: np.ndarray, risk: np.ndarray, *, where: str = "") ->
         f"no comparable pair in {where or 'the evaluation rows'} "
         f"({len(time)} patients, {int(event.sum())} events)"
     )
-    # scikit-survival refuses these cases with generic ValueErrors; name them here.
-    if len(time) < 2 or not event.any():
+    # A pair is comparable when the earlier time is an event. scikit-survival refuses some
+    # cases without one with generic ValueErrors and divides 0 by 0 in others (an event only
+    # at the latest time, tied with the rest): name them all here.
+    if len(time) < 2 or not (event & (time < time.max())).any():
         raise NoComparablePairsError(message)
     try:
         return float(concordance_index_censored(event, time, risk)[0])

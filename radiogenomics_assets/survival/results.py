@@ -19,12 +19,11 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-from sksurv.exceptions import NoComparablePairException
-from sksurv.metrics import concordance_index_censored
 
+from radiogenomics_assets.survival.metrics import NoComparablePairsError, harrell_c_index
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, RegistryError, get_spec
 from radiogenomics_assets.survival.splits import FoldAssignmentError, fold_number
-from radiogenomics_assets.survival.targets import validate_outcomes
+from radiogenomics_assets.survival.targets import make_target, validate_outcomes
 
 ORACLE_MODEL = "oracle"
 ORACLE_LABEL = "Oracle (true risk)"
@@ -138,11 +137,10 @@ def bootstrap_mean_c_index(
             picked = rng.choice(cases, size=len(cases))
             if len(others):
                 picked = np.concatenate([picked, rng.choice(others, size=len(others))])
+            target = make_target(event[picked], time[picked])
             try:
-                values.append(
-                    concordance_index_censored(event[picked], time[picked], risk[picked])[0]
-                )
-            except NoComparablePairException:
+                values.append(harrell_c_index(target, risk[picked]))
+            except NoComparablePairsError:
                 break
         if len(values) == len(folds):
             means.append(float(np.mean(values)))

@@ -1,22 +1,24 @@
 """Per-patient partitions in parallel processes: no DuckDB lock failure, reruns stay local.
 
-Four patient partitions run two at a time, each run on Dagster's multiprocess executor (two step
-processes), so up to four processes write the one DuckDB file at once. The code location is the
+Four patient partitions run two at a time (two processes, as two launched runs), each on
+Dagster's multiprocess executor (two step processes), so up to four processes write the one
+DuckDB file at once. The code location is the
 product's own ``definitions.defs``, configured through the environment as a user would.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, execute_job, instance_for_test, reconstructable
+from dagster import AssetKey, AssetRecordsFilter, instance_for_test
 
 from radiogenomics_assets.graph_runner import execute
 from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets_tests.dagster_layer.parallel_jobs import patient_assets_job
+from radiogenomics_assets_tests.dagster_layer.parallel_jobs import run_patient_partition
 
 pytestmark = pytest.mark.slow
 
@@ -60,24 +62,27 @@ def test_parallel_partitions_and_a_local_rerun(local_environment: Path, tmp_path
     from radiogenomics_assets.definitions import defs
 
     store = StoreResource()
-    with instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    with instance_for_test(temp_dir=str(dagster_home)) as instance:
         assert execute(defs, instance, "ingest_job").success
         patients = register_patients_from_store(instance, store)[:4]
         assert len(patients) == 4
 
-        def run(patient: str):
-            return execute_job(
-                reconstructable(patient_assets_job),
-                instance=instance,
-                partition_key=patient,
-                run_config=RUN_CONFIG,
-            )
+        def run_all(patients: list[str]) -> list[tuple[bool, str]]:
+            spawn = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(max_workers=2, mp_context=spawn) as pool:
+                return list(
+                    pool.map(
+                        run_patient_partition,
+                        [str(dagster_home)] * len(patients),
+                        patients,
+                        [RUN_CONFIG] * len(patients),
+                    )
+                )
 
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            results = list(pool.map(run, patients))
-        for patient, result in zip(patients, results, strict=True):
-            assert result.success, patient
-            result.close()
+        for patient, (ok, run_id) in zip(patients, run_all(patients), strict=True):
+            assert ok, f"{patient}: run {run_id} failed"
 
         with store.get_connection() as conn:
             counts = conn.execute(
@@ -89,9 +94,7 @@ def test_parallel_partitions_and_a_local_rerun(local_environment: Path, tmp_path
         assert counts == (4, 4)
 
         before = _latest_ids(instance, patients)
-        rerun = run(patients[0])
-        assert rerun.success
-        rerun.close()
+        assert run_all(patients[:1])[0][0]
         after = _latest_ids(instance, patients)
         changed = {key for key in before if before[key] != after[key]}
         assert changed == {(asset, patients[0]) for asset, _ in before}

@@ -139,6 +139,10 @@ def test_no_comparable_pair_and_bad_inputs_raise() -> None:
     all_censored = make_target(np.zeros(4, dtype=bool), [100.0, 200.0, 300.0, 400.0])
     with pytest.raises(NoComparablePairsError, match=r"no comparable pair in test \(4 patients"):
         evaluate_split(d["train"], all_censored, np.arange(4.0), where="test")
+    # The only event at the latest time, tied with the others: no pair, and no 0/0 warning.
+    last_event_tied = make_target([False, False, True], [300.0, 300.0, 300.0])
+    with pytest.raises(NoComparablePairsError, match=r"no comparable pair in test \(3 patients"):
+        evaluate_split(d["train"], last_event_tied, np.arange(3.0), where="test")
     with pytest.raises(MetricInputError, match=r"has shape \(3,\), expected \(40,\)"):
         evaluate_split(d["train"], d["test"], np.arange(3.0))
     risk = d["x_test"].copy()

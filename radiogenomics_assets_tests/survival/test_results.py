@@ -91,6 +91,12 @@ def test_bootstrap_is_seeded_and_keeps_event_counts() -> None:
     time = np.arange(1.0, 7.0)
     means, skipped = bootstrap_mean_c_index([(event, time, -time)], n_boot=50, seed=0)
     assert skipped + len(means) == 50 and (means == 1.0).all()
+    # One event at the latest time: replicates that draw only it have no pair and are skipped.
+    late = np.array([False, False, False, True])
+    means, skipped = bootstrap_mean_c_index(
+        [(late, np.array([1.0, 2.0, 4.0, 4.0]), np.arange(4.0))], n_boot=50, seed=0
+    )
+    assert skipped == 50 and len(means) == 0
     with pytest.raises(ResultsError, match="fold 1 of the bootstrap has no event"):
         bootstrap_mean_c_index([(~event, time, -time)], n_boot=5, seed=0)
 
