@@ -23,6 +23,7 @@ from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
+from radiogenomics_assets.sources.download_slots import download_slot
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
 from radiogenomics_assets.store.database import replace_partition
 from radiogenomics_assets.store.files import StoredFile
@@ -173,7 +174,7 @@ def _fetch_series_rows(
     """
     parts = ("raw", modality.lower(), patient_id, series_uid)
     with store.files.atomic_directory(*parts) as staging:
-        src.fetch_series(patient_id, series_uid, staging, context.log.info)
+        _fetch_with_cap(src, store, patient_id, series_uid, staging, context.log.info)
         files = sorted(p for p in staging.iterdir() if p.is_file())
         if not files:
             raise FileNotFoundError(f"patient {patient_id}: series {series_uid} arrived empty")
@@ -203,6 +204,19 @@ def _fetch_series_rows(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _fetch_with_cap(
+    src: DataSource, store: StoreResource, patient_id: str, series_uid: str, dest: Path, log
+) -> None:
+    """Fetch a series, holding a download slot when the source caps downloads in flight."""
+    limit = src.max_concurrent_downloads
+    if limit is None:
+        src.fetch_series(patient_id, series_uid, dest, log)
+        return
+    what = f"patient {patient_id}, series {series_uid}"
+    with download_slot(store.files.path("sources", "download-slots"), limit, what=what, log=log):
+        src.fetch_series(patient_id, series_uid, dest, log)
 
 
 def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Output[pd.DataFrame]:

@@ -51,7 +51,8 @@ class SourceResource(ConfigurableResource):
     rnaseq_url: str | None = Field(default=None, description="tcia/idc: GEO RNA-seq matrix URL")
     s3_endpoint: str | None = Field(default=None, description="idc: bucket endpoint template")
     max_concurrent_downloads: int = Field(
-        default=2, description="tcia/idc: series downloaded at once by batch downloads"
+        default=2,
+        description="tcia/idc: series downloads in flight at once across every run on the store",
     )
     http_attempts: int | None = Field(
         default=None,

@@ -45,6 +45,9 @@ class DataSource(abc.ABC):
     name: ClassVar[str]
     #: True when the source works without network access (demo, local, IDC manifest).
     offline: ClassVar[bool]
+    #: Series downloads in flight at once across every run on one store; None: no cap
+    #: (local copies). Remote sources set it so a user does not hammer a public archive.
+    max_concurrent_downloads: int | None = None
 
     @abc.abstractmethod
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:

@@ -59,7 +59,8 @@ class IdcSource(DataSource):
         timeout_s, retry: per request, as in :class:`~radiogenomics_assets.sources.http.HttpClient`.
         object_attempts: downloads of one object tried when its size or MD5 disagrees with
             the listing.
-        max_concurrent_downloads: series fetched at once by the batch helper.
+        max_concurrent_downloads: series downloads in flight at once across every run on
+            one store (see :mod:`~radiogenomics_assets.sources.download_slots`).
         http: a ready HTTP layer (tests inject one).
     """
 

@@ -59,9 +59,9 @@ class TciaSource(DataSource):
         retry: retry policy per request.
         series_attempts: whole-series downloads tried on a corrupt zip or MD5 mismatch.
         md5: ask NBIA for ``md5hashes.csv`` and check every instance against it.
-        max_concurrent_downloads: series fetched at once by
-            :func:`~radiogenomics_assets.sources.batch.fetch_series_batch`; small by default so
-            a user does not hammer a public archive.
+        max_concurrent_downloads: series downloads in flight at once across every run on
+            one store (the raw assets hold a slot per series); small by default so a user
+            does not hammer a public archive.
         http: a ready HTTP layer (tests inject one with a recorded sleep).
     """
 

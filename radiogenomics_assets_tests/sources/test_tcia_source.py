@@ -1,10 +1,11 @@
-"""TciaSource against the loopback NBIA server: manifest, SEG-first, batches, files by URL."""
+"""TciaSource against the loopback NBIA server: manifest, SEG-first, download cap, files by URL."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
 import hashlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -12,9 +13,9 @@ import pytest
 
 from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
-from radiogenomics_assets.sources.batch import BatchDownloadError, SeriesJob, fetch_series_batch
 from radiogenomics_assets.sources.demo import DemoCohort
-from radiogenomics_assets.sources.http import HttpClient, RetriesExhaustedError, RetryPolicy
+from radiogenomics_assets.sources.download_slots import download_slot
+from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
 from radiogenomics_assets.sources.manifest import NoSegmentationError
 from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
 from radiogenomics_assets.sources.remote_files import CorruptDownloadError
@@ -183,41 +184,30 @@ def test_seg_first_needs_a_segmentation(
         )
 
 
-def _jobs(series: list[ServedSeries]) -> list[SeriesJob]:
-    return [
-        SeriesJob(s.patient_id, s.series_uid, ("raw", s.patient_id, s.series_uid)) for s in series
-    ]
-
-
-def test_batch_honours_the_concurrency_limit(
+def test_download_slots_cap_the_series_in_flight(
     nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:
     series = [s for pair in cohort.values() for s in pair]
     for item in series:
         nbia.faults[item.series_uid] = Fault("stall", stall_s=0.2, times=None)
     source = _source(nbia, sleeps, max_concurrent_downloads=2)
-    folders = fetch_series_batch(source, FileStore(tmp_path), _jobs(series), log=lambda _l: None)
-    assert [len(list(folder.glob("*.dcm"))) for folder in folders] == [len(s.files) for s in series]
-    assert nbia.max_in_flight == 2
-
-
-def test_batch_reports_every_failure_and_publishes_the_rest(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
-) -> None:
-    series = [s for pair in cohort.values() for s in pair]
-    broken = series[1]
-    nbia.faults[broken.series_uid] = Fault("status", status=503, times=None)
     store = FileStore(tmp_path)
-    with pytest.raises(
-        BatchDownloadError,
-        match=rf"1 of {len(series)} series failed: {broken.series_uid}: "
-        "RetriesExhaustedError",
-    ) as caught:
-        fetch_series_batch(_source(nbia, sleeps), store, _jobs(series), log=lambda _l: None)
-    assert isinstance(caught.value.failures[broken.series_uid], RetriesExhaustedError)
-    for item in series:
-        published = store.path("raw", item.patient_id, item.series_uid).is_dir()
-        assert published == (item is not broken)
+    waits: list[str] = []
+
+    def fetch(item: ServedSeries) -> int:
+        # As the raw assets do: one slot per series, in threads as unrelated runs would be.
+        with (
+            download_slot(tmp_path / "slots", 2, what=item.series_uid, log=waits.append),
+            store.atomic_directory("raw", item.series_uid) as temp,
+        ):
+            source.fetch_series(item.patient_id, item.series_uid, temp, lambda _line: None)
+        return len(list(store.path("raw", item.series_uid).glob("*.dcm")))
+
+    with ThreadPoolExecutor(max_workers=len(series)) as pool:
+        counts = list(pool.map(fetch, series))
+    assert counts == [len(s.files) for s in series]
+    assert nbia.max_in_flight == 2
+    assert any("already in flight" in line for line in waits)
 
 
 CSV = b"Case ID,Recurrence,CT Date\nR01-005,yes,3/8/1991\nAMC-001,no,8/10/1994\n"
