@@ -16,18 +16,12 @@ from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.download_slots import download_slot
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
-from radiogenomics_assets.sources.manifest import NoSegmentationError
 from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
 from radiogenomics_assets.sources.remote_files import CorruptDownloadError
-from radiogenomics_assets.sources.seg_first import (
-    SegReferenceError,
-    fetch_seg_first,
-    referenced_series_uids,
-)
 from radiogenomics_assets.sources.tcia import SeriesMismatchError, TciaSource
 from radiogenomics_assets.store.files import FileStore
 from radiogenomics_assets_tests.sources.clients import SleepRecorder
-from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries, as_new_series
+from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries
 from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
 
 
@@ -117,71 +111,6 @@ def test_fetch_series_checks_the_patient_before_downloading(
         )
     assert nbia.image_requests(ct.series_uid) == 0
     assert list(tmp_path.iterdir()) == []
-
-
-def test_seg_first_downloads_only_the_referenced_ct(
-    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder, tmp_path: Path
-) -> None:
-    ct, seg = cohort[patient]
-    other_ct = as_new_series(ct, n_instances=4, series_number=3, description="Thorax 1.0 B70f")
-    nbia.add(other_ct)
-    source = _source(nbia, sleeps)
-    store = FileStore(tmp_path)
-    manifest = source.imaging_manifest(lambda _line: None)
-    assert (manifest["patient_id"] == patient).sum() == 3
-    result = fetch_seg_first(
-        source,
-        store,
-        manifest,
-        patient,
-        seg_parts=("raw", "seg", patient),
-        ct_parts=("raw", "ct", patient),
-        log=lambda _line: None,
-    )
-    assert (result.seg_series_uid, result.ct_series_uid) == (seg.series_uid, ct.series_uid)
-    assert referenced_series_uids(result.seg_dir) == [ct.series_uid]
-    assert len(list(result.ct_dir.glob("*.dcm"))) == len(ct.files)
-    assert nbia.image_requests(other_ct.series_uid) == 0
-    assert nbia.image_requests(ct.series_uid) == 1
-
-
-def test_seg_first_refuses_a_seg_whose_ct_is_not_in_the_manifest(
-    nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder, tmp_path: Path
-) -> None:
-    ct, _seg = cohort[patient]
-    source = _source(nbia, sleeps)
-    manifest = source.imaging_manifest(lambda _line: None)
-    manifest = manifest[manifest["series_uid"] != ct.series_uid]
-    store = FileStore(tmp_path)
-    with pytest.raises(SegReferenceError, match=rf"references series \['{ct.series_uid}'\]"):
-        fetch_seg_first(
-            source,
-            store,
-            manifest,
-            patient,
-            seg_parts=("seg", patient),
-            ct_parts=("ct", patient),
-            log=lambda _line: None,
-        )
-    assert not store.path("ct", patient).exists()
-
-
-def test_seg_first_needs_a_segmentation(
-    nbia: NbiaTestServer, patient: str, sleeps: SleepRecorder, tmp_path: Path
-) -> None:
-    source = _source(nbia, sleeps)
-    manifest = source.imaging_manifest(lambda _line: None)
-    without_seg = manifest[manifest["modality"] != "SEG"]
-    with pytest.raises(NoSegmentationError, match=f"patient {patient} has no SEG series"):
-        fetch_seg_first(
-            source,
-            FileStore(tmp_path),
-            without_seg,
-            patient,
-            seg_parts=("seg",),
-            ct_parts=("ct",),
-            log=lambda _line: None,
-        )
 
 
 def test_download_slots_cap_the_series_in_flight(
