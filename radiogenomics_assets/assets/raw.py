@@ -21,7 +21,7 @@ from radiogenomics_assets.omics.geo import read_geo_matrix
 from radiogenomics_assets.partitions import patients_partitions
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.sources.base import DataSource
+from radiogenomics_assets.sources.base import DataSource, LogFn
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
 from radiogenomics_assets.sources.download_slots import download_slot
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
@@ -207,7 +207,7 @@ def _fetch_series_rows(
 
 
 def _fetch_with_cap(
-    src: DataSource, store: StoreResource, patient_id: str, series_uid: str, dest: Path, log
+    src: DataSource, store: StoreResource, patient_id: str, series_uid: str, dest: Path, log: LogFn
 ) -> None:
     """Fetch a series, holding a download slot when the source caps downloads in flight."""
     limit = src.max_concurrent_downloads
