@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Iterable, Mapping
 
 import pandas as pd
-from dagster import DataVersion, MetadataValue, Output
+from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
 from radiogenomics_assets.store.database import frame_digest
 
@@ -31,12 +32,16 @@ def table_output(
     Downstream assets then go stale only when the content they read changes.
     """
     version = data_version or frame_digest(frame)
-    return Output(
-        frame,
-        output_name=output_name,
-        data_version=DataVersion(version),
-        metadata={"data_version": MetadataValue.text(version), **(metadata or {})},
-    )
+    with warnings.catch_warnings():
+        # Data versions are what lets reruns recompute only stale assets; Dagster 1.13 still
+        # labels the parameter beta and would warn on every output of every run.
+        warnings.filterwarnings("ignore", message="Parameter `data_version`", category=BetaWarning)
+        return Output(
+            frame,
+            output_name=output_name,
+            data_version=DataVersion(version),
+            metadata={"data_version": MetadataValue.text(version), **(metadata or {})},
+        )
 
 
 def markdown_table(frame: pd.DataFrame, *, max_rows: int = 50) -> MetadataValue:
