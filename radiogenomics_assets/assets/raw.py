@@ -60,6 +60,15 @@ def _record_rejections(
         )
 
 
+def _file_metadata(src: DataSource, stored: StoredFile) -> dict[str, object]:
+    return {
+        **src.describe(),
+        "file": stored.relpath,
+        "sha256": stored.sha256,
+        "bytes": stored.bytes,
+    }
+
+
 def _fetched_file(store: StoreResource, name: str, fetch) -> StoredFile:
     destination = store.files.path("raw", name)
     destination.parent.mkdir(parents=True, exist_ok=True)
@@ -89,10 +98,7 @@ def clinical_labels(
         parsed.frame,
         data_version=stored.sha256,
         metadata={
-            **src.describe(),
-            "file": stored.relpath,
-            "sha256": stored.sha256,
-            "bytes": stored.bytes,
+            **_file_metadata(src, stored),
             "n_patients": len(parsed.frame),
             "n_rejected_rows": len(parsed.rejected),
         },
@@ -122,10 +128,7 @@ def rnaseq_expression(
         long,
         data_version=stored.sha256,
         metadata={
-            **src.describe(),
-            "file": stored.relpath,
-            "sha256": stored.sha256,
-            "bytes": stored.bytes,
+            **_file_metadata(src, stored),
             "n_patients": int(long["patient_id"].nunique()),
             "n_genes": int(long["gene"].nunique()),
             "n_missing_values": int(long["expression"].isna().sum()),
