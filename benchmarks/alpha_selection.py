@@ -20,7 +20,7 @@ import pandas as pd
 from radiogenomics_assets.config import DATABASE_FILE, radiogenomics_home
 from radiogenomics_assets.features.blocks import densenet_block, genomics_block, radiomics_block
 from radiogenomics_assets.survival.coxnet import ALPHA_SELECTIONS
-from radiogenomics_assets.survival.fusion import fit_predict
+from radiogenomics_assets.survival.fitting import fit_predict
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
 SEED = 2020

@@ -73,16 +73,20 @@ class SurvivalFunctionError(ValueError):
     """Predicted survival functions are not finite, not in [0, 1] or not non-increasing."""
 
 
-def block_preprocessor(modality: Modality, hyperparameters: Mapping[str, Any]) -> Pipeline:
+def block_preprocessor(
+    modality: Modality, hyperparameters: Mapping[str, Any], *, drop_constant: bool = True
+) -> Pipeline:
     """The preprocessing pipeline of one block (DataFrame in, DataFrame out).
 
     Genomics: top-``n_genes`` variance selection, then constant-column removal and scaling;
-    pyradiomics and densenet: constant-column removal and scaling.
+    pyradiomics and densenet: constant-column removal and scaling. ``drop_constant=False``
+    keeps constant columns (scaled to 0), for models whose input width is fixed.
     """
     steps: list[tuple[str, Any]] = []
     if modality == "genomics":
         steps.append(("select", TopVarianceSelector(n_genes=int(hyperparameters["n_genes"]))))
-    steps.append(("drop_constant", VarianceThreshold(threshold=0.0)))
+    if drop_constant:
+        steps.append(("drop_constant", VarianceThreshold(threshold=0.0)))
     steps.append(("scale", StandardScaler()))
     return Pipeline(steps).set_output(transform="pandas")
 

@@ -8,7 +8,7 @@
   fitting-row risk is constant (all coefficients zero at its alpha) contributes 0 and is noted.
   ``sum_risk`` sums the raw risks, as the paper's code does.
 
-The result, :class:`FittedModel`, carries the predictions of every used patient (all splits),
+The result, :class:`FittedCoxnet`, carries the predictions of every used patient (all splits),
 the chosen alpha(s), feature counts per block, the selected genes, the patients dropped for lack
 of a modality, notes on numerical fallbacks, and the fitted estimator (picklable, see
 :func:`save_model`).
@@ -32,7 +32,7 @@ from radiogenomics_assets.survival.coxnet import (
     SurvivalFunctionError,
     fit_with_alpha_selection,
 )
-from radiogenomics_assets.survival.design import prepare_model_data
+from radiogenomics_assets.survival.design import ModelData
 from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.registry import (
     Modality,
@@ -110,8 +110,8 @@ class BlockReport:
 
 
 @dataclass(frozen=True)
-class FittedModel:
-    """A registered model fitted on one fold.
+class FittedCoxnet:
+    """A registered CoxNet model fitted on one fold.
 
     Attributes:
         model, label, spec_version: identify the spec.
@@ -185,6 +185,10 @@ class FittedModel:
                 summary[f"n_features_out_{modality}"] = block.n_features_out[modality]
         return summary
 
+    def save(self, path: Path) -> None:
+        """Write the fitted estimator (see :func:`save_model`)."""
+        save_model(self, path)
+
 
 def _report(model: CoxnetBlockModel, choice: AlphaChoice, blocks: Mapping) -> BlockReport:
     selected: tuple[str, ...] | None = None
@@ -205,34 +209,24 @@ def _report(model: CoxnetBlockModel, choice: AlphaChoice, blocks: Mapping) -> Bl
     )
 
 
-def fit_predict(
-    spec: ModelSpec,
-    features: Mapping[Modality, pd.DataFrame],
-    outcomes: pd.DataFrame,
-    splits: pd.DataFrame,
-    *,
-    alpha_selection: AlphaSelection,
-    seed: int,
-) -> FittedModel:
+def fit_coxnet(
+    spec: ModelSpec, data: ModelData, *, alpha_selection: AlphaSelection, seed: int
+) -> FittedCoxnet:
     """Fit ``spec`` on one fold's training rows and predict every used patient.
 
     Args:
         spec: a CoxNet model spec from the registry.
-        features: per modality, a DataFrame indexed by ``patient_id``.
-        outcomes: ``patient_id, event, days``.
-        splits: one fold's ``patient_id, split`` rows (``fold`` optional).
+        data: the fold's aligned inputs (:func:`~.design.prepare_model_data`).
         alpha_selection: ``paper``, ``validation`` or ``inner_cv`` (see :mod:`.coxnet`).
         seed: seeds the inner cross-validation.
 
     Raises:
         RegistryError: the spec's estimator or late-fusion rule has no implementation here.
-        FeatureError, SurvivalTargetError, NoEventInSplitError: inputs are unusable.
         AlphaSelectionError, CoxnetNumericalError: fitting failed (see :mod:`.coxnet`).
     """
     if spec.estimator != "coxnet":
-        raise RegistryError(f"fit_predict fits CoxNet specs; {spec.name!r} is {spec.estimator!r}")
+        raise RegistryError(f"fit_coxnet fits CoxNet specs; {spec.name!r} is {spec.estimator!r}")
     hyperparameters = spec.hyperparameters
-    data = prepare_model_data(spec.modalities, features, outcomes, splits)
     where = f"{spec.name} on {data.fold or 'the given splits'}"
     used = data.split_of.index
     notes: list[str] = []
@@ -303,7 +297,7 @@ def fit_predict(
         c_index[split] = harrell_c_index(
             data.target(ids), risk.loc[ids].to_numpy(), where=f"{split} of {where}"
         )
-    return FittedModel(
+    return FittedCoxnet(
         model=spec.name,
         label=spec.label,
         spec_version=spec_version(spec),
@@ -321,7 +315,7 @@ def fit_predict(
     )
 
 
-def save_model(fitted: FittedModel, path: Path) -> None:
+def save_model(fitted: FittedCoxnet, path: Path) -> None:
     """Write the fitted estimator and what identifies it to ``path`` (joblib).
 
     The caller chooses the path (the file store's atomic temporary path) and hashes the file.

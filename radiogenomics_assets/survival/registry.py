@@ -2,10 +2,17 @@
 
 A spec says which feature blocks a model reads (``modalities``), how it combines them
 (``fusion``), which estimator family fits it (``estimator``) and with which hyperparameters.
-The paper's nine linear models are the rows of :data:`_COXNET_TABLE`; the neural models of
-Table 1(b) will be further rows with ``estimator="mlp"`` and fusions such as ``"intermediate"``,
-``"block"`` or ``"mfh"`` (extend :data:`Fusion` and :data:`Estimator` and add a fitter keyed by
-the estimator name), so the Dagster layer never changes when a model is added.
+The paper's nine linear models (Table 1(a)) are the rows of :data:`_COXNET_TABLE`, its eleven
+neural models (Table 1(b)) and two three-modality nets the paper ran only for CoxNet are the rows
+of :data:`_NET_TABLE`. Adding a row adds a model asset; the Dagster layer never changes.
+
+Each estimator family has its own fusion kinds, because the same word means different things:
+
+* ``coxnet``: ``single``; ``early`` (blocks concatenated into one CoxNet); ``late`` (one CoxNet
+  per block, **fitted separately**, risks aggregated).
+* ``net``: ``single`` (an MLP); ``intermediate`` (IF, streams concatenated); ``late_joint`` (LF:
+  a risk per stream and a trained combining layer, **all trained jointly**, labelled "joint");
+  ``block`` and ``mfh`` (the bilinear fusions, two modalities).
 """
 
 from __future__ import annotations
@@ -21,8 +28,8 @@ from typing import Any, Literal, get_args
 import pandas as pd
 
 Modality = Literal["genomics", "pyradiomics", "densenet"]
-Fusion = Literal["single", "early", "late"]
-Estimator = Literal["coxnet"]
+Fusion = Literal["single", "early", "late", "intermediate", "late_joint", "block", "mfh"]
+Estimator = Literal["coxnet", "net"]
 
 MODALITIES: tuple[Modality, ...] = get_args(Modality)
 MODALITY_CODES: Mapping[Modality, str] = MappingProxyType(
@@ -32,6 +39,16 @@ CODE_MODALITIES: Mapping[str, Modality] = MappingProxyType(
     {code: modality for modality, code in MODALITY_CODES.items()}
 )
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+FUSIONS: Mapping[Estimator, tuple[Fusion, ...]] = MappingProxyType(
+    {
+        "coxnet": ("single", "early", "late"),
+        "net": ("single", "intermediate", "late_joint", "block", "mfh"),
+    }
+)
+#: Fusions of exactly two modalities.
+_PAIRWISE_FUSIONS: tuple[Fusion, ...] = ("block", "mfh")
+#: Which half of the paper's Table 1 a family's rows belong to.
+PAPER_TABLES: Mapping[Estimator, str] = MappingProxyType({"coxnet": "1a", "net": "1b"})
 
 
 class RegistryError(ValueError):
@@ -52,6 +69,22 @@ COXNET_HYPERPARAMETERS: Mapping[str, Any] = MappingProxyType(
     }
 )
 
+#: Network sizes of the paper's Section 4.1 (see ``survival.modules``): streams G 500→256→64,
+#: D 1024→256→64, P 107→64; a 64-wide fusion layer; BLOCK with R = 15 block terms (core size
+#: 16, not stated by the paper) and MFH with l = 1200. ``output_activation`` ``linear`` replaces
+#: the paper's ReLU on the risk output, which can die and predict a constant (``relu`` keeps it).
+NET_HYPERPARAMETERS: Mapping[str, Any] = MappingProxyType(
+    {
+        "n_genes": 500,
+        "stream_widths": {"genomics": [256, 64], "densenet": [256, 64], "pyradiomics": [64]},
+        "fusion_width": 64,
+        "output_activation": "linear",
+        "block_terms": 15,
+        "block_size": 16,
+        "mfh_width": 1200,
+    }
+)
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -60,8 +93,8 @@ class ModelSpec:
     Attributes:
         name: asset-safe snake_case name, e.g. ``cox_ef_g_p``.
         modalities: the feature blocks it reads, in registry order (G, P, D).
-        fusion: ``single`` (one block), ``early`` (blocks concatenated into one estimator) or
-            ``late`` (one estimator per block, risks aggregated).
+        fusion: how blocks combine, one of the estimator family's :data:`FUSIONS` (module
+            docstring).
         estimator: estimator family that fits the spec.
         hyperparameters: JSON-serialisable settings of the estimator family.
         label: the paper's notation, e.g. ``Cox(EF(G, P))``.
@@ -88,10 +121,18 @@ class ModelSpec:
             )
         if len(set(self.modalities)) != len(self.modalities):
             raise RegistryError(f"model {self.name!r} repeats a modality: {self.modalities}")
-        if self.fusion not in get_args(Fusion):
-            raise RegistryError(f"model {self.name!r} has unknown fusion {self.fusion!r}")
         if self.estimator not in get_args(Estimator):
             raise RegistryError(f"model {self.name!r} has unknown estimator {self.estimator!r}")
+        if self.fusion not in FUSIONS[self.estimator]:
+            raise RegistryError(
+                f"model {self.name!r} has fusion {self.fusion!r}, not one of the {self.estimator} "
+                f"fusions {FUSIONS[self.estimator]}"
+            )
+        if self.fusion in _PAIRWISE_FUSIONS and len(self.modalities) != 2:
+            raise RegistryError(
+                f"model {self.name!r}: {self.fusion} fuses exactly two modalities, "
+                f"got {len(self.modalities)}"
+            )
         if (self.fusion == "single") != (len(self.modalities) == 1):
             raise RegistryError(
                 f"model {self.name!r}: fusion {self.fusion!r} does not fit "
@@ -116,6 +157,11 @@ class ModelSpec:
         for key, value in state.items():
             object.__setattr__(self, key, value)
         object.__setattr__(self, "hyperparameters", MappingProxyType(state["hyperparameters"]))
+
+    @property
+    def paper_table(self) -> str:
+        """``1a`` (linear) or ``1b`` (neural): the half of the paper's Table 1 it belongs to."""
+        return PAPER_TABLES[self.estimator]
 
     @property
     def codes(self) -> str:
@@ -148,16 +194,45 @@ _COXNET_TABLE: tuple[tuple[str, str, Fusion, str], ...] = (
     ("cox_lf_g_p_d", "gpd", "late", "Cox(LF(G, P, D))"),
 )
 
-MODEL_REGISTRY: tuple[ModelSpec, ...] = tuple(
-    ModelSpec(
-        name=name,
-        modalities=tuple(CODE_MODALITIES[code] for code in codes),
-        fusion=fusion,
-        estimator="coxnet",
-        hyperparameters=COXNET_HYPERPARAMETERS,
-        label=label,
+# The paper's Table 1(b), then the three-modality nets it ran only for CoxNet.
+_NET_TABLE: tuple[tuple[str, str, Fusion, str], ...] = (
+    ("mlp_g", "g", "single", "MLP(G)"),
+    ("mlp_p", "p", "single", "MLP(P)"),
+    ("mlp_d", "d", "single", "MLP(D)"),
+    ("if_g_p", "gp", "intermediate", "IF(G, P)"),
+    ("lf_g_p", "gp", "late_joint", "LF(G, P) joint"),
+    ("if_g_d", "gd", "intermediate", "IF(G, D)"),
+    ("lf_g_d", "gd", "late_joint", "LF(G, D) joint"),
+    ("block_g_p", "gp", "block", "BLOCK(G, P)"),
+    ("mfh_g_p", "gp", "mfh", "MFH(G, P)"),
+    ("block_g_d", "gd", "block", "BLOCK(G, D)"),
+    ("mfh_g_d", "gd", "mfh", "MFH(G, D)"),
+    ("if_g_p_d", "gpd", "intermediate", "IF(G, P, D)"),
+    ("lf_g_p_d", "gpd", "late_joint", "LF(G, P, D) joint"),
+)
+
+
+def _specs(
+    table: tuple[tuple[str, str, Fusion, str], ...],
+    estimator: Estimator,
+    hyperparameters: Mapping[str, Any],
+) -> tuple[ModelSpec, ...]:
+    return tuple(
+        ModelSpec(
+            name=name,
+            modalities=tuple(CODE_MODALITIES[code] for code in codes),
+            fusion=fusion,
+            estimator=estimator,
+            hyperparameters=hyperparameters,
+            label=label,
+        )
+        for name, codes, fusion, label in table
     )
-    for name, codes, fusion, label in _COXNET_TABLE
+
+
+MODEL_REGISTRY: tuple[ModelSpec, ...] = (
+    *_specs(_COXNET_TABLE, "coxnet", COXNET_HYPERPARAMETERS),
+    *_specs(_NET_TABLE, "net", NET_HYPERPARAMETERS),
 )
 
 
@@ -193,7 +268,7 @@ def spec_frame(registry: tuple[ModelSpec, ...] = MODEL_REGISTRY) -> pd.DataFrame
     """The registry as a table for DuckDB: one row per spec, hyperparameters as JSON text.
 
     Columns: ``name, label, modalities`` (comma-separated modality names), ``modality_codes,
-    fusion, estimator, hyperparameters, spec_version``.
+    fusion, estimator, paper_table, hyperparameters, spec_version``.
     """
     return pd.DataFrame(
         [
@@ -204,6 +279,7 @@ def spec_frame(registry: tuple[ModelSpec, ...] = MODEL_REGISTRY) -> pd.DataFrame
                 "modality_codes": spec.codes,
                 "fusion": spec.fusion,
                 "estimator": spec.estimator,
+                "paper_table": spec.paper_table,
                 "hyperparameters": json.dumps(dict(spec.hyperparameters), sort_keys=True),
                 "spec_version": spec_version(spec),
             }

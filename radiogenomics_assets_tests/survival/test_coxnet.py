@@ -13,7 +13,7 @@ from radiogenomics_assets.survival.coxnet import (
     fit_with_alpha_selection,
 )
 from radiogenomics_assets.survival.design import prepare_model_data
-from radiogenomics_assets.survival.fusion import fit_predict
+from radiogenomics_assets.survival.fitting import fit_predict
 from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets.survival.splits import assign_test_folds, split_fold

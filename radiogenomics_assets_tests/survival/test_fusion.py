@@ -7,12 +7,11 @@ import pytest
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.survival.design import FeatureError
+from radiogenomics_assets.survival.fitting import fit_predict, load_predictor
 from radiogenomics_assets.survival.fusion import (
     LateFusionModel,
     ModelFileError,
-    fit_predict,
     load_model,
-    save_model,
 )
 from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
@@ -160,7 +159,7 @@ def test_saved_model_predicts_like_the_fitted_one(
         get_spec(name), cohort.features, cohort.outcomes, fold1, alpha_selection="paper", seed=0
     )
     path = tmp_path / f"{name}.joblib"
-    assert save_model(fitted, path) is None
+    assert fitted.save(path) is None
     payload = load_model(path)
     assert payload["model"] == name and payload["fit_splits"] == ("train",)
     test_ids = _ids(fold1, "test")
@@ -169,6 +168,9 @@ def test_saved_model_predicts_like_the_fitted_one(
     # equal up to rounding: BLAS sums a 30-row batch in another order than the full one
     np.testing.assert_allclose(
         payload["estimator"].predict(blocks).to_numpy(), expected, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        load_predictor(path).predict(blocks).to_numpy(), expected, rtol=1e-12
     )
     joblib.dump({"model": name}, tmp_path / "other.joblib")
     with pytest.raises(ModelFileError, match=r"other\.joblib does not hold a model"):

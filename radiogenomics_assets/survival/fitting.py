@@ -1,0 +1,137 @@
+"""One fitting interface over the estimator families: a spec in, a :class:`FittedModel` out.
+
+:func:`fit_predict` aligns a fold's inputs once (:func:`~.design.prepare_model_data`) and hands
+them to the fitter of ``spec.estimator`` (:data:`FITTERS`): CoxNet (:mod:`.fusion`) or the
+neural nets (:mod:`.neural`). Whatever the family, the result has the same predictions table,
+per-split C-indices, notes, flat summary and ``save(path)``; the model asset and the evaluation
+never ask which family produced it. :func:`load_predictor` reads a saved model back to an
+object with ``predict(blocks)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from radiogenomics_assets.survival.coxnet import AlphaSelection
+from radiogenomics_assets.survival.design import ModelData, prepare_model_data
+from radiogenomics_assets.survival.fusion import fit_coxnet, load_model
+from radiogenomics_assets.survival.neural import fit_net, load_net
+from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpec, RegistryError
+from radiogenomics_assets.survival.splits import Split
+from radiogenomics_assets.survival.training import NetTraining
+
+
+class FittedModel(Protocol):
+    """What every family's fitted model offers (see :class:`.fusion.FittedCoxnet`)."""
+
+    model: str
+    label: str
+    spec_version: str
+    fold: str | None
+    seed: int
+    fit_splits: tuple[Split, ...]
+    predictions: pd.DataFrame
+    dropped: Mapping[Split, tuple[str, ...]]
+    c_index: Mapping[Split, float]
+    notes: tuple[str, ...]
+
+    @property
+    def alpha_selection(self) -> AlphaSelection | None: ...
+
+    @property
+    def survival_functions(self) -> pd.DataFrame | None: ...
+
+    @property
+    def test_c_index(self) -> float: ...
+
+    @property
+    def n_dropped(self) -> dict[Split, int]: ...
+
+    def summary(self) -> dict[str, Any]: ...
+
+    def save(self, path: Path) -> None: ...
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """Run-wide settings; each family reads its own."""
+
+    seed: int
+    alpha_selection: AlphaSelection = "inner_cv"
+    net_training: NetTraining = field(default_factory=NetTraining)
+
+
+Fitter = Callable[[ModelSpec, ModelData, FitOptions], FittedModel]
+
+FITTERS: Mapping[Estimator, Fitter] = {
+    "coxnet": lambda spec, data, options: fit_coxnet(
+        spec, data, alpha_selection=options.alpha_selection, seed=options.seed
+    ),
+    "net": lambda spec, data, options: fit_net(
+        spec, data, options.net_training, seed=options.seed
+    ),
+}
+#: The model file's suffix per family (``joblib`` for scikit-learn objects, ``pt`` for a
+#: torch ``state_dict`` with plain metadata).
+ARTIFACT_SUFFIXES: Mapping[Estimator, str] = {"coxnet": ".joblib", "net": ".pt"}
+
+
+def fit_predict(
+    spec: ModelSpec,
+    features: Mapping[Modality, pd.DataFrame],
+    outcomes: pd.DataFrame,
+    splits: pd.DataFrame,
+    *,
+    seed: int,
+    alpha_selection: AlphaSelection = "inner_cv",
+    net_training: NetTraining | None = None,
+) -> FittedModel:
+    """Fit ``spec`` on one fold's training rows and predict every used patient.
+
+    Args:
+        spec: a registered model spec.
+        features: per modality, a DataFrame indexed by ``patient_id``.
+        outcomes: ``patient_id, event, days``.
+        splits: one fold's ``patient_id, split`` rows (``fold`` optional).
+        seed: seeds every random choice of the fit.
+        alpha_selection: CoxNet's alpha choice (see :mod:`.coxnet`).
+        net_training: the neural training protocol (default: the paper's).
+
+    Raises:
+        RegistryError: no fitter for the spec's estimator.
+        FeatureError, SurvivalTargetError, NoEventInSplitError: inputs are unusable.
+        Fitting errors of the family (:mod:`.coxnet`, :mod:`.training`).
+    """
+    fitter = FITTERS.get(spec.estimator)
+    if fitter is None:
+        raise RegistryError(f"no fitter for estimator {spec.estimator!r} of {spec.name!r}")
+    data = prepare_model_data(spec.modalities, features, outcomes, splits)
+    options = FitOptions(seed, alpha_selection, net_training or NetTraining())
+    return fitter(spec, data, options)
+
+
+def load_predictor(path: Path) -> Any:
+    """The model saved at ``path``, as an object with ``predict(blocks) -> risk Series``.
+
+    Raises:
+        RegistryError: the suffix is not one of :data:`ARTIFACT_SUFFIXES`.
+        ModelFileError, NetFileError: the file does not hold such a model.
+    """
+    suffix = Path(path).suffix
+    if suffix == ARTIFACT_SUFFIXES["net"]:
+        return load_net(path)
+    if suffix == ARTIFACT_SUFFIXES["coxnet"]:
+        return load_model(path)["estimator"]
+    raise RegistryError(f"{path}: unknown model file suffix {suffix!r}")
+
+
+def constant_prediction(predictions: pd.DataFrame, split: Split = "test") -> bool:
+    """Whether every ``split`` patient got the same risk (so every pair is tied, C = 0.5)."""
+    risk = predictions.loc[predictions["split"] == split, "risk"].to_numpy(dtype=float)
+    return len(risk) > 0 and bool(np.ptp(risk) == 0.0)

@@ -1,0 +1,577 @@
+"""Train a grid of (weight decay × initialisation) configurations of one network at once.
+
+The paper's protocol (Section 4.2): SGD at learning rate 1e-3, dropout 0.25, early stopping,
+the L2 weight decay chosen by a search, several initialisations per setting, the best
+(weight decay, initialisation) chosen on the validation C-index, and initialisations that stop
+before 1000 back-propagation steps discarded. Here all configurations of one model on one fold
+are the configurations of one :class:`~radiogenomics_assets.survival.modules.SurvivalNet`
+grid: one forward and one backward pass per step train all of them, and early stopping is a
+per-configuration mask that freezes a configuration's parameters (and its record) once it stops.
+
+**What a step is.** One SGD step on a mini-batch of ``batch_size`` training patients, stratified
+by event and drawn from a seeded generator shared by every configuration (the paper does not
+state its batch size; ``0`` means the whole training split). Weight decay is coupled L2 (added
+to the gradient before momentum, as ``torch.optim.SGD``). Configurations with the same
+initialisation index share their initial weights and dropout masks, so weight decays are
+compared on common random numbers; a configuration trained alone follows exactly the trajectory
+it follows inside the grid (up to floating-point rounding of the batched matmuls).
+
+**Early stopping and the 1000-step rule.** The validation C-index (Harrell's, the same pairs as
+scikit-survival) is computed every ``eval_every`` steps. A checkpoint is eligible to be the model
+only at ``min_steps`` or later (the paper's 1000), and a configuration that stops before
+``min_steps`` is discarded. With ~11 validation patients the validation C-index often peaks in
+the first few hundred steps, so the paper's rules collide: counting patience from the start
+stops and discards nearly every initialisation. The default policy, ``after_min_steps``, counts
+patience from ``min_steps``: a configuration stops ``patience`` steps after its last eligible
+improvement (or after ``min_steps`` if none), so only a run that diverges (non-finite loss)
+before ``min_steps`` is discarded, and every kept model has at least ``min_steps`` steps of
+learning, which is the paper's intent. ``paper`` counts patience from the best check at any
+step, as written, and discards what stops early. If every configuration is discarded, training
+fails with :class:`NoModelError` naming the settings to change.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, get_args
+
+import numpy as np
+import pandas as pd
+import torch
+
+from radiogenomics_assets.survival.losses import LOSS_NAMES, LOSSES, LossName
+from radiogenomics_assets.survival.metrics import NoComparablePairsError
+from radiogenomics_assets.survival.modules import (
+    DropoutNoise,
+    SurvivalNet,
+    derived_seed,
+    initialise,
+)
+from radiogenomics_assets.survival.rowspace import RowSpaceLinear
+
+EarlyStopping = Literal["after_min_steps", "paper"]
+EARLY_STOPPING: tuple[EarlyStopping, ...] = get_args(EarlyStopping)
+Device = Literal["auto", "cpu", "cuda"]
+DEVICES: tuple[Device, ...] = get_args(Device)
+#: Risks closer than this are tied, as in scikit-survival's concordance index.
+_TIED_TOL = 1e-8
+_MAX_REDRAWS = 100
+
+
+class TrainingError(ValueError):
+    """Training settings or inputs are unusable (named in the message)."""
+
+
+class NoModelError(RuntimeError):
+    """Every configuration of the grid was discarded, so the fold has no model."""
+
+
+@dataclass(frozen=True)
+class GridConfig:
+    """One configuration of the grid: an L2 weight decay and an initialisation index."""
+
+    weight_decay: float
+    initialisation: int
+
+
+@dataclass(frozen=True)
+class NetTraining:
+    """The training protocol (defaults = the paper where it says; see the module docstring).
+
+    Attributes:
+        learning_rate: SGD step size (paper: 1e-3).
+        momentum: SGD momentum; not stated in the paper, 0.9 as in the authors' released
+            Keras code for their classification networks.
+        dropout: drop probability after every hidden ReLU (paper: 0.25).
+        weight_decays: the L2 weight-decay grid.
+        initialisations: initialisations per weight decay.
+        min_steps: checkpoints before this step are not eligible; runs that stop earlier are
+            discarded (paper: 1000).
+        patience: steps without improvement of the validation C-index before stopping.
+        max_steps: the step budget.
+        eval_every: steps between validation checks.
+        batch_size: patients per step (0 = the whole training split).
+        early_stopping: ``after_min_steps`` (default) or ``paper`` (module docstring).
+        loss: ``pairwise`` (the paper's ranking loss) or ``cox`` (partial likelihood).
+        device: ``auto`` (CUDA when present), ``cpu`` or ``cuda``.
+    """
+
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    dropout: float = 0.25
+    weight_decays: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
+    initialisations: int = 5
+    min_steps: int = 1000
+    patience: int = 500
+    max_steps: int = 3000
+    eval_every: int = 25
+    batch_size: int = 32
+    early_stopping: EarlyStopping = "after_min_steps"
+    loss: LossName = "pairwise"
+    device: Device = "auto"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "weight_decays", tuple(float(w) for w in self.weight_decays))
+        problems = []
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate must be > 0, got {self.learning_rate}")
+        if not 0 <= self.momentum < 1:
+            problems.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not self.weight_decays or min(self.weight_decays) < 0:
+            problems.append(f"weight_decays must be non-negative values, got {self.weight_decays}")
+        if len(set(self.weight_decays)) != len(self.weight_decays):
+            problems.append(f"weight_decays repeat a value: {self.weight_decays}")
+        if self.initialisations < 1:
+            problems.append(f"initialisations must be ≥ 1, got {self.initialisations}")
+        if not 1 <= self.eval_every <= self.max_steps:
+            problems.append(f"eval_every must be in [1, max_steps], got {self.eval_every}")
+        if not 0 <= self.min_steps <= self.max_steps:
+            problems.append(
+                f"min_steps ({self.min_steps}) must be in [0, max_steps ({self.max_steps})]: "
+                "otherwise every configuration is discarded"
+            )
+        if self.patience < 1:
+            problems.append(f"patience must be ≥ 1 step, got {self.patience}")
+        if self.batch_size < 0:
+            problems.append(f"batch_size must be ≥ 0 (0 = whole split), got {self.batch_size}")
+        if self.early_stopping not in EARLY_STOPPING:
+            problems.append(f"early_stopping must be one of {EARLY_STOPPING}")
+        if self.loss not in LOSS_NAMES:
+            problems.append(f"loss must be one of {LOSS_NAMES}, got {self.loss!r}")
+        if self.device not in DEVICES:
+            problems.append(f"device must be one of {DEVICES}, got {self.device!r}")
+        if problems:
+            raise TrainingError("invalid net training settings: " + "; ".join(problems))
+
+    def configs(self) -> tuple[GridConfig, ...]:
+        """The whole grid, weight decay major: ``(wd_0, init 0), (wd_0, init 1), …``."""
+        return tuple(
+            GridConfig(decay, init)
+            for decay in self.weight_decays
+            for init in range(self.initialisations)
+        )
+
+
+@dataclass(frozen=True)
+class GridData:
+    """The preprocessed inputs of one fold, as tensors on the CPU.
+
+    Attributes:
+        features: per modality, every used patient's row (``(n, d)``, float32).
+        event, time: per patient (``(n,)`` bool and float).
+        train_rows, validation_rows: indices of the training and validation patients.
+    """
+
+    features: dict[str, torch.Tensor]
+    event: torch.Tensor
+    time: torch.Tensor
+    train_rows: torch.Tensor
+    validation_rows: torch.Tensor
+
+
+@dataclass(frozen=True)
+class ConfigOutcome:
+    """How one configuration ended.
+
+    Attributes:
+        config: its weight decay and initialisation.
+        steps: steps trained when it stopped (``max_steps`` if it never did).
+        best_step: step of its chosen checkpoint (``None``: no eligible checkpoint).
+        best_validation_c: validation C-index at that checkpoint (NaN if none).
+        discarded: it cannot be the model; ``reason`` says why.
+    """
+
+    config: GridConfig
+    steps: int
+    best_step: int | None
+    best_validation_c: float
+    discarded: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class GridResult:
+    """A trained grid: every configuration's outcome and the chosen one's weights.
+
+    Attributes:
+        outcomes: one per configuration, in grid order.
+        chosen: index of the chosen configuration (best validation C among those kept; ties go
+            to the first in grid order).
+        state_dict: the chosen configuration as a one-configuration network, on the CPU.
+        history: per validation check and configuration still training: ``step, config,
+            weight_decay, initialisation, train_loss`` (mean mini-batch loss since the previous
+            check) and ``validation_c``.
+        device: where it trained.
+        seconds: wall time of the training loop.
+    """
+
+    outcomes: tuple[ConfigOutcome, ...]
+    chosen: int
+    state_dict: dict[str, torch.Tensor]
+    history: pd.DataFrame
+    device: str
+    seconds: float = field(compare=False)
+
+    @property
+    def chosen_outcome(self) -> ConfigOutcome:
+        return self.outcomes[self.chosen]
+
+    @property
+    def n_discarded(self) -> int:
+        return sum(outcome.discarded for outcome in self.outcomes)
+
+
+def resolve_device(choice: Device) -> torch.device:
+    """``auto`` → CUDA when torch sees a GPU, else CPU.
+
+    Raises:
+        TrainingError: ``cuda`` was asked for and torch sees no GPU.
+    """
+    if choice == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(
+            f"net device 'cuda' was asked for but torch {torch.__version__} sees no CUDA GPU; "
+            "set the net device to 'auto' or 'cpu'"
+        )
+    if choice == "cpu" or not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device("cuda")
+
+
+def concordance_pairs(event: torch.Tensor, time: torch.Tensor) -> torch.Tensor:
+    """scikit-survival's comparable pairs: ``[i, j]`` when ``i`` is an event and ``j`` was
+    followed longer, or as long without the event."""
+    later = time[None, :] > time[:, None]
+    tied_censored = (time[None, :] == time[:, None]) & ~event[None, :]
+    return event[:, None] & (later | tied_censored)
+
+
+def harrell_c_grid(risk: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Harrell's C of every row of ``risk`` (``(C, n)``) on the comparable ``pairs``.
+
+    Equals scikit-survival's ``concordance_index_censored`` (ties in risk count one half).
+    """
+    risk = risk.double()
+    difference = risk[:, :, None] - risk[:, None, :]
+    score = (difference > _TIED_TOL).double() + 0.5 * (difference.abs() <= _TIED_TOL).double()
+    weight = pairs.double()
+    return (score * weight).sum(dim=(1, 2)) / weight.sum()
+
+
+class BatchSampler:
+    """Mini-batches of training rows for every step, stratified by event, from one generator.
+
+    Each batch holds ``round(batch_size · event rate)`` events (at least one) and is redrawn
+    until it holds a comparable pair, so the loss is always defined.
+    """
+
+    def __init__(
+        self,
+        rows: np.ndarray,
+        event: np.ndarray,
+        time: np.ndarray,
+        batch_size: int,
+        seed: int,
+        where: str,
+    ) -> None:
+        self.rows, self.event, self.time = rows, event, time
+        self.where = where
+        if not _has_pair(event, time):
+            raise NoComparablePairsError(
+                f"the training split of {where} has no comparable pair ({len(rows)} patients, "
+                f"{int(event.sum())} events): nothing to rank"
+            )
+        self.full = batch_size == 0 or batch_size >= len(rows)
+        self.events = np.flatnonzero(event)
+        self.others = np.flatnonzero(~event)
+        if not self.full:
+            share = round(batch_size * len(self.events) / len(rows))
+            self.n_events = int(min(max(share, 1), len(self.events), batch_size))
+            self.n_others = batch_size - self.n_events
+            if self.n_others > len(self.others):
+                self.n_others = len(self.others)
+                self.n_events = batch_size - self.n_others
+        self.rng = np.random.default_rng(derived_seed(seed, "batches"))
+
+    def draw(self) -> np.ndarray:
+        """Row indices of the next step's batch."""
+        if self.full:
+            return self.rows
+        for _ in range(_MAX_REDRAWS):
+            picked = np.concatenate(
+                [
+                    self.rng.choice(self.events, self.n_events, replace=False),
+                    self.rng.choice(self.others, self.n_others, replace=False),
+                ]
+            )
+            if _has_pair(self.event[picked], self.time[picked]):
+                return self.rows[np.sort(picked)]
+        raise TrainingError(
+            f"{_MAX_REDRAWS} mini-batches in a row from the training split of {self.where} held "
+            "no comparable pair; raise the net batch_size (0 = whole split)"
+        )
+
+
+def _has_pair(event: np.ndarray, time: np.ndarray) -> bool:
+    return bool(event.any()) and bool((time[event].min() < time).any())
+
+
+def _sgd_step(
+    parameters: Sequence[torch.Tensor],
+    buffers: Sequence[torch.Tensor],
+    decays: Sequence[torch.Tensor],
+    step_sizes: Sequence[torch.Tensor],
+    momentum: float,
+) -> None:
+    """SGD with momentum and coupled weight decay, in place, three passes per tensor.
+
+    ``decays`` and ``step_sizes`` are per-configuration factors shaped to broadcast over each
+    parameter; a step size of 0 freezes a configuration. A parameter without a gradient (the
+    row-space scale) is decayed only.
+    """
+    for parameter, buffer, decay, step_size in zip(
+        parameters, buffers, decays, step_sizes, strict=True
+    ):
+        if parameter.grad is None:
+            buffer.mul_(momentum).addcmul_(parameter, decay)
+        else:
+            gradient = parameter.grad.addcmul_(parameter, decay)
+            torch.add(gradient, buffer, alpha=momentum, out=buffer)
+        parameter.addcmul_(buffer, step_size)
+
+
+def _broadcast(parameter: torch.Tensor) -> tuple[int, ...]:
+    return (-1,) + (1,) * (parameter.ndim - 1)
+
+
+def _reparametrise(net: SurvivalNet, data: GridData, device: torch.device) -> None:
+    train_rows = data.train_rows.to(device)
+    for modality, stream in net.streams.items():
+        features = data.features[modality].to(device)
+        stream.layers[0] = RowSpaceLinear(stream.layers[0], features, train_rows)
+
+
+def _materialise(net: SurvivalNet) -> None:
+    for stream in net.streams.values():
+        first = stream.layers[0]
+        if isinstance(first, RowSpaceLinear):
+            stream.layers[0] = first.materialise()
+
+
+def train_grid(
+    build: Callable[[int], SurvivalNet],
+    data: GridData,
+    training: NetTraining,
+    *,
+    seed: int,
+    configs: Sequence[GridConfig] | None = None,
+    where: str = "the model",
+) -> GridResult:
+    """Train ``configs`` (default: the whole grid of ``training``) batched; choose the model.
+
+    Args:
+        build: makes the network with a given number of configurations.
+        data: the fold's inputs.
+        training: the protocol.
+        seed: seeds initialisations, dropout and mini-batches.
+        configs: the configurations to train (e.g. one, to train it alone).
+        where: names the model and fold in messages.
+
+    Raises:
+        TrainingError: settings or device unusable, or batches without comparable pairs.
+        NoComparablePairsError: the training or validation split cannot be ranked.
+        NoModelError: every configuration was discarded.
+    """
+    configs = tuple(configs or training.configs())
+    device = resolve_device(training.device)
+    n_configs = len(configs)
+    net = build(n_configs)
+    initialise(net, [c.initialisation for c in configs], seed)
+    net.to(device)
+    _reparametrise(net, data, device)
+    parameters = list(net.parameters())
+    buffers = [torch.zeros_like(p) for p in parameters]
+    best_parameters = [p.detach().clone() for p in parameters]
+    decay = torch.tensor([c.weight_decay for c in configs], device=device)
+    decays = [decay.view(_broadcast(p)) for p in parameters]
+
+    event, time_ = data.event.to(device), data.time.to(device)
+    validation_rows = data.validation_rows.to(device)
+    validation_pairs = concordance_pairs(event[validation_rows], time_[validation_rows])
+    if not bool(validation_pairs.any()):
+        raise NoComparablePairsError(
+            f"the validation split of {where} has no comparable pair: configurations cannot be "
+            "compared"
+        )
+    train_rows = data.train_rows.numpy()
+    sampler = BatchSampler(
+        train_rows,
+        data.event.numpy()[train_rows],
+        data.time.numpy()[train_rows],
+        training.batch_size,
+        seed,
+        where,
+    )
+    noise = DropoutNoise(training.dropout, [c.initialisation for c in configs], seed, device)
+    loss_of = LOSSES[training.loss]
+
+    active = torch.ones(n_configs, dtype=torch.bool, device=device)
+    stopped_at = np.full(n_configs, training.max_steps)
+    reasons: list[str | None] = [None] * n_configs
+    best_c = torch.full((n_configs,), -np.inf, dtype=torch.float64, device=device)
+    best_step = np.full(n_configs, -1)
+    best_any = torch.full((n_configs,), -np.inf, dtype=torch.float64, device=device)
+    best_any_step = np.zeros(n_configs, dtype=int)
+    window_loss = torch.zeros(n_configs, dtype=torch.float64, device=device)
+    window_steps = 0
+    history: list[dict[str, object]] = []
+    modalities = net.modalities
+    started = time.perf_counter()
+
+    for step in range(1, training.max_steps + 1):
+        rows = torch.from_numpy(sampler.draw()).to(device)
+        risk = net({m: rows for m in modalities}, noise)
+        loss = loss_of(risk, event[rows], time_[rows])
+        for parameter in parameters:
+            parameter.grad = None
+        loss.sum().backward()
+        with torch.no_grad():
+            finite = torch.isfinite(loss)
+            diverged = active & ~finite
+            if bool(diverged.any()):
+                for index in diverged.nonzero().flatten().tolist():
+                    stopped_at[index] = step
+                    reasons[index] = f"diverged (non-finite loss) at step {step}"
+                active &= finite
+            step_size = torch.where(active, -training.learning_rate, 0.0)
+            step_sizes = [step_size.view(_broadcast(p)) for p in parameters]
+            _sgd_step(parameters, buffers, decays, step_sizes, training.momentum)
+            window_loss += torch.where(active, loss.double(), 0.0)
+            window_steps += 1
+            if step % training.eval_every and step != training.max_steps:
+                continue
+            validation_c = harrell_c_grid(
+                net({m: validation_rows for m in modalities}), validation_pairs
+            )
+            for index in active.nonzero().flatten().tolist():
+                history.append(
+                    {
+                        "step": step,
+                        "config": index,
+                        "weight_decay": configs[index].weight_decay,
+                        "initialisation": configs[index].initialisation,
+                        "train_loss": float(window_loss[index]) / window_steps,
+                        "validation_c": float(validation_c[index]),
+                    }
+                )
+            window_loss.zero_()
+            window_steps = 0
+            eligible = step >= training.min_steps
+            improved = active & (validation_c > best_c) & eligible
+            for index in improved.nonzero().flatten().tolist():
+                best_step[index] = step
+            if bool(improved.any()):
+                best_c = torch.where(improved, validation_c, best_c)
+                _snapshot(parameters, best_parameters, improved)
+            better_any = active & (validation_c > best_any)
+            best_any = torch.where(better_any, validation_c, best_any)
+            best_any_step[better_any.cpu().numpy()] = step
+            stop = _stop_mask(step, active, best_step, best_any_step, training)
+            for index in np.flatnonzero(stop):
+                stopped_at[index] = step
+            active &= ~torch.from_numpy(stop).to(device)
+            if not bool(active.any()):
+                break
+    seconds = time.perf_counter() - started
+
+    outcomes = _outcomes(configs, stopped_at, best_step, best_c.cpu(), reasons, training)
+    chosen = _choose(outcomes, where, training)
+    with torch.no_grad():
+        for parameter, best in zip(parameters, best_parameters, strict=True):
+            parameter.copy_(best)
+    _materialise(net)
+    single = build(1)
+    single.load_state_dict(
+        {name: value[chosen : chosen + 1].cpu() for name, value in net.state_dict().items()}
+    )
+    return GridResult(
+        outcomes=outcomes,
+        chosen=chosen,
+        state_dict=single.state_dict(),
+        history=pd.DataFrame(history),
+        device=str(device),
+        seconds=seconds,
+    )
+
+
+def _snapshot(
+    parameters: Sequence[torch.Tensor], best: Sequence[torch.Tensor], improved: torch.Tensor
+) -> None:
+    rows = improved.nonzero().flatten()
+    for parameter, kept in zip(parameters, best, strict=True):
+        kept.index_copy_(0, rows, parameter.index_select(0, rows))
+
+
+def _stop_mask(
+    step: int,
+    active: torch.Tensor,
+    best_step: np.ndarray,
+    best_any_step: np.ndarray,
+    training: NetTraining,
+) -> np.ndarray:
+    if training.early_stopping == "paper":
+        since = step - best_any_step
+    elif step < training.min_steps:
+        return np.zeros(len(best_step), dtype=bool)
+    else:
+        since = step - np.maximum(best_step, training.min_steps)
+    return active.cpu().numpy() & (since >= training.patience)
+
+
+def _outcomes(
+    configs: Sequence[GridConfig],
+    stopped_at: np.ndarray,
+    best_step: np.ndarray,
+    best_c: torch.Tensor,
+    reasons: list[str | None],
+    training: NetTraining,
+) -> tuple[ConfigOutcome, ...]:
+    outcomes = []
+    for index, config in enumerate(configs):
+        steps = int(stopped_at[index])
+        reason = reasons[index]
+        if steps < training.min_steps:
+            reason = reason or f"stopped at step {steps} < min_steps {training.min_steps}"
+        elif best_step[index] < 0:
+            reason = reason or "no eligible checkpoint"
+        else:
+            reason = None
+        has_checkpoint = best_step[index] >= 0
+        outcomes.append(
+            ConfigOutcome(
+                config=config,
+                steps=steps,
+                best_step=int(best_step[index]) if has_checkpoint else None,
+                best_validation_c=float(best_c[index]) if has_checkpoint else float("nan"),
+                discarded=reason is not None,
+                reason=reason,
+            )
+        )
+    return tuple(outcomes)
+
+
+def _choose(outcomes: Sequence[ConfigOutcome], where: str, training: NetTraining) -> int:
+    kept = [i for i, outcome in enumerate(outcomes) if not outcome.discarded]
+    if not kept:
+        reasons = sorted({str(outcome.reason) for outcome in outcomes})
+        raise NoModelError(
+            f"all {len(outcomes)} configurations of {where} were discarded ({'; '.join(reasons)}"
+            f"). With early_stopping={training.early_stopping!r}, min_steps={training.min_steps}, "
+            f"patience={training.patience}, max_steps={training.max_steps}: set the net "
+            "early_stopping to 'after_min_steps' (patience counted from min_steps), lower "
+            "min_steps, or lower the learning_rate if the loss diverged"
+        )
+    return max(kept, key=lambda i: (outcomes[i].best_validation_c, -i))
