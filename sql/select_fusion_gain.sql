@@ -1,13 +1,16 @@
--- Per fold, each fusion model's test C-index against the best single-modality model over the
--- same modalities: the gain fusion brings (positive = fusion helps).
+-- Per fold, each fusion model's test C-index against the best single-modality model of the same
+-- estimator family over the same modalities (a Cox fusion against the Cox singles, a net against
+-- the MLPs): the gain fusion brings (positive = fusion helps).
 WITH test AS (
-    SELECT m.fold, m.model, m.c_index, r.fusion, r.modalities
+    SELECT m.fold, m.model, m.c_index, r.fusion, r.modalities, r.estimator
     FROM evaluation.fold_metrics AS m
     JOIN modeling.model_registry AS r ON r.name = m.model
     WHERE m.split = 'test'
 ),
 single AS (
-    SELECT fold, modalities AS modality, model, c_index FROM test WHERE fusion = 'single'
+    SELECT fold, estimator, modalities AS modality, model, c_index
+    FROM test
+    WHERE fusion = 'single'
 )
 SELECT
     f.fold,
@@ -19,7 +22,9 @@ SELECT
     f.c_index - max(s.c_index) AS gain
 FROM test AS f
 JOIN single AS s
-    ON s.fold = f.fold AND list_contains(string_split(f.modalities, ','), s.modality)
+    ON s.fold = f.fold
+    AND s.estimator = f.estimator
+    AND list_contains(string_split(f.modalities, ','), s.modality)
 WHERE f.fusion <> 'single'
 GROUP BY f.fold, f.model, f.fusion, f.c_index
 ORDER BY f.fold, f.model;

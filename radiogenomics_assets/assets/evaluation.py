@@ -1,4 +1,4 @@
-"""Evaluation assets: per-fold metrics of every model, Table 1(a), Fig. 2 and the lineage table.
+"""Evaluation assets: per-fold metrics of every model, Table 1(a) and 1(b), Fig. 2, lineage.
 
 Metrics come from scikit-survival through ``survival.metrics``; these assets gather the model
 predictions of a fold, tabulate, draw, and record which materializations produced each number.
@@ -29,7 +29,7 @@ from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.survival.figures import curves_with_mean_auc, td_auc_figure
 from radiogenomics_assets.survival.metrics import evaluate_predictions
-from radiogenomics_assets.survival.registry import MODEL_REGISTRY
+from radiogenomics_assets.survival.registry import MODEL_REGISTRY, PAPER_TABLES
 from radiogenomics_assets.survival.results import (
     ORACLE_MODEL,
     oracle_predictions,
@@ -38,6 +38,8 @@ from radiogenomics_assets.survival.results import (
 )
 
 MODEL_INS = {spec.name: AssetIn(key=[MODELING, spec.name]) for spec in MODEL_REGISTRY}
+#: Fig. 2 per family: (a)/(b) are the CoxNet curves, (c) the neural ones.
+FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
 
 def _usable_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
         "fold_metrics": AssetOut(
             key=[EVALUATION, "fold_metrics"],
             group_name=EVALUATION,
-            code_version="1",
+            code_version="2",
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
             description="Per model and split of a fold: Harrell's and Uno's C, mean TD-AUC on "
@@ -71,7 +73,7 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
         "td_auc_curves": AssetOut(
             key=[EVALUATION, "td_auc_curves"],
             group_name=EVALUATION,
-            code_version="1",
+            code_version="2",
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
             description="Time-dependent AUC per model, split and time of the paper's grid.",
@@ -131,7 +133,7 @@ def _oracle_metrics(
     name="results_table",
     key_prefix=EVALUATION,
     group_name=EVALUATION,
-    code_version="1",
+    code_version="2",
     ins={
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),
         "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
@@ -139,8 +141,9 @@ def _oracle_metrics(
         **MODEL_INS,
     },
     kinds={"duckdb"},
-    description="Table 1(a) regenerated: test C-index per model and fold, mean ± sd and a "
-    "bootstrap 95% CI of the mean; an oracle row from the true risk on the demo cohort.",
+    description="Table 1(a) and 1(b) regenerated (column paper_table): test C-index per model "
+    "and fold, mean ± sd and a bootstrap 95% CI of the mean; an oracle row from the true risk on "
+    "the demo cohort.",
 )
 def results_table_asset(
     context: AssetExecutionContext,
@@ -158,13 +161,15 @@ def results_table_asset(
         fold_metrics = pd.concat([fold_metrics, oracle[0]], ignore_index=True)
         predictions = pd.concat([predictions, oracle[1]], ignore_index=True)
     table = results_table(fold_metrics, predictions, usable)
-    markdown = results_markdown(table)
-    context.log.info("Table 1(a) regenerated:\n" + markdown)
+    halves = {}
+    for half in sorted(set(PAPER_TABLES.values())):
+        halves[f"table_{half}"] = results_markdown(table, paper_table=half)
+        context.log.info(f"Table {half[0]}({half[1]}) regenerated:\n" + halves[f"table_{half}"])
     alpha = sorted(set(fold_metrics["alpha_selection"].dropna()))
     return table_output(
         table,
         metadata={
-            "table_1a": MetadataValue.md(markdown),
+            **{key: MetadataValue.md(text) for key, text in halves.items()},
             "alpha_selection": ", ".join(alpha),
             "has_oracle": oracle is not None,
         },
@@ -174,29 +179,42 @@ def results_table_asset(
 @asset(
     key_prefix=EVALUATION,
     group_name=EVALUATION,
-    code_version="1",
+    code_version="2",
     ins={
         "td_auc_curves": AssetIn(key=[EVALUATION, "td_auc_curves"]),
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),
     },
     kinds={"duckdb", "png"},
     description="Fig. 2 regenerated: per fold, TD-AUC of the single-modality models (top) and "
-    "fusion models with the single ones greyed (bottom), mean AUC in the legend.",
+    "fusion models with the single ones greyed (bottom), mean AUC in the legend; one figure of "
+    "the CoxNet models (Fig. 2(a)/(b), panel 'linear') and one of the nets (Fig. 2(c), 'neural').",
 )
 def td_auc_figures(
     store: StoreResource, td_auc_curves: pd.DataFrame, fold_metrics: pd.DataFrame
 ) -> Output[pd.DataFrame]:
     curves = curves_with_mean_auc(td_auc_curves, fold_metrics)
     curves = curves[curves["split"] == "test"]
+    family_of = {spec.name: spec.estimator for spec in MODEL_REGISTRY}
     rows, images = [], []
-    for fold in FOLD_NAMES:
-        png = td_auc_figure(curves[curves["fold"] == fold], fold=fold, title=f"Test TD-AUC, {fold}")
-        stored = store.files.write_bytes(png, "figures", f"td_auc_{fold}.png")
-        rows.append(
-            {"fold": fold, "path": stored.relpath, "bytes": stored.bytes, "sha256": stored.sha256}
-        )
-        encoded = base64.b64encode(png).decode()
-        images.append(f"**{fold}**\n\n![{fold}](data:image/png;base64,{encoded})")
+    for estimator, panel in FIGURE_PANELS.items():
+        # Unregistered models (the oracle) are the reference drawn on every panel.
+        shown = curves[curves["model"].map(family_of).fillna(estimator) == estimator]
+        for fold in FOLD_NAMES:
+            png = td_auc_figure(
+                shown[shown["fold"] == fold], fold=fold, title=f"Test TD-AUC, {fold}, {panel}"
+            )
+            stored = store.files.write_bytes(png, "figures", f"td_auc_{fold}_{panel}.png")
+            rows.append(
+                {
+                    "fold": fold,
+                    "panel": panel,
+                    "path": stored.relpath,
+                    "bytes": stored.bytes,
+                    "sha256": stored.sha256,
+                }
+            )
+            encoded = base64.b64encode(png).decode()
+            images.append(f"**{fold}, {panel}**\n\n![{fold}](data:image/png;base64,{encoded})")
     return table_output(
         pd.DataFrame(rows), metadata={"figures": MetadataValue.md("\n\n".join(images))}
     )

@@ -2,17 +2,27 @@
 
 Model assets are generated from ``survival.registry.MODEL_REGISTRY``: each depends on exactly
 the feature assets its modalities need, on ``fold_splits`` and on ``cohort/outcomes``, and is
-partitioned by fold. Adding a spec to the registry adds an asset; nothing here changes.
+partitioned by fold. Adding a spec to the registry adds an asset; nothing here changes. The
+fitting is dispatched on the spec's estimator (``survival.fitting``), so the same asset body
+serves CoxNet and the neural nets. Every model asset carries a WARN check that its test
+predictions are not constant.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
+import base64
+
 import pandas as pd
 from dagster import (
     AllPartitionMapping,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
     AssetsDefinition,
+    MetadataValue,
     Output,
     asset,
 )
@@ -24,7 +34,14 @@ from radiogenomics_assets.partitions import folds_partitions
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
-from radiogenomics_assets.survival.fusion import FittedModel, fit_predict, save_model
+from radiogenomics_assets.survival.figures import training_curve_figure
+from radiogenomics_assets.survival.fitting import (
+    ARTIFACT_SUFFIXES,
+    FittedModel,
+    constant_prediction,
+    fit_predict,
+)
+from radiogenomics_assets.survival.neural import FittedNet
 from radiogenomics_assets.survival.registry import (
     MODEL_REGISTRY,
     ModelSpec,
@@ -36,6 +53,9 @@ from radiogenomics_assets.survival.splits import assign_test_folds, split_event_
 FOLD_PARTITION = {"partition_expr": "fold"}
 #: Bumped when the model-asset code (not a spec) changes; part of every model's code version.
 MODEL_CODE_VERSION = "1"
+#: Dagster kinds shown in the UI, per estimator family.
+FAMILY_KINDS = {"coxnet": {"duckdb", "scikitlearn"}, "net": {"duckdb", "pytorch"}}
+CONSTANT_CHECK = "test_predictions_vary"
 
 #: The stored table each modality is read from, and how it becomes a model block.
 FEATURE_SOURCES = {
@@ -171,6 +191,45 @@ def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
     )
 
 
+def _training_metadata(fitted: FittedNet, fold: str) -> dict[str, object]:
+    """The grid's outcome and its training-curve PNG (as markdown), for a neural model."""
+    outcomes = pd.DataFrame(
+        {
+            "weight_decay": o.config.weight_decay,
+            "initialisation": o.config.initialisation,
+            "steps": o.steps,
+            "best_step": o.best_step,
+            "best_validation_c": round(o.best_validation_c, 4),
+            "discarded": o.reason or "",
+        }
+        for o in fitted.grid.outcomes
+    )
+    png = training_curve_figure(
+        fitted.grid.history,
+        chosen=fitted.grid.chosen,
+        min_steps=fitted.training.min_steps,
+        title=f"{fitted.label}, {fold}: training grid",
+    )
+    encoded = base64.b64encode(png).decode()
+    return {
+        "training_curve": MetadataValue.md(f"![training curve](data:image/png;base64,{encoded})"),
+        "configurations": markdown_table(outcomes),
+    }
+
+
+def _constant_check(spec: ModelSpec, fold: str, constant: bool) -> AssetCheckResult:
+    return AssetCheckResult(
+        check_name=CONSTANT_CHECK,
+        passed=not constant,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{spec.name} on {fold} predicts the same risk for every test patient "
+        "(every pair tied, C = 0.50)"
+        if constant
+        else f"{spec.name} on {fold} ranks its test patients",
+        metadata={"model": spec.name, "fold": fold, "constant_prediction": constant},
+    )
+
+
 def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     """The fold-partitioned asset of one registered model."""
     ins = {
@@ -182,6 +241,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         ins[modality] = AssetIn(
             key=key, partition_mapping=AllPartitionMapping() if per_patient else None
         )
+    suffix = ARTIFACT_SUFFIXES[spec.estimator]
 
     @asset(
         name=spec.name,
@@ -197,9 +257,17 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
             "modalities": ",".join(spec.modalities),
             "fusion": spec.fusion,
             "estimator": spec.estimator,
+            "paper_table": spec.paper_table,
             "spec_version": spec_version(spec),
         },
-        kinds={"duckdb", "scikitlearn"},
+        check_specs=[
+            AssetCheckSpec(
+                CONSTANT_CHECK,
+                asset=AssetKey([MODELING, spec.name]),
+                description="WARN when the model predicts one risk for every test patient",
+            )
+        ],
+        kinds=FAMILY_KINDS[spec.estimator],
         description=f"{spec.label}: {spec.estimator} on {', '.join(spec.modalities)} "
         f"({spec.fusion} fusion); predictions per patient and split, model file in the store.",
     )
@@ -210,7 +278,8 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         fold_splits: pd.DataFrame,
         outcomes: pd.DataFrame,
         **features: pd.DataFrame,
-    ) -> Output[pd.DataFrame]:
+    ):
+        fold = context.partition_key
         blocks = {m: FEATURE_SOURCES[m][1](features[m]) for m in spec.modalities}
         usable = outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
         fitted = fit_predict(
@@ -218,25 +287,33 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
             blocks,
             usable,
             fold_splits,
-            alpha_selection=settings.alpha_selection,
             seed=settings.seed,
+            alpha_selection=settings.alpha_selection,
+            net_training=settings.net.protocol(),
         )
         for note in fitted.notes:
-            context.log.warning(f"{spec.name} {context.partition_key}: {note}")
-        with store.files.atomic_path("models", spec.name, f"{context.partition_key}.joblib") as tmp:
-            save_model(fitted, tmp)
-        stored = store.files.describe("models", spec.name, f"{context.partition_key}.joblib")
+            context.log.warning(f"{spec.name} {fold}: {note}")
+        constant = constant_prediction(fitted.predictions)
+        if constant:
+            context.log.warning(f"{spec.name} {fold}: constant risk on every test patient")
+        with store.files.atomic_path("models", spec.name, f"{fold}{suffix}") as tmp:
+            fitted.save(tmp)
+        stored = store.files.describe("models", spec.name, f"{fold}{suffix}")
+        extra = _training_metadata(fitted, fold) if isinstance(fitted, FittedNet) else {}
         summary = {k: v for k, v in fitted.summary().items() if v is not None}
-        return table_output(
+        yield table_output(
             predictions_frame(fitted),
             metadata={
                 **summary,
+                **extra,
                 "c_index": fitted.test_c_index,
+                "constant_prediction": constant,
                 "model_file": stored.relpath,
                 "model_sha256": stored.sha256,
                 "notes": "\n".join(fitted.notes) or "none",
             },
         )
+        yield _constant_check(spec, fold, constant)
 
     return model_asset
 

@@ -2,14 +2,73 @@
 
 from typing import Literal
 
-from dagster import ConfigurableResource
+from dagster import Config, ConfigurableResource
 from pydantic import Field
+
+from radiogenomics_assets.survival.training import NetTraining
+
+_PAPER = NetTraining()
+
+
+class NetTrainingSettings(Config):
+    """The neural models' training protocol (defaults: the paper's Section 4.2 where it says).
+
+    See ``radiogenomics_assets.survival.training`` for the policy behind each field.
+    """
+
+    learning_rate: float = Field(default=_PAPER.learning_rate, description="SGD step (paper)")
+    momentum: float = Field(
+        default=_PAPER.momentum,
+        description="SGD momentum; the paper does not state it, 0.9 as the authors' released code",
+    )
+    dropout: float = Field(default=_PAPER.dropout, description="after every hidden ReLU (paper)")
+    weight_decays: list[float] = Field(
+        default=list(_PAPER.weight_decays), description="the L2 weight-decay grid searched"
+    )
+    initialisations: int = Field(
+        default=_PAPER.initialisations, description="initialisations per weight decay"
+    )
+    min_steps: int = Field(
+        default=_PAPER.min_steps,
+        description="checkpoints before this step are not eligible; runs stopping earlier are "
+        "discarded (paper: 1000)",
+    )
+    patience: int = Field(
+        default=_PAPER.patience, description="steps without validation improvement before stop"
+    )
+    max_steps: int = Field(default=_PAPER.max_steps, description="step budget per configuration")
+    eval_every: int = Field(
+        default=_PAPER.eval_every, description="steps between validation C-index checks"
+    )
+    batch_size: int = Field(
+        default=_PAPER.batch_size,
+        description="patients per SGD step, stratified by event (0 = the whole training split)",
+    )
+    early_stopping: Literal["after_min_steps", "paper"] = Field(
+        default=_PAPER.early_stopping,
+        description="after_min_steps: patience counted from min_steps (default); paper: from "
+        "the start, which on ~11 validation patients discards most runs",
+    )
+    loss: Literal["pairwise", "cox"] = Field(
+        default=_PAPER.loss, description="pairwise: the paper's ranking loss; cox: partial "
+        "likelihood"
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default=_PAPER.device, description="auto = CUDA when torch sees a GPU"
+    )
+
+    def protocol(self) -> NetTraining:
+        """The library's settings object (validated there)."""
+        return NetTraining(**{**self.model_dump(), "weight_decays": tuple(self.weight_decays)})
 
 
 class ModelingSettings(ConfigurableResource):
-    """How folds are drawn and how CoxNet picks its alpha, for every model of a run."""
+    """How folds are drawn, how CoxNet picks its alpha and how the nets train, for every model."""
 
-    seed: int = Field(default=2020, description="seeds fold assignment, validation draw, inner CV")
+    seed: int = Field(
+        default=2020,
+        description="seeds fold assignment, validation draw, inner CV and the nets' grid",
+    )
     alpha_selection: Literal["paper", "validation", "inner_cv"] = Field(
         default="inner_cv",
         description="paper: smallest alpha on the path (the paper's code); validation: best "
@@ -17,3 +76,6 @@ class ModelingSettings(ConfigurableResource):
         "k-fold of train+validation (default: least noisy, see README)",
     )
     validation_fraction: float = Field(default=0.1, description="share of patients per fold")
+    net: NetTrainingSettings = Field(
+        default_factory=NetTrainingSettings, description="training protocol of the neural models"
+    )

@@ -112,8 +112,56 @@ def td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> bytes:
     Raises:
         FigureInputError: see :func:`build_td_auc_figure`.
     """
-    figure = build_td_auc_figure(curves, fold=fold, title=title)
+    return _png(build_td_auc_figure(curves, fold=fold, title=title), dpi=120)
+
+
+def training_curve_figure(
+    history: pd.DataFrame, *, chosen: int, min_steps: int, title: str
+) -> bytes:
+    """Loss and validation C-index per step of every grid configuration, as PNG bytes.
+
+    Every configuration is a thin grey line; the chosen one is drawn in colour with its
+    checkpoint marked; a dotted line marks ``min_steps``, before which no checkpoint is eligible.
+
+    Args:
+        history: ``step, config, train_loss, validation_c`` rows (``GridResult.history``).
+        chosen: the chosen configuration's index.
+        min_steps: the first eligible step.
+        title: figure title.
+
+    Raises:
+        FigureInputError: columns are missing or the history is empty.
+    """
+    needed = ["step", "config", "train_loss", "validation_c"]
+    missing = [column for column in needed if column not in history.columns]
+    if missing or history.empty:
+        raise FigureInputError(f"training history lacks rows or columns {missing}")
+    figure = Figure(figsize=(6.4, 6.0), layout="constrained")
+    loss_axes, c_axes = figure.subplots(2, 1, sharex=True)
+    for config, curve in history.groupby("config"):
+        if config == chosen:
+            continue
+        loss_axes.plot(curve["step"], curve["train_loss"], color=_GREY, linewidth=0.6)
+        c_axes.plot(curve["step"], curve["validation_c"], color=_GREY, linewidth=0.6)
+    best = history[history["config"] == chosen]
+    loss_axes.plot(best["step"], best["train_loss"], color="C0", label="chosen configuration")
+    c_axes.plot(best["step"], best["validation_c"], color="C0", label="chosen configuration")
+    eligible = best[best["step"] >= min_steps]
+    if not eligible.empty:
+        top = eligible.loc[eligible["validation_c"].idxmax()]
+        c_axes.plot([top["step"]], [top["validation_c"]], "o", color="C3", label="checkpoint")
+    for axes in (loss_axes, c_axes):
+        axes.axvline(min_steps, color="#808080", linestyle=":", linewidth=0.8)
+        axes.legend(fontsize="small", loc="best")
+    loss_axes.set_ylabel("training loss (mean since last check)")
+    c_axes.set_ylabel("validation C-index")
+    c_axes.set_xlabel("SGD step")
+    figure.suptitle(title)
+    return _png(figure)
+
+
+def _png(figure: Figure, dpi: int = 100) -> bytes:
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return buffer.getvalue()

@@ -373,7 +373,7 @@ def initialise(net: nn.Module, streams: Sequence[int], seed: int) -> None:
                 values = torch.empty(parameter.shape[1:]).uniform_(
                     -bound, bound, generator=generator
                 )
-                parameter[rows.to(parameter.device)] = values.to(parameter.device)
+                parameter[rows.to(parameter.device)] = values.to(parameter.device, parameter.dtype)
 
 
 def parameter_count(net: nn.Module) -> int:

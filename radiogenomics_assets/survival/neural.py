@@ -165,7 +165,7 @@ class FittedNet:
             "n_discarded": self.grid.n_discarded,
             "n_parameters": self.n_parameters,
             "device": self.grid.device,
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
             "training_seconds": round(self.grid.seconds, 2),
             "wall_seconds": round(self.seconds, 2),
             "loss": self.training.loss,
@@ -195,7 +195,7 @@ class FittedNet:
             "preprocessing": {m: s.as_payload() for m, s in self.predictor.scalings.items()},
             "training": _plain(dataclasses.asdict(self.training)),
             "chosen": _plain(dataclasses.asdict(chosen)),
-            "torch_version": torch.__version__,
+            "torch_version": str(torch.__version__),
         }
         torch.save(payload, Path(path))
 

@@ -1,4 +1,8 @@
-"""The paper's Table 1(a) regenerated: test C-index per model and fold, mean ± sd, bootstrap CI.
+"""The paper's Table 1 regenerated: test C-index per model and fold, mean ± sd, bootstrap CI.
+
+One table holds both halves: ``paper_table`` says whether a row belongs to Table 1(a) (the
+CoxNet models) or 1(b) (the neural nets), from the registry; the demo's oracle row belongs to
+neither (``None``) and is shown under both (:func:`results_markdown`).
 
 The 95 % interval is for the mean over folds of the test C-index. Each bootstrap replicate
 resamples, within every fold, the fold's test patients with replacement, separately among
@@ -43,6 +47,14 @@ def model_label(model: str, labels: Mapping[str, str] | None = None) -> str:
         return get_spec(model).label
     except RegistryError:
         return model
+
+
+def paper_table_of(model: str) -> str | None:
+    """``1a`` or ``1b`` for a registered model; ``None`` for the oracle and unknown models."""
+    try:
+        return get_spec(model).paper_table
+    except RegistryError:
+        return None
 
 
 def _model_order(models: list[str]) -> list[str]:
@@ -172,7 +184,8 @@ def results_table(
         seed: seeds the bootstrap (each model draws from ``(seed, crc32(model))``).
 
     Returns:
-        Columns ``model, label, fold_1..fold_k, mean, sd, ci_low, ci_high, n_boot``.
+        Columns ``model, label, paper_table, fold_1..fold_k, mean, sd, ci_low, ci_high,
+        n_boot``, in registry order with the oracle last.
 
     Raises:
         ResultsError: a model lacks a fold another model has, or a (model, fold) repeats.
@@ -201,7 +214,11 @@ def results_table(
     records = []
     for model in _model_order(list(wide.index)):
         values = wide.loc[model].to_numpy(dtype=float)
-        record: dict[str, object] = {"model": model, "label": model_label(model, labels)}
+        record: dict[str, object] = {
+            "model": model,
+            "label": model_label(model, labels),
+            "paper_table": paper_table_of(model),
+        }
         record.update(dict(zip(folds, values, strict=True)))
         record["mean"] = float(values.mean())
         record["sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
@@ -220,11 +237,16 @@ def results_table(
     return pd.DataFrame(records)
 
 
-def results_markdown(table: pd.DataFrame, *, bold_best: bool = True) -> str:
+def results_markdown(
+    table: pd.DataFrame, *, paper_table: str | None = None, bold_best: bool = True
+) -> str:
     """The table in the paper's layout: ``| Method | Fold 1 | … | Mean ± sd | 95 % CI |``.
 
-    The best C-index of each fold is bold, as in the paper (the oracle row is not a contender).
+    With ``paper_table`` (``1a`` or ``1b``), only that half's rows and the oracle row. The best
+    C-index of each fold is bold, as in the paper (the oracle row is not a contender).
     """
+    if paper_table is not None and "paper_table" in table.columns:
+        table = table[(table["paper_table"] == paper_table) | (table["model"] == ORACLE_MODEL)]
     folds = sorted((c for c in table.columns if str(c).startswith("fold_")), key=fold_number)
     contenders = table[table["model"] != ORACLE_MODEL]
     best = {fold: contenders[fold].max() for fold in folds} if len(contenders) else {}

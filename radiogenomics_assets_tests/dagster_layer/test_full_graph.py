@@ -14,7 +14,7 @@ from dagster import DagsterInstance
 
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.graph_runner import execute, materialize_graph
-from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
@@ -23,6 +23,10 @@ from radiogenomics_assets_tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 DEMO = {"n_patients": 70, "seed": 2037, "n_genes": 600}
+#: A small grid: the graph's wiring is under test here, the protocol in survival/test_training.
+SMALL_NETS = NetTrainingSettings(
+    weight_decays=[0.0, 1e-3], initialisations=2, min_steps=50, patience=50, max_steps=150
+)
 RUN_CONFIGS = {
     "patient_assets_job": {
         "ops": {"features__densenet_features": {"config": {"weights": "random"}}}
@@ -36,7 +40,7 @@ class Graph:
         self.store = StoreResource(database=str(root / "radiogenomics.duckdb"))
         source = SourceResource(name="demo", demo_config=DEMO, cache_dir=str(sources_cache))
         self.defs = build_definitions(
-            self.store, source, ModelingSettings(alpha_selection="validation")
+            self.store, source, ModelingSettings(alpha_selection="validation", net=SMALL_NETS)
         )
         self.instance = DagsterInstance.ephemeral()
         self.outcomes = materialize_graph(
@@ -68,6 +72,18 @@ def test_every_phase_succeeds(graph: Graph) -> None:
 def test_results_table_has_every_model_and_the_oracle(graph: Graph) -> None:
     table = graph.query("SELECT * FROM evaluation.results_table")
     assert set(table["model"]) == {s.name for s in MODEL_REGISTRY} | {"oracle"}
+    halves = table.set_index("model")["paper_table"]
+    assert {m: halves[m] for m in ("cox_g", "mlp_g", "mfh_g_d")} == {
+        "cox_g": "1a",
+        "mlp_g": "1b",
+        "mfh_g_d": "1b",
+    }
+    assert halves.isna().sum() == 1 and halves.isna()["oracle"]
+    table1 = graph.query((REPO_ROOT / "sql" / "select_table1.sql").read_text())
+    for half in ("1a", "1b"):
+        rows = table1[table1["paper_table"] == half]
+        registered = [s.name for s in MODEL_REGISTRY if s.paper_table == half]
+        assert rows["model"].tolist() == [*registered, "oracle"]
     folds = table[[f"fold_{i}" for i in range(1, 6)]].to_numpy(dtype=float)
     assert np.allclose(table["mean"], folds.mean(axis=1))
     assert (table["ci_low"] <= table["mean"]).all() and (table["mean"] <= table["ci_high"]).all()
@@ -88,6 +104,7 @@ def test_each_patient_is_a_test_patient_in_exactly_one_fold(graph: Graph) -> Non
 
 EXPECTED_COLUMNS = {
     "select_table1.sql": [
+        "paper_table",
         "model",
         "label",
         "fold_1",

@@ -56,9 +56,11 @@ def test_table_has_one_row_per_model_with_fold_values_mean_and_sd() -> None:
     table = results_table(metrics, predictions, outcomes, n_boot=200, seed=1)
     assert table["model"].tolist() == ["cox_g", "cox_ef_g_p", "oracle"]
     assert table["label"].tolist() == ["Cox(G)", "Cox(EF(G, P))", ORACLE_LABEL]
+    assert table["paper_table"].tolist() == ["1a", "1a", None]
     assert list(table.columns) == [
         "model",
         "label",
+        "paper_table",
         *FOLD_NAMES,
         "mean",
         "sd",
@@ -138,6 +140,27 @@ def test_markdown_follows_the_paper_layout() -> None:
         )
         assert f"**{contenders.loc[best_model, fold]:.2f}**" in line.split(" | ")[number]
     assert "**" not in lines[-1] and lines[-1].startswith(f"| {ORACLE_LABEL} |")
+
+
+def test_markdown_shows_one_half_of_table_1_with_the_oracle() -> None:
+    outcomes, predictions, metrics = _toy()
+    metrics = pd.concat([metrics, metrics[metrics["model"] == "cox_g"].assign(model="mlp_g")])
+    predictions = pd.concat(
+        [predictions, predictions[predictions["model"] == "cox_g"].assign(model="mlp_g")]
+    )
+    table = results_table(metrics, predictions, outcomes, n_boot=20)
+    assert table["model"].tolist() == ["cox_g", "cox_ef_g_p", "mlp_g", "oracle"]
+    assert table["paper_table"].tolist() == ["1a", "1a", "1b", None]
+    linear = results_markdown(table, paper_table="1a").splitlines()[2:]
+    neural_lines = results_markdown(table, paper_table="1b").splitlines()[2:]
+    assert [line.split(" | ")[0] for line in linear] == [
+        "| Cox(G)",
+        "| Cox(EF(G, P))",
+        f"| {ORACLE_LABEL}",
+    ]
+    assert [line.split(" | ")[0] for line in neural_lines] == ["| MLP(G)", f"| {ORACLE_LABEL}"]
+    # the single neural row is the best of its own table in every fold
+    assert neural_lines[0].count("**") == 2 * len(FOLD_NAMES)
 
 
 def test_oracle_predictions_look_like_a_models() -> None:
