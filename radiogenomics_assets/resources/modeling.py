@@ -50,8 +50,8 @@ class NetTrainingSettings(Config):
         "the start, which on ~11 validation patients discards most runs",
     )
     loss: Literal["pairwise", "cox"] = Field(
-        default=_PAPER.loss, description="pairwise: the paper's ranking loss; cox: partial "
-        "likelihood"
+        default=_PAPER.loss,
+        description="pairwise: the paper's ranking loss; cox: partial likelihood",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         default=_PAPER.device, description="auto = CUDA when torch sees a GPU"

@@ -73,9 +73,7 @@ FITTERS: Mapping[Estimator, Fitter] = {
     "coxnet": lambda spec, data, options: fit_coxnet(
         spec, data, alpha_selection=options.alpha_selection, seed=options.seed
     ),
-    "net": lambda spec, data, options: fit_net(
-        spec, data, options.net_training, seed=options.seed
-    ),
+    "net": lambda spec, data, options: fit_net(spec, data, options.net_training, seed=options.seed),
 }
 #: The model file's suffix per family (``joblib`` for scikit-learn objects, ``pt`` for a
 #: torch ``state_dict`` with plain metadata).

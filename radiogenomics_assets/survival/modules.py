@@ -30,6 +30,7 @@ mask a configuration sees does not depend on which other configurations share th
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from typing import Literal, get_args
@@ -113,6 +114,8 @@ class StackedLinear(nn.Module):
         self.weight.fan_in = self.bias.fan_in = d_in  # type: ignore[attr-defined]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim == 3:
+            return torch.baddbmm(self.bias, x, self.weight)
         return torch.matmul(x, self.weight) + self.bias
 
 
@@ -125,7 +128,7 @@ class Stream(nn.Module):
             raise ArchitectureError("a stream needs at least one layer")
         sizes = [d_in, *widths]
         self.layers = nn.ModuleList(
-            StackedLinear(n_configs, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            StackedLinear(n_configs, a, b) for a, b in itertools.pairwise(sizes)
         )
         self.width = sizes[-1]
 

@@ -217,7 +217,9 @@ def load_net(path: Path) -> NetPredictor:
     try:
         payload = torch.load(Path(path), weights_only=True)
     except Exception as error:  # torch raises several unrelated types for foreign files
-        raise NetFileError(f"{path} is not a network file written by this project: {error}") from error
+        raise NetFileError(
+            f"{path} is not a network file written by this project: {error}"
+        ) from error
     if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
         raise NetFileError(f"{path} does not hold a network written by FittedNet.save")
     spec = payload["spec"]
@@ -234,9 +236,7 @@ def _positions(used: pd.Index, patients: pd.Index) -> torch.Tensor:
     return torch.from_numpy(used.get_indexer(patients).astype(np.int64))
 
 
-def fit_net(
-    spec: ModelSpec, data: ModelData, training: NetTraining, *, seed: int
-) -> FittedNet:
+def fit_net(spec: ModelSpec, data: ModelData, training: NetTraining, *, seed: int) -> FittedNet:
     """Train the spec's grid on the fold's training rows; choose on validation; predict all.
 
     Raises:

@@ -9,9 +9,10 @@ grid: one forward and one backward pass per step train all of them, and early st
 per-configuration mask that freezes a configuration's parameters (and its record) once it stops.
 
 **What a step is.** One SGD step on a mini-batch of ``batch_size`` training patients, stratified
-by event and drawn from a seeded generator shared by every configuration (the paper does not
-state its batch size; ``0`` means the whole training split). Weight decay is coupled L2 (added
-to the gradient before momentum, as ``torch.optim.SGD``). Configurations with the same
+by event and drawn from a seeded generator shared by every configuration. The paper states no
+batch size; 16 (about five batches per epoch of ~80 training patients) trained as well as 32 on
+the demo cohort in half the time; ``0`` means the whole training split. Weight decay is coupled
+L2 (added to the gradient before momentum, as ``torch.optim.SGD``). Configurations with the same
 initialisation index share their initial weights and dropout masks, so weight decays are
 compared on common random numbers; a configuration trained alone follows exactly the trajectory
 it follows inside the grid (up to floating-point rounding of the batched matmuls).
@@ -89,7 +90,8 @@ class NetTraining:
         initialisations: initialisations per weight decay.
         min_steps: checkpoints before this step are not eligible; runs that stop earlier are
             discarded (paper: 1000).
-        patience: steps without improvement of the validation C-index before stopping.
+        patience: steps without improvement of the validation C-index before stopping (not
+            stated by the paper; 250 = ten checks).
         max_steps: the step budget.
         eval_every: steps between validation checks.
         batch_size: patients per step (0 = the whole training split).
@@ -104,10 +106,10 @@ class NetTraining:
     weight_decays: tuple[float, ...] = (0.0, 1e-4, 1e-3, 1e-2, 1e-1)
     initialisations: int = 5
     min_steps: int = 1000
-    patience: int = 500
+    patience: int = 250
     max_steps: int = 3000
     eval_every: int = 25
-    batch_size: int = 32
+    batch_size: int = 16
     early_stopping: EarlyStopping = "after_min_steps"
     loss: LossName = "pairwise"
     device: Device = "auto"

@@ -48,9 +48,10 @@ def test_a_net_predicts_every_patient_and_reports_its_grid(
     assert summary["device"] == "cpu" and summary["torch_version"] == torch.__version__
     # 30 genes in the synthetic cohort (fewer than 500), 15 radiomic features
     assert (summary["n_features_in_genomics"], summary["n_features_in_pyradiomics"]) == (30, 15)
-    assert summary["n_parameters"] == (30 * 256 + 256) + (256 * 64 + 64) + (15 * 64 + 64) + (
-        128 * 64 + 64
-    ) + 65
+    assert (
+        summary["n_parameters"]
+        == (30 * 256 + 256) + (256 * 64 + 64) + (15 * 64 + 64) + (128 * 64 + 64) + 65
+    )
     assert fitted.alpha_selection is None and fitted.survival_functions is None
     metrics, _ = evaluate_fitted(fitted, cohort.outcomes)
     assert metrics["ibs"].isna().all() and metrics["c_index"].between(0, 1).all()

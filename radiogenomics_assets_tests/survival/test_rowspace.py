@@ -49,10 +49,10 @@ def test_row_space_training_follows_the_plain_trajectory() -> None:
     _train(plain, lambda rows: features[rows], features)
     _train(row_space, lambda rows: rows, features)
     materialised = row_space.materialise()
-    torch.testing.assert_close(materialised.weight, plain.weight, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(materialised.bias, plain.bias, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(materialised.weight, plain.weight, rtol=1e-8, atol=1e-10)
+    torch.testing.assert_close(materialised.bias, plain.bias, rtol=1e-8, atol=1e-10)
     every_row = torch.arange(N_ALL)
-    torch.testing.assert_close(row_space(every_row), plain(features), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(row_space(every_row), plain(features), rtol=1e-8, atol=1e-10)
     # weight decay shrank the initial weight of the decayed configurations only
     assert row_space.scale[0].item() == 1.0 and row_space.scale[2].item() < 0.5
 

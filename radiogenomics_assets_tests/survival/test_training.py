@@ -92,7 +92,8 @@ def test_the_same_seed_gives_the_same_model_and_another_seed_does_not() -> None:
         assert torch.equal(value, again.state_dict[name]), name
     other = train_grid(_build("late_joint"), data, SMALL, seed=6)
     assert not torch.equal(
-        other.state_dict["head.combine.linear.weight"], first.state_dict["head.combine.linear.weight"]
+        other.state_dict["head.combine.linear.weight"],
+        first.state_dict["head.combine.linear.weight"],
     )
 
 
@@ -126,7 +127,7 @@ def test_the_papers_literal_rule_discards_short_runs_and_can_leave_no_model() ->
 
 def test_a_diverging_configuration_is_discarded_alone() -> None:
     wild = dataclasses.replace(SMALL, learning_rate=1e6, weight_decays=(0.0,), initialisations=2)
-    with pytest.raises(NoModelError, match="diverged .*lower the learning_rate"):
+    with pytest.raises(NoModelError, match=r"diverged .*lower the learning_rate"):
         train_grid(_build(), _data(), wild, seed=0)
 
 

@@ -1,0 +1,155 @@
+"""Model assets of both families through Dagster, over feature tables in a real DuckDB store.
+
+The upstream tables (features, outcomes, fold splits) are written straight into the store from
+the synthetic survival cohort, so one model partition materializes in seconds; the whole graph
+on the demo cohort is the slow suite's job (``test_full_graph``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
+
+from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.features.blocks import DENSENET_COLUMN
+from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.store.database import replace_partition, replace_table
+from radiogenomics_assets.store.files import sha256_file
+from radiogenomics_assets.survival.fitting import load_predictor
+from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
+from radiogenomics_assets_tests.survival.synthetic import Cohort, planted_cohort
+
+SMALL_NETS = NetTrainingSettings(
+    weight_decays=[0.0, 1e-2], initialisations=2, min_steps=40, patience=40, max_steps=120
+)
+
+
+def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
+    store = StoreResource(database=str(root / "radiogenomics.duckdb"))
+    genes = cohort.features["genomics"]
+    gene_expression = (
+        genes.rename_axis("patient_id")
+        .reset_index()
+        .melt(id_vars="patient_id", var_name="gene", value_name="expression")
+        .assign(imputed=False)
+    )
+    radiomic = cohort.features["pyradiomics"].rename_axis("patient_id").reset_index()
+    deep = cohort.features["densenet"]
+    densenet = pd.DataFrame(
+        {"patient_id": deep.index, DENSENET_COLUMN: [list(row) for row in deep.to_numpy()]}
+    )
+    outcomes = cohort.outcomes.assign(outcome_problem=None)
+    assignment = assign_test_folds(cohort.outcomes[["patient_id", "event"]], seed=1)
+    splits = all_fold_splits(assignment, seed=1)
+    splits = splits[splits["fold"] == "fold_1"]
+    with store.get_connection() as conn:
+        replace_table(conn, "features", "gene_expression", gene_expression)
+        replace_table(
+            conn, "cohort", "outcomes", outcomes, column_types={"outcome_problem": "VARCHAR"}
+        )
+        for table, frame in (("radiomic_features", radiomic), ("densenet_features", densenet)):
+            replace_partition(
+                conn,
+                "features",
+                table,
+                frame,
+                partition_column="patient_id",
+                partition_keys=list(frame["patient_id"]),
+            )
+        replace_partition(
+            conn,
+            "modeling",
+            "fold_splits",
+            splits,
+            partition_column="fold",
+            partition_keys=["fold_1"],
+        )
+    return store
+
+
+@pytest.fixture
+def features_store(tmp_path: Path) -> StoreResource:
+    return _store_with_features(tmp_path, planted_cohort())
+
+
+def _materialize(store: StoreResource, names: list[str], cohort_ids: list[str]):
+    instance = DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions(PATIENTS_PARTITIONS, cohort_ids)
+    return materialize(
+        all_assets,
+        selection=[AssetKey(["modeling", name]) for name in names],
+        partition_key="fold_1",
+        instance=instance,
+        resources={
+            "io_manager": DuckDBTableIOManager(store=store),
+            "store": store,
+            "source": SourceResource(),
+            "settings": ModelingSettings(net=SMALL_NETS),
+        },
+    )
+
+
+def test_a_net_and_a_coxnet_materialize_through_the_same_asset_body(features_store) -> None:
+    cohort = planted_cohort()
+    ids = cohort.outcomes["patient_id"].tolist()
+    result = _materialize(features_store, ["mlp_g", "cox_g", "mfh_g_d"], ids)
+    assert result.success
+    for name, suffix in (("mlp_g", ".pt"), ("cox_g", ".joblib")):
+        event = result.asset_materializations_for_node(f"modeling__{name}")[0]
+        metadata = {key: value.value for key, value in event.metadata.items()}
+        stored = features_store.files.path(*Path(metadata["model_file"]).parts)
+        assert stored.suffix == suffix
+        assert sha256_file(stored) == metadata["model_sha256"]
+        assert metadata["constant_prediction"] is False
+        with features_store.get_connection() as conn:
+            table = conn.execute(f"SELECT patient_id, risk FROM modeling.{name}").fetchdf()
+        reloaded = load_predictor(stored).predict({"genomics": cohort.features["genomics"]})
+        pd.testing.assert_series_equal(
+            reloaded.loc[table["patient_id"]].reset_index(drop=True),
+            table["risk"],
+            check_names=False,
+            rtol=1e-6,
+        )
+    net = {
+        key: value.value
+        for key, value in result.asset_materializations_for_node("modeling__mlp_g")[
+            0
+        ].metadata.items()
+    }
+    assert net["n_configurations"] == 4 and net["device"] == "cpu"
+    assert net["torch_version"] == str(torch.__version__)
+    assert net["training_curve"].startswith("![training curve](data:image/png;base64,")
+    assert "weight_decay" in net and "steps_trained" in net and "n_parameters" in net
+    with features_store.get_connection() as conn:
+        stored = conn.execute(
+            "SELECT model, count(*) AS n, count(alpha_selection) AS alpha FROM modeling.mlp_g "
+            "GROUP BY model"
+        ).fetchall()
+    assert stored == [("mlp_g", len(ids), 0)]
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert checks["test_predictions_vary"].passed
+
+
+def test_a_constant_prediction_fails_the_warn_check_naming_model_and_fold(tmp_path) -> None:
+    cohort = planted_cohort()
+    flat = Cohort(
+        cohort.outcomes,
+        {**cohort.features, "pyradiomics": cohort.features["pyradiomics"] * 0.0 + 1.0},
+        cohort.true_risk,
+    )
+    store = _store_with_features(tmp_path, flat)
+    result = _materialize(store, ["mlp_p"], cohort.outcomes["patient_id"].tolist())
+    assert result.success  # a WARN check does not fail the run
+    [check] = result.get_asset_check_evaluations()
+    assert not check.passed and check.severity == AssetCheckSeverity.WARN
+    assert check.description.startswith("mlp_p on fold_1 predicts the same risk")
+    event = result.asset_materializations_for_node("modeling__mlp_p")[0]
+    assert event.metadata["constant_prediction"].value is True
