@@ -37,8 +37,9 @@ ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as 
 sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"
 	$(PY) -m radiogenomics_assets.query $(FILE) $(VARS)
 
-bench: $(STAMP)
+bench: $(STAMP)  ## imaging features, then the neural grid trained sequentially against batched
 	$(PY) benchmarks/imaging_features.py
+	$(PY) benchmarks/neural_grid.py
 
 clean:  ## remove the store (not the venv)
 	rm -rf $(RADIOGENOMICS_HOME)

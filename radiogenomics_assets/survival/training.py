@@ -420,76 +420,33 @@ def train_grid(
     noise = DropoutNoise(training.dropout, [c.initialisation for c in configs], seed, device)
     loss_of = LOSSES[training.loss]
 
-    active = torch.ones(n_configs, dtype=torch.bool, device=device)
-    stopped_at = np.full(n_configs, training.max_steps)
-    reasons: list[str | None] = [None] * n_configs
-    best_c = torch.full((n_configs,), -np.inf, dtype=torch.float64, device=device)
-    best_step = np.full(n_configs, -1)
-    best_any = torch.full((n_configs,), -np.inf, dtype=torch.float64, device=device)
-    best_any_step = np.zeros(n_configs, dtype=int)
-    window_loss = torch.zeros(n_configs, dtype=torch.float64, device=device)
-    window_steps = 0
-    history: list[dict[str, object]] = []
+    tracker = _Tracker(configs, training, device)
     modalities = net.modalities
     started = time.perf_counter()
-
     for step in range(1, training.max_steps + 1):
         rows = torch.from_numpy(sampler.draw()).to(device)
-        risk = net({m: rows for m in modalities}, noise)
-        loss = loss_of(risk, event[rows], time_[rows])
+        loss = loss_of(net({m: rows for m in modalities}, noise), event[rows], time_[rows])
         for parameter in parameters:
             parameter.grad = None
         loss.sum().backward()
         with torch.no_grad():
-            finite = torch.isfinite(loss)
-            diverged = active & ~finite
-            if bool(diverged.any()):
-                for index in diverged.nonzero().flatten().tolist():
-                    stopped_at[index] = step
-                    reasons[index] = f"diverged (non-finite loss) at step {step}"
-                active &= finite
-            step_size = torch.where(active, -training.learning_rate, 0.0)
+            tracker.record_loss(step, loss)
+            step_size = torch.where(tracker.active, -training.learning_rate, 0.0)
             step_sizes = [step_size.view(_broadcast(p)) for p in parameters]
             _sgd_step(parameters, buffers, decays, step_sizes, training.momentum)
-            window_loss += torch.where(active, loss.double(), 0.0)
-            window_steps += 1
             if step % training.eval_every and step != training.max_steps:
                 continue
             validation_c = harrell_c_grid(
                 net({m: validation_rows for m in modalities}), validation_pairs
             )
-            for index in active.nonzero().flatten().tolist():
-                history.append(
-                    {
-                        "step": step,
-                        "config": index,
-                        "weight_decay": configs[index].weight_decay,
-                        "initialisation": configs[index].initialisation,
-                        "train_loss": float(window_loss[index]) / window_steps,
-                        "validation_c": float(validation_c[index]),
-                    }
-                )
-            window_loss.zero_()
-            window_steps = 0
-            eligible = step >= training.min_steps
-            improved = active & (validation_c > best_c) & eligible
-            for index in improved.nonzero().flatten().tolist():
-                best_step[index] = step
+            improved = tracker.check(step, validation_c)
             if bool(improved.any()):
-                best_c = torch.where(improved, validation_c, best_c)
                 _snapshot(parameters, best_parameters, improved)
-            better_any = active & (validation_c > best_any)
-            best_any = torch.where(better_any, validation_c, best_any)
-            best_any_step[better_any.cpu().numpy()] = step
-            stop = _stop_mask(step, active, best_step, best_any_step, training)
-            for index in np.flatnonzero(stop):
-                stopped_at[index] = step
-            active &= ~torch.from_numpy(stop).to(device)
-            if not bool(active.any()):
+            if not bool(tracker.active.any()):
                 break
     seconds = time.perf_counter() - started
 
-    outcomes = _outcomes(configs, stopped_at, best_step, best_c.cpu(), reasons, training)
+    outcomes = tracker.outcomes()
     chosen = _choose(outcomes, where, training)
     with torch.no_grad():
         for parameter, best in zip(parameters, best_parameters, strict=True):
@@ -503,7 +460,7 @@ def train_grid(
         outcomes=outcomes,
         chosen=chosen,
         state_dict=single.state_dict(),
-        history=pd.DataFrame(history),
+        history=pd.DataFrame(tracker.history),
         device=str(device),
         seconds=seconds,
     )
@@ -517,52 +474,97 @@ def _snapshot(
         kept.index_copy_(0, rows, parameter.index_select(0, rows))
 
 
-def _stop_mask(
-    step: int,
-    active: torch.Tensor,
-    best_step: np.ndarray,
-    best_any_step: np.ndarray,
-    training: NetTraining,
-) -> np.ndarray:
-    if training.early_stopping == "paper":
-        since = step - best_any_step
-    elif step < training.min_steps:
-        return np.zeros(len(best_step), dtype=bool)
-    else:
-        since = step - np.maximum(best_step, training.min_steps)
-    return active.cpu().numpy() & (since >= training.patience)
+class _Tracker:
+    """Per-configuration state of a grid run: which still train, their checkpoints, history.
 
+    ``check`` applies the early-stopping policy of the module docstring at a validation check
+    and returns the configurations whose checkpoint improved (to be snapshotted).
+    """
 
-def _outcomes(
-    configs: Sequence[GridConfig],
-    stopped_at: np.ndarray,
-    best_step: np.ndarray,
-    best_c: torch.Tensor,
-    reasons: list[str | None],
-    training: NetTraining,
-) -> tuple[ConfigOutcome, ...]:
-    outcomes = []
-    for index, config in enumerate(configs):
-        steps = int(stopped_at[index])
-        reason = reasons[index]
-        if steps < training.min_steps:
-            reason = reason or f"stopped at step {steps} < min_steps {training.min_steps}"
-        elif best_step[index] < 0:
-            reason = reason or "no eligible checkpoint"
-        else:
-            reason = None
-        has_checkpoint = best_step[index] >= 0
-        outcomes.append(
-            ConfigOutcome(
-                config=config,
-                steps=steps,
-                best_step=int(best_step[index]) if has_checkpoint else None,
-                best_validation_c=float(best_c[index]) if has_checkpoint else float("nan"),
-                discarded=reason is not None,
-                reason=reason,
+    def __init__(
+        self, configs: Sequence[GridConfig], training: NetTraining, device: torch.device
+    ) -> None:
+        n = len(configs)
+        self.configs, self.training = configs, training
+        self.active = torch.ones(n, dtype=torch.bool, device=device)
+        self.stopped_at = np.full(n, training.max_steps)
+        self.reasons: list[str | None] = [None] * n
+        self.best_c = torch.full((n,), -np.inf, dtype=torch.float64, device=device)
+        self.best_step = np.full(n, -1)
+        self.best_any = torch.full((n,), -np.inf, dtype=torch.float64, device=device)
+        self.best_any_step = np.zeros(n, dtype=int)
+        self.window_loss = torch.zeros(n, dtype=torch.float64, device=device)
+        self.window_steps = 0
+        self.history: list[dict[str, object]] = []
+
+    def record_loss(self, step: int, loss: torch.Tensor) -> None:
+        """Stop configurations whose loss is no longer finite; add the rest to the window."""
+        diverged = self.active & ~torch.isfinite(loss)
+        for index in diverged.nonzero().flatten().tolist():
+            self.stopped_at[index] = step
+            self.reasons[index] = f"diverged (non-finite loss) at step {step}"
+        self.active &= ~diverged
+        self.window_loss += torch.where(self.active, loss.double(), 0.0)
+        self.window_steps += 1
+
+    def check(self, step: int, validation_c: torch.Tensor) -> torch.Tensor:
+        for index in self.active.nonzero().flatten().tolist():
+            self.history.append(
+                {
+                    "step": step,
+                    "config": index,
+                    "weight_decay": self.configs[index].weight_decay,
+                    "initialisation": self.configs[index].initialisation,
+                    "train_loss": float(self.window_loss[index]) / self.window_steps,
+                    "validation_c": float(validation_c[index]),
+                }
             )
-        )
-    return tuple(outcomes)
+        self.window_loss.zero_()
+        self.window_steps = 0
+        eligible = step >= self.training.min_steps
+        improved = self.active & (validation_c > self.best_c) & eligible
+        self.best_c = torch.where(improved, validation_c, self.best_c)
+        self.best_step[improved.cpu().numpy()] = step
+        better_any = self.active & (validation_c > self.best_any)
+        self.best_any = torch.where(better_any, validation_c, self.best_any)
+        self.best_any_step[better_any.cpu().numpy()] = step
+        stop = self._stop_mask(step)
+        self.stopped_at[stop] = step
+        self.active &= ~torch.from_numpy(stop).to(self.active.device)
+        return improved
+
+    def _stop_mask(self, step: int) -> np.ndarray:
+        if self.training.early_stopping == "paper":
+            since = step - self.best_any_step
+        elif step < self.training.min_steps:
+            return np.zeros(len(self.configs), dtype=bool)
+        else:
+            since = step - np.maximum(self.best_step, self.training.min_steps)
+        return self.active.cpu().numpy() & (since >= self.training.patience)
+
+    def outcomes(self) -> tuple[ConfigOutcome, ...]:
+        outcomes = []
+        for index, config in enumerate(self.configs):
+            steps = int(self.stopped_at[index])
+            reason = self.reasons[index]
+            if steps < self.training.min_steps:
+                reason = reason or f"stopped at step {steps} < min_steps {self.training.min_steps}"
+            elif self.best_step[index] < 0:
+                reason = reason or "no eligible checkpoint"
+            else:
+                reason = None
+            has_checkpoint = self.best_step[index] >= 0
+            outcomes.append(
+                ConfigOutcome(
+                    config=config,
+                    steps=steps,
+                    best_step=int(self.best_step[index]) if has_checkpoint else None,
+                    best_validation_c=float(self.best_c[index]) if has_checkpoint else float("nan"),
+                    discarded=reason is not None,
+                    reason=reason,
+                )
+            )
+        return tuple(outcomes)
 
 
 def _choose(outcomes: Sequence[ConfigOutcome], where: str, training: NetTraining) -> int:
