@@ -14,6 +14,7 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -101,9 +102,13 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
     return figure
 
 
-def _palette() -> list[str]:
-    # C7 is matplotlib's grey, reserved here for the greyed single-modality curves.
-    return [f"C{i}" for i in range(10) if i != 7] * 3
+def _palette() -> list[tuple[float, ...]]:
+    # tab20 without its greys (14, 15, reserved for the greyed single-modality curves): the
+    # nine dark hues, then their light shades, so a panel of Table 1(b) (13 curves) never
+    # repeats a colour.
+    colours = colormaps["tab20"].colors
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    return [colours[index] for index in order if index not in (14, 15)] * 2
 
 
 def td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> bytes:

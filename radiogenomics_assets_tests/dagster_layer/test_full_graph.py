@@ -172,15 +172,16 @@ def test_every_sql_file_runs_and_returns_its_columns(graph: Graph, path: Path) -
     assert not frame.empty, path.name
 
 
-def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph) -> None:
+@pytest.mark.parametrize("model", ["cox_ef_g_p_d", "if_g_p_d"])
+def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph, model: str) -> None:
     sql = (REPO_ROOT / "sql" / "select_c_index_provenance.sql").read_text()
     with graph.store.get_connection() as conn:
-        conn.execute("SET VARIABLE model = 'cox_ef_g_p_d'")
+        conn.execute("SET VARIABLE model = ?", [model])
         conn.execute("SET VARIABLE fold = 'fold_3'")
         chain = conn.execute(sql).fetchdf()
     reached = set(chain["asset_key"])
     assert {
-        "modeling/cox_ef_g_p_d",
+        f"modeling/{model}",
         "modeling/fold_splits",
         "features/gene_expression",
         "features/radiomic_features",
