@@ -99,8 +99,15 @@ def _write_partition(db: str, patient: str) -> None:
 def test_parallel_writers_queue_on_the_lock_instead_of_failing(tmp_path: Path) -> None:
     db = str(tmp_path / "s.duckdb")
     patients = [f"P{i}" for i in range(8)]
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
+    # close + join, not the context manager's terminate(): a worker started where SIGTERM is
+    # ignored (Dagster maps SIGTERM to SIGINT's handler, and a background shell ignores SIGINT)
+    # would never die, and the test would hang.
+    pool = multiprocessing.get_context("spawn").Pool(4)
+    try:
         pool.starmap(_write_partition, [(db, p) for p in patients])
+    finally:
+        pool.close()
+        pool.join()
     with connect(db) as conn:
         assert conn.execute(
             "SELECT count(DISTINCT patient_id), count(*) FROM raw.t"
