@@ -26,8 +26,9 @@ import numpy as np
 import torch
 
 from radiogenomics_assets.survival.modules import build_net
+from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
-from radiogenomics_assets.survival.training import GridData, NetTraining, train_grid
+from radiogenomics_assets.survival.training import GridData, train_grid
 
 WIDTHS = {"genomics": 500, "pyradiomics": 107, "densenet": 1024}
 

@@ -5,7 +5,7 @@ from typing import Literal
 from dagster import Config, ConfigurableResource
 from pydantic import Field
 
-from radiogenomics_assets.survival.training import NetTraining
+from radiogenomics_assets.survival.protocol import NetTraining
 
 _PAPER = NetTraining()
 

@@ -13,49 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from radiogenomics_assets.survival.coxnet import AlphaSelection
 from radiogenomics_assets.survival.design import ModelData, prepare_model_data
+from radiogenomics_assets.survival.fitted import FittedModel
 from radiogenomics_assets.survival.fusion import fit_coxnet, load_model
 from radiogenomics_assets.survival.neural import fit_net, load_net
+from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpec, RegistryError
 from radiogenomics_assets.survival.splits import Split
-from radiogenomics_assets.survival.training import NetTraining
-
-
-class FittedModel(Protocol):
-    """What every family's fitted model offers (see :class:`.fusion.FittedCoxnet`)."""
-
-    model: str
-    label: str
-    spec_version: str
-    fold: str | None
-    seed: int
-    fit_splits: tuple[Split, ...]
-    predictions: pd.DataFrame
-    dropped: Mapping[Split, tuple[str, ...]]
-    c_index: Mapping[Split, float]
-    notes: tuple[str, ...]
-
-    @property
-    def alpha_selection(self) -> AlphaSelection | None: ...
-
-    @property
-    def survival_functions(self) -> pd.DataFrame | None: ...
-
-    @property
-    def test_c_index(self) -> float: ...
-
-    @property
-    def n_dropped(self) -> dict[Split, int]: ...
-
-    def summary(self) -> dict[str, Any]: ...
-
-    def save(self, path: Path) -> None: ...
 
 
 @dataclass(frozen=True)

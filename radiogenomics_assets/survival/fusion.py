@@ -33,6 +33,7 @@ from radiogenomics_assets.survival.coxnet import (
     fit_with_alpha_selection,
 )
 from radiogenomics_assets.survival.design import ModelData
+from radiogenomics_assets.survival.fitted import common_summary
 from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.registry import (
     Modality,
@@ -161,21 +162,7 @@ class FittedCoxnet:
 
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-friendly figures for asset metadata."""
-        summary: dict[str, Any] = {
-            "model": self.model,
-            "spec_version": self.spec_version,
-            "fold": self.fold,
-            "alpha_selection": self.alpha_selection,
-            "seed": self.seed,
-            "fit_splits": ",".join(self.fit_splits),
-            "c_index_test": self.c_index["test"],
-            "c_index_validation": self.c_index["validation"],
-            "n_notes": len(self.notes),
-        }
-        for split in SPLITS:
-            in_split = self.predictions["split"] == split
-            summary[f"n_{split}"] = int(in_split.sum())
-            summary[f"n_dropped_{split}"] = len(self.dropped[split])
+        summary = {**common_summary(self), "alpha_selection": self.alpha_selection}
         for block in self.blocks:
             prefix = "alpha" if len(self.blocks) == 1 else f"alpha_{block.modalities[0]}"
             summary[prefix] = block.choice.alpha

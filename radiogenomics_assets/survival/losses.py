@@ -22,15 +22,12 @@ A batch without a comparable pair carries no ranking information: both raise
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
 
 from radiogenomics_assets.survival.metrics import NoComparablePairsError
-
-LossName = Literal["pairwise", "cox"]
-LOSS_NAMES: tuple[LossName, ...] = get_args(LossName)
+from radiogenomics_assets.survival.protocol import LossName
 
 
 class LossInputError(ValueError):

@@ -43,7 +43,7 @@ from radiogenomics_assets.survival.targets import (
 )
 
 if TYPE_CHECKING:
-    from radiogenomics_assets.survival.fitting import FittedModel
+    from radiogenomics_assets.survival.fitted import FittedModel
 
 PAPER_TIME_GRID: np.ndarray = np.arange(250.0, 2451.0, 50.0)
 METRIC_COLUMNS: tuple[str, ...] = (

@@ -28,11 +28,13 @@ import torch
 
 from radiogenomics_assets.survival.coxnet import block_preprocessor
 from radiogenomics_assets.survival.design import FeatureError, ModelData
+from radiogenomics_assets.survival.fitted import common_summary
 from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.modules import SurvivalNet, build_net, parameter_count
+from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Modality, ModelSpec, spec_version
 from radiogenomics_assets.survival.splits import SPLITS, Split
-from radiogenomics_assets.survival.training import GridData, GridResult, NetTraining, train_grid
+from radiogenomics_assets.survival.training import GridData, GridResult, train_grid
 
 FILE_FORMAT = "radiogenomics_assets.net/1"
 
@@ -148,14 +150,8 @@ class FittedNet:
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-friendly figures for asset metadata."""
         chosen = self.grid.chosen_outcome
-        summary: dict[str, Any] = {
-            "model": self.model,
-            "spec_version": self.spec_version,
-            "fold": self.fold,
-            "seed": self.seed,
-            "fit_splits": ",".join(self.fit_splits),
-            "c_index_test": self.c_index["test"],
-            "c_index_validation": self.c_index["validation"],
+        return {
+            **common_summary(self),
             "weight_decay": chosen.config.weight_decay,
             "initialisation": chosen.config.initialisation,
             "steps_trained": chosen.steps,
@@ -171,14 +167,8 @@ class FittedNet:
             "loss": self.training.loss,
             "early_stopping": self.training.early_stopping,
             "batch_size": self.training.batch_size,
-            "n_notes": len(self.notes),
+            **{f"n_features_in_{m}": width for m, width in self.input_dims.items()},
         }
-        for split in SPLITS:
-            summary[f"n_{split}"] = int((self.predictions["split"] == split).sum())
-            summary[f"n_dropped_{split}"] = len(self.dropped[split])
-        for modality, width in self.input_dims.items():
-            summary[f"n_features_in_{modality}"] = width
-        return summary
 
     def save(self, path: Path) -> None:
         """Write the network and what identifies it to ``path`` (plain data, see module doc)."""

@@ -9,14 +9,12 @@ import torch
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.survival.modules import build_net
+from radiogenomics_assets.survival.protocol import GridConfig, NetTraining, TrainingError
 from radiogenomics_assets.survival.registry import NET_HYPERPARAMETERS
 from radiogenomics_assets.survival.training import (
     BatchSampler,
-    GridConfig,
     GridData,
-    NetTraining,
     NoModelError,
-    TrainingError,
     concordance_pairs,
     harrell_c_grid,
     resolve_device,
