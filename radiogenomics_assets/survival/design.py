@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from radiogenomics_assets.ids import validate_patient_id
+from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.registry import Modality
 from radiogenomics_assets.survival.splits import (
     SPLITS,
@@ -60,6 +61,27 @@ class ModelData:
     def target(self, patients: pd.Index) -> np.ndarray:
         """The survival target of ``patients`` (in that order)."""
         return target_for(self.outcomes, patients)
+
+    def score(self, risk: pd.Series, where: str) -> tuple[pd.DataFrame, dict[Split, float]]:
+        """A fitted model's predictions table (``patient_id, split, risk``, every used patient)
+        and Harrell's C per split, from its risk indexed by patient.
+
+        Raises:
+            NoComparablePairsError: a split has no comparable pair.
+        """
+        used = self.split_of.index
+        predictions = pd.DataFrame(
+            {"patient_id": used, "split": self.split_of.to_numpy(), "risk": risk.loc[used]}
+        ).reset_index(drop=True)
+        c_index = {
+            split: harrell_c_index(
+                self.target(self.patients(split)),
+                risk.loc[self.patients(split)].to_numpy(),
+                where=f"{split} of {where}",
+            )
+            for split in SPLITS
+        }
+        return predictions, c_index
 
 
 def _check_block(modality: str, block: pd.DataFrame) -> None:

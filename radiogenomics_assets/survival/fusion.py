@@ -34,14 +34,13 @@ from radiogenomics_assets.survival.coxnet import (
 )
 from radiogenomics_assets.survival.design import ModelData
 from radiogenomics_assets.survival.fitted import common_summary
-from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.registry import (
     Modality,
     ModelSpec,
     RegistryError,
     spec_version,
 )
-from radiogenomics_assets.survival.splits import SPLITS, Split
+from radiogenomics_assets.survival.splits import Split
 
 LATE_FUSION_RULES = ("mean_standardised_risk", "sum_risk")
 
@@ -274,16 +273,7 @@ def fit_coxnet(
     else:
         raise RegistryError(f"{spec.name}: fusion {spec.fusion!r} is not a CoxNet fusion")
 
-    risk = estimator.predict(data.rows(used))
-    predictions = pd.DataFrame(
-        {"patient_id": used, "split": data.split_of.loc[used].to_numpy(), "risk": risk.to_numpy()}
-    )
-    c_index: dict[Split, float] = {}
-    for split in SPLITS:
-        ids = data.patients(split)
-        c_index[split] = harrell_c_index(
-            data.target(ids), risk.loc[ids].to_numpy(), where=f"{split} of {where}"
-        )
+    predictions, c_index = data.score(estimator.predict(data.rows(used)), where)
     return FittedCoxnet(
         model=spec.name,
         label=spec.label,

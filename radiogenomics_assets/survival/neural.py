@@ -29,11 +29,10 @@ import torch
 from radiogenomics_assets.survival.coxnet import block_preprocessor
 from radiogenomics_assets.survival.design import FeatureError, ModelData
 from radiogenomics_assets.survival.fitted import common_summary
-from radiogenomics_assets.survival.metrics import harrell_c_index
 from radiogenomics_assets.survival.modules import SurvivalNet, build_net, parameter_count
 from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Modality, ModelSpec, spec_version
-from radiogenomics_assets.survival.splits import SPLITS, Split
+from radiogenomics_assets.survival.splits import Split
 from radiogenomics_assets.survival.training import GridData, GridResult, train_grid
 
 FILE_FORMAT = "radiogenomics_assets.net/1"
@@ -257,17 +256,7 @@ def fit_net(spec: ModelSpec, data: ModelData, training: NetTraining, *, seed: in
     net.load_state_dict(grid.state_dict)
     predictor = NetPredictor(net, scalings)
     risk = predictor.predict({m: data.blocks[m] for m in spec.modalities})
-    predictions = pd.DataFrame(
-        {"patient_id": used, "split": data.split_of.loc[used].to_numpy(), "risk": risk.to_numpy()}
-    )
-    c_index = {
-        split: harrell_c_index(
-            data.target(data.patients(split)),
-            risk.loc[data.patients(split)].to_numpy(),
-            where=f"{split} of {where}",
-        )
-        for split in SPLITS
-    }
+    predictions, c_index = data.score(risk, where)
     notes = []
     if grid.n_discarded:
         reasons = sorted({str(o.reason) for o in grid.outcomes if o.discarded})
