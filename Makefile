@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
 
-.PHONY: setup demo test test-slow lint ui bench sql clean
+.PHONY: setup demo refresh test test-slow lint ui bench sql clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,8 +17,14 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)  ## create .venv and install the project with its pinned dependencies
 
-demo: $(STAMP)  ## materialize the whole asset graph on the offline demo cohort
-	$(PY) -m radiogenomics_assets.demo
+# REBUILD=1 materializes everything again instead of only what is missing or stale.
+REBUILD_FLAG := $(if $(REBUILD),--rebuild,)
+
+demo: $(STAMP)  ## the asset graph on the offline demo cohort (only what is missing or stale)
+	$(PY) -m radiogenomics_assets.demo $(REBUILD_FLAG)
+
+refresh: $(STAMP)  ## materialize only what is missing or stale (the source is checked first)
+	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG)
 
 test: $(STAMP)  ## the default suite (everything not marked slow)
 	$(PY) -m pytest -m "not slow"

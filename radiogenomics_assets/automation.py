@@ -1,59 +1,156 @@
-"""New patients at the source: a schedule re-reads the source, a sensor runs only the new ones.
+"""New patients at the source: the whole chain refreshes by itself, recomputing only what changed.
 
-The schedule (off by default: it polls the archive) re-materializes the source tables. When the
-imaging manifest changes, the sensor registers a ``patients`` partition for every imaged patient
-not yet known and requests the per-patient run of exactly those partitions; existing patients'
-partitions are untouched, so the cost of an update grows with the new patients, not the cohort.
+Three parts, all run by the Dagster daemon (`make ui` starts one):
+
+1. ``source_refresh_schedule`` (nightly, off by default because it polls the archive) re-reads
+   the source into the raw tables. Each raw table's data version is its content, so a night
+   without news changes no version and triggers nothing below.
+2. ``patients_sensor`` compares the stored manifest with the ``patients`` partitions: it
+   registers new patients, deletes departed ones (and their per-patient rows), records each
+   patient's source version as an observation of ``source/patient_imaging``, and runs the
+   per-patient assets of exactly the new, changed and never-run patients.
+3. Declarative automation (``automation_sensor``, on by default) refreshes everything else:
+
+   * cohort, features, folds and evaluation assets run when an input's *data version* changed
+     (a rerun that produced the same content does not count), when they are missing, or when
+     their code version changed; never while an input is still being computed;
+   * the model grid additionally waits for a cron tick (``RETRAIN_CRON``, an hour after the
+     nightly re-read). Ten patients arriving in one night therefore cost one retraining, not
+     ten, and a retraining never starts while a patient's features are still in flight.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
+from collections.abc import Sequence
+
 from dagster import (
-    AssetKey,
+    AssetsDefinition,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
-    EventLogEntry,
     RunRequest,
     ScheduleDefinition,
     SensorEvaluationContext,
     SensorResult,
-    asset_sensor,
+    SkipReason,
+    sensor,
 )
 
+from radiogenomics_assets.assets import model_assets, patient_assets
 from radiogenomics_assets.jobs import ingest_job, patient_assets_job
 from radiogenomics_assets.names import RAW
-from radiogenomics_assets.registration import register_patients
+from radiogenomics_assets.partitions import patients_partitions
+from radiogenomics_assets.registration import (
+    patient_changes,
+    patient_source_versions,
+    purge_patients,
+)
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.store.database import read_table
+from radiogenomics_assets.store.database import read_table, table_exists
+
+SOURCE_REFRESH_CRON = "0 3 * * *"
+#: The model grid retrains at most once per tick of this cron, after its inputs changed.
+RETRAIN_CRON = "0 4 * * *"
 
 source_refresh_schedule = ScheduleDefinition(
     name="source_refresh_schedule",
     job=ingest_job,
-    cron_schedule="0 3 * * *",
+    cron_schedule=SOURCE_REFRESH_CRON,
     default_status=DefaultScheduleStatus.STOPPED,
     description="Nightly: re-read the source's clinical labels, RNA-seq and imaging manifest.",
 )
 
 
-@asset_sensor(
-    asset_key=AssetKey([RAW, "imaging_manifest"]),
+@sensor(
     job=patient_assets_job,
     default_status=DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=60,
-    description="After each new manifest: add and run the patients partitions of new patients.",
+    minimum_interval_seconds=30,
+    description="Keep the patients partitions in step with raw.imaging_manifest and run the "
+    "per-patient assets of new, changed and never-run patients.",
 )
-def new_patients_sensor(
-    context: SensorEvaluationContext, asset_event: EventLogEntry, store: StoreResource
-) -> SensorResult:
+def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
     with store.get_connection() as conn:
+        if not table_exists(conn, RAW, "imaging_manifest"):
+            return SkipReason("raw.imaging_manifest is not materialized yet")
         manifest = read_table(conn, RAW, "imaging_manifest")
-    # Registered here rather than through a SensorResult request so the sensor, the
-    # registration job and `make demo` add partitions through one function.
-    added = register_patients(manifest, context.instance)
-    context.log.info(f"{len(added)} new imaged patient(s): {added[:20]}")
+    changes = patient_changes(manifest, context.instance)
+    if changes.nothing and not changes.to_observe:
+        return SkipReason("the patients partitions match the manifest")
+    if changes.removed:
+        purge_patients(store, changes.removed)
+        context.log.warning(f"patients gone from the source, rows deleted: {changes.removed}")
+    context.log.info(f"patients: {changes.summary()}")
+    versions = patient_source_versions(manifest)
     return SensorResult(
+        # The key names the patient's source version: a retried tick or a second sensor
+        # evaluation never launches the same work twice, a changed series launches it again.
         run_requests=[
-            RunRequest(partition_key=patient, run_key=f"{patient}:{asset_event.run_id}")
-            for patient in added
-        ]
+            RunRequest(partition_key=patient, run_key=f"{patient}:{versions[patient]}")
+            for patient in changes.to_run
+        ],
+        dynamic_partitions_requests=[
+            patients_partitions.build_add_request(changes.added),
+            patients_partitions.build_delete_request(changes.removed),
+        ],
+        asset_events=changes.observations(),
     )
+
+
+def _inputs_changed() -> AutomationCondition:
+    return AutomationCondition.any_deps_match(
+        AutomationCondition.data_version_changed() | AutomationCondition.will_be_requested()
+    ).with_label("an input's data version changed")
+
+
+def on_changed_inputs(per_patient: AssetSelection) -> AutomationCondition:
+    """Run when missing, on a new code version, or when an input's content changed; and only
+    once every input is settled. A failed patient (a missing ``per_patient`` partition) does
+    not hold the cohort back: the cohort goes on without them, as `make demo` does."""
+    return (
+        (
+            AutomationCondition.newly_missing()
+            | AutomationCondition.code_version_changed()
+            | _inputs_changed()
+        ).since_last_handled()
+        & ~AutomationCondition.any_deps_missing().ignore(per_patient)
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("inputs changed")
+
+
+def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:
+    """:func:`on_changed_inputs`, gated to the first evaluation after each ``cron`` tick."""
+    return (
+        AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        & on_changed_inputs(per_patient)
+    ).with_label(f"inputs changed, at {cron}")
+
+
+def with_automation(
+    assets: Sequence[AssetsDefinition], retrain_cron: str = RETRAIN_CRON
+) -> list[AssetsDefinition]:
+    """``assets`` with their automation conditions (see the module docstring)."""
+    per_patient = AssetSelection.assets(*patient_assets)
+    grid = {key for a in model_assets for key in a.keys}
+    skipped = {key for a in patient_assets for key in a.keys}
+    eager = on_changed_inputs(per_patient)
+    gated = on_changed_inputs_at(retrain_cron, per_patient)
+
+    def condition(spec):
+        if spec.key in skipped or spec.key.path[0] == RAW:
+            return spec  # the schedule and the patients sensor run these
+        return spec.replace_attributes(automation_condition=gated if spec.key in grid else eager)
+
+    return [a.map_asset_specs(condition) for a in assets]
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (see radiogenomics_assets."
+    "automation): cohort, folds, models and evaluation refresh once after their inputs change.",
+)

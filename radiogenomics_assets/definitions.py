@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from dagster import Definitions
 
-from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.automation import new_patients_sensor, source_refresh_schedule
+from radiogenomics_assets.assets import all_assets, source_imaging
+from radiogenomics_assets.automation import (
+    RETRAIN_CRON,
+    automation_sensor,
+    patients_sensor,
+    source_refresh_schedule,
+    with_automation,
+)
 from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
@@ -19,15 +25,19 @@ def build_definitions(
     store: StoreResource | None = None,
     source: SourceResource | None = None,
     settings: ModelingSettings | None = None,
+    retrain_cron: str = RETRAIN_CRON,
 ) -> Definitions:
-    """The definitions with the given resources (tests pass a store under ``tmp_path``)."""
+    """The definitions with the given resources (tests pass a store under ``tmp_path``).
+
+    ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
+    """
     store = store or StoreResource()
     return Definitions(
-        assets=all_assets,
+        assets=[*with_automation(all_assets, retrain_cron), source_imaging],
         asset_checks=[*cohort_checks, *modeling_checks],
         jobs=[register_patients_job, *asset_jobs],
         schedules=[source_refresh_schedule],
-        sensors=[new_patients_sensor],
+        sensors=[patients_sensor, automation_sensor],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,

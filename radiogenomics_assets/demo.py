@@ -1,16 +1,16 @@
-"""`make demo`: materialize the whole asset graph on the offline demo cohort, then say where it is.
+"""`make demo`: materialize the asset graph on the offline demo cohort, then say where it is.
 
 Runs go into the persistent Dagster instance at ``$DAGSTER_HOME``, so `make ui` afterwards shows
-every materialization with its lineage and metadata. Per-patient partitions run in a small
-process pool; a patient whose partition fails is reported and the rest of the cohort goes on.
+every materialization with its lineage and metadata. On an existing store only what is missing
+or stale runs (as `make refresh`); ``--rebuild`` materializes everything. Per-patient
+partitions run in a small process pool; a patient whose partition fails is reported and the
+rest of the cohort goes on.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,37 +38,35 @@ def _table1(database: Path) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from radiogenomics_assets.graph_runner import cpu_workers
+    from radiogenomics_assets.refresh import REBUILD_HINT, exit_code, parser, refresh
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=cpu_workers())
-    args = parser.parse_args(argv)
-
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
     os.environ.setdefault("RADIOGENOMICS_SOURCE", "demo")
     dagster_home = ensure_dagster_home()
     home = radiogenomics_home()
-    from dagster import DagsterInstance
-
-    from radiogenomics_assets.definitions import defs
-    from radiogenomics_assets.graph_runner import materialize_graph
-
-    started = time.perf_counter()
-    with DagsterInstance.get() as instance:
-        outcomes = materialize_graph(defs, instance, workers=args.workers)
-    failed = [o for o in outcomes if not o.success]
-    seconds = time.perf_counter() - started
-    print(f"\nDone in {seconds:.0f} s: {len(outcomes)} runs, {len(failed)} failed.")
+    outcomes = refresh(workers=args.workers, rebuild=args.rebuild)
     database = home / DATABASE_FILE
-    if all(o.success for o in outcomes if o.job == "evaluation_job") and any(
-        o.job == "evaluation_job" for o in outcomes
-    ):
+    if database.exists() and _has_results(database):
         print("\nTable 1, regenerated on the demo cohort (test C-index per fold):\n")
         print(_table1(database))
     print(f"\nDuckDB store:  {database}   e.g. duckdb {database} < sql/select_table1.sql")
     print(f"File store:    {home / FILES_DIR}")
     print(f"Dagster home:  {dagster_home}")
     print("Open the UI:   make ui   (then http://127.0.0.1:3000)")
-    return 1 if any(o.job != "patient_assets_job" for o in failed) else 0
+    if outcomes:
+        print(f"Next time only what is missing or stale runs; {REBUILD_HINT}")
+    return exit_code(outcomes)
+
+
+def _has_results(database: Path) -> bool:
+    import duckdb
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = 'evaluation' AND table_name = 'results_table'"
+        ).fetchone()
+    return bool(found and found[0])
 
 
 if __name__ == "__main__":

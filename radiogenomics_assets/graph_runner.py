@@ -1,8 +1,12 @@
-"""Materialize the whole asset graph, phase by phase, as `make demo` and the slow tests do.
+"""Materialize what is missing or stale in the asset graph, phase by phase (`make demo`,
+`make refresh` and the slow tests).
 
-The phases follow ``jobs.PHASES``: source tables, patient registration and per-patient runs,
-cohort, one run per fold, evaluation. A failed patient partition is reported and the cohort goes
-on without it; a failed phase that later phases need stops the walk.
+The phases follow ``jobs.PHASES``: source tables, patient sync and per-patient runs, cohort, one
+run per fold, evaluation. Before each phase the plan is read from Dagster's stale and missing
+status (``staleness``), after the previous phase has run, so a rerun that produced the same
+content recomputes nothing below it. The source itself is compared with the raw tables without
+a run: an unchanged store launches no run at all. A failed patient partition is reported and
+the cohort goes on without it; a failed phase that later phases need stops the walk.
 """
 
 from __future__ import annotations
@@ -14,12 +18,13 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import DagsterInstance, Definitions
+from dagster import AssetKey, DagsterInstance, Definitions
 
-from radiogenomics_assets.jobs import PHASES
+from radiogenomics_assets.jobs import JOB_ASSETS, PHASES, Phase
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.registration import register_patients_from_store
+from radiogenomics_assets.staleness import Planned, Staleness
 
 # Every event still goes to the instance (and the UI); the terminal shows only errors.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -53,12 +58,14 @@ def execute(
     job_name: str,
     partition: str | None = None,
     run_config: Mapping[str, Any] | None = None,
+    assets: Sequence[AssetKey] | None = None,
 ) -> RunOutcome:
-    """Run one job (one partition) in this process."""
+    """Run one job (one partition, all its assets or only ``assets``) in this process."""
     started = time.perf_counter()
     result = defs.resolve_job_def(job_name).execute_in_process(
         instance=instance,
         partition_key=partition,
+        asset_selection=list(assets) if assets is not None else None,
         raise_on_error=False,
         run_config={**QUIET_CONSOLE, **(run_config or {})},
     )
@@ -77,38 +84,93 @@ def _init_worker() -> None:
 
 
 def _execute_in_worker(
-    job_name: str, partition: str, run_config: Mapping[str, Any] | None
+    job_name: str,
+    partition: str,
+    run_config: Mapping[str, Any] | None,
+    assets: Sequence[AssetKey] | None,
 ) -> RunOutcome:
     from radiogenomics_assets.definitions import defs
 
     with DagsterInstance.get() as instance:
-        return execute(defs, instance, job_name, partition, run_config)
+        return execute(defs, instance, job_name, partition, run_config, assets)
 
 
-def _run_partitions(
+#: One run to launch: a partition (or None) and the assets it must materialize.
+Step = tuple[str | None, Sequence[AssetKey]]
+
+
+def _run_steps(
     defs: Definitions,
     instance: DagsterInstance,
     job_name: str,
-    partitions: Sequence[str],
+    steps: Sequence[Step],
     run_config: Mapping[str, Any] | None,
     workers: int,
     announce: Callable[[str], None],
 ) -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
-    if workers <= 1:
-        for partition in partitions:
-            outcomes.append(execute(defs, instance, job_name, partition, run_config))
+    if workers <= 1 or len(steps) == 1:
+        for partition, assets in steps:
+            outcomes.append(execute(defs, instance, job_name, partition, run_config, assets))
             announce(outcomes[-1].line())
         return outcomes
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
         futures = [
-            pool.submit(_execute_in_worker, job_name, partition, run_config)
-            for partition in partitions
+            pool.submit(_execute_in_worker, job_name, partition, run_config, assets)
+            for partition, assets in steps
         ]
         for future in futures:
             outcomes.append(future.result())
             announce(outcomes[-1].line())
     return outcomes
+
+
+def _phase_partitions(phase: Phase, instance: DagsterInstance) -> Sequence[str | None]:
+    if phase.partitioned_by == "patients":
+        return instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
+    if phase.partitioned_by == "folds":
+        return FOLD_NAMES
+    return (None,)
+
+
+def _selection(defs: Definitions, planned: Sequence[Planned]) -> list[AssetKey]:
+    """The planned keys, widened to whole multi-assets (they materialize together)."""
+    graph = defs.resolve_asset_graph()
+    keys = {key for p in planned for key in graph.get(p.key).assets_def.keys}
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def _announce_plan(planned: Sequence[Planned], announce: Callable[[str], None]) -> None:
+    """One line per asset and reason, counting partitions (184 patients stay readable)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in planned:
+        groups.setdefault((item.key.to_user_string(), item.reason), []).append(item.partition)
+    for (key, reason), partitions in groups.items():
+        where = "" if partitions == [None] else f" ({len(partitions)} partitions)"
+        announce(f"  to run: {key}{where}: {reason}")
+
+
+def plan_phase(
+    defs: Definitions,
+    instance: DagsterInstance,
+    phase: Phase,
+    *,
+    force: bool = False,
+    source_changed: Sequence[AssetKey] = (),
+) -> list[tuple[str | None, list[Planned]]]:
+    """Per partition of ``phase``, what is missing or stale now (all of it with ``force``)."""
+    staleness = Staleness(defs, instance)
+    keys = JOB_ASSETS[phase.job]
+    plans = []
+    for partition in _phase_partitions(phase, instance):
+        planned = staleness.plan(keys, partition, force=force)
+        known = {p.key for p in planned}
+        planned += [
+            Planned(k, partition, "the source changed") for k in source_changed if k not in known
+        ]
+        if planned:
+            plans.append((partition, planned))
+    return plans
 
 
 def materialize_graph(
@@ -118,33 +180,58 @@ def materialize_graph(
     workers: int = 1,
     run_configs: RunConfigs | None = None,
     announce: Callable[[str], None] = print,
+    force: bool = False,
 ) -> list[RunOutcome]:
-    """Walk the phases; return every run's outcome.
+    """Walk the phases, materializing what is missing or stale; return every run's outcome.
 
-    ``workers > 1`` runs the patient and fold partitions in worker processes, which load the
-    code location's own ``definitions.defs`` and ``DagsterInstance.get()`` (``$DAGSTER_HOME``);
-    use it only with those. ``run_configs`` maps a job name to its run config.
+    ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in
+    worker processes, which load the code location's own ``definitions.defs`` and
+    ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
+    maps a job name to its run config.
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
     for phase in PHASES:
         announce(f"== {phase.title}")
-        config = run_configs.get(phase.job)
+        changed: Sequence[AssetKey] = ()
+        if phase.partitioned_by is None and phase.job == "ingest_job" and not force:
+            changed = _source_changes(defs, instance, announce)
         if phase.partitioned_by == "patients":
-            added = register_patients_from_store(instance, defs.resources["store"])
-            patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
-            announce(f"  {len(patients)} patient partitions ({len(added)} new)")
-            ran = _run_partitions(defs, instance, phase.job, patients, config, workers, announce)
-        elif phase.partitioned_by == "folds":
-            ran = _run_partitions(defs, instance, phase.job, FOLD_NAMES, config, workers, announce)
-        else:
-            ran = [execute(defs, instance, phase.job, None, config)]
-            announce(ran[0].line())
+            register_patients_from_store(
+                instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
+            )
+        plans = plan_phase(defs, instance, phase, force=force, source_changed=changed)
+        if not plans:
+            announce("  nothing missing or stale")
+            continue
+        _announce_plan([p for _, planned in plans for p in planned], announce)
+        steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
+        config = run_configs.get(phase.job)
+        ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce)
         outcomes += ran
         if phase.must_succeed and not all(o.success for o in ran):
             announce(f"{phase.title} failed; the later phases need it, stopping.")
             break
     return outcomes
+
+
+def _source_changes(
+    defs: Definitions, instance: DagsterInstance, announce: Callable[[str], None]
+) -> list[AssetKey]:
+    """Raw tables whose source content differs from their stored data version (no run)."""
+    from radiogenomics_assets.assets.raw import source_data_versions
+
+    staleness = Staleness(defs, instance)
+    current = {}
+    for key in JOB_ASSETS["ingest_job"]:
+        if staleness.status(key).value == "MISSING":
+            return []  # the plan runs the ingest anyway
+        current[key] = staleness.resolver.get_current_data_version(key).value
+    versions = source_data_versions(defs.resources["source"], defs.resources["store"])
+    changed = [key for key, version in versions.items() if current.get(key) != version]
+    if changed:
+        announce(f"  the source changed: {[k.to_user_string() for k in changed]}")
+    return changed
 
 
 def cpu_workers() -> int:

@@ -1,27 +1,126 @@
 """Prepare ``$DAGSTER_HOME`` so `make demo` and `make ui` share one Dagster instance.
 
 Run history then survives between the two commands: the UI shows the lineage and metadata of
-the runs `make demo` made. Telemetry is switched off because these machines may have no network.
+the runs `make demo` made. This module manages three keys of ``dagster.yaml`` and keeps every
+other key a user has written there:
+
+- ``telemetry.enabled: false``, because these machines may have no network;
+- ``concurrency.pools.granularity: op``: every run claims a slot per step of a pooled asset,
+  runs made in-process by `make demo` included (``run`` granularity would be enforced only by
+  the UI's run queue, which `make demo` bypasses);
+- ``concurrency.pools.default_limit``: the limit of every pool without one of its own; the only
+  pool is :data:`~radiogenomics_assets.names.DOWNLOAD_POOL`, which holds one slot per series
+  download, so public archives see at most this many downloads at once from the deployment.
+
+The download pool is also registered in the instance's storage, so that the UI lists it under
+Deployment → Concurrency before the first download. A limit set there (or with
+``dagster instance concurrency set``) is the pool's own and takes precedence over the default.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
 
 from radiogenomics_assets.config import radiogenomics_home
+from radiogenomics_assets.names import DOWNLOAD_POOL
 
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+if TYPE_CHECKING:
+    from dagster import DagsterInstance
+
+DOWNLOAD_POOL_LIMIT_VARIABLE = "RADIOGENOMICS_DOWNLOAD_POOL_LIMIT"
+#: Series downloads in flight at once, across every run on the instance. Small, because TCIA
+#: and IDC throttle or ban clients that open many connections; the demo and local sources copy
+#: local files and lose little to the same cap.
+DEFAULT_DOWNLOAD_POOL_LIMIT = 2
+
+
+def download_pool_limit() -> int:
+    """The download pool limit: ``$RADIOGENOMICS_DOWNLOAD_POOL_LIMIT``, else the default.
+
+    Raises:
+        ValueError: the variable is not an integer >= 1.
+    """
+    value = os.environ.get(DOWNLOAD_POOL_LIMIT_VARIABLE, "").strip()
+    if not value:
+        return DEFAULT_DOWNLOAD_POOL_LIMIT
+    try:
+        limit = int(value)
+    except ValueError as error:
+        raise ValueError(
+            f"{DOWNLOAD_POOL_LIMIT_VARIABLE} must be an integer >= 1, got {value!r}"
+        ) from error
+    if limit < 1:
+        raise ValueError(f"{DOWNLOAD_POOL_LIMIT_VARIABLE} must be an integer >= 1, got {limit}")
+    return limit
+
+
+def managed_settings(pool_limit: int) -> dict[str, Any]:
+    """The keys of ``dagster.yaml`` this module owns, with their values."""
+    return {
+        "telemetry": {"enabled": False},
+        "concurrency": {"pools": {"granularity": "op", "default_limit": pool_limit}},
+    }
+
+
+def _merged(current: dict[str, Any], managed: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for key, value in managed.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merged(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def write_settings(settings: Path, pool_limit: int) -> None:
+    """Set the managed keys in ``settings``, keeping the others; rewrite only on a change.
+
+    Raises:
+        ValueError: the file exists but does not hold a YAML mapping.
+    """
+    current: object = yaml.safe_load(settings.read_text()) if settings.exists() else None
+    if current is None:
+        current = {}
+    if not isinstance(current, dict):
+        raise ValueError(
+            f"{settings}: expected a YAML mapping of Dagster settings, got {type(current).__name__}"
+        )
+    merged = _merged(current, managed_settings(pool_limit))
+    if merged != current or not settings.exists():
+        settings.write_text(yaml.safe_dump(merged, sort_keys=False))
+
+
+def register_download_pool(instance: DagsterInstance) -> None:
+    """List the download pool in ``instance`` at the default limit, unless it has its own limit."""
+    storage = instance.event_log_storage
+    pools = {pool.name: pool for pool in storage.get_pool_limits()}
+    current = pools.get(DOWNLOAD_POOL)
+    if current is None or (
+        current.from_default and current.limit != instance.global_op_concurrency_default_limit
+    ):
+        storage.initialize_concurrency_limit_to_default(DOWNLOAD_POOL)
 
 
 def ensure_dagster_home() -> Path:
-    """Create ``$DAGSTER_HOME`` (default: ``$RADIOGENOMICS_HOME/dagster_home``) and its settings."""
+    """Create ``$DAGSTER_HOME`` (default: ``$RADIOGENOMICS_HOME/dagster_home``) and its settings.
+
+    Raises:
+        ValueError: ``$RADIOGENOMICS_DOWNLOAD_POOL_LIMIT`` is not an integer >= 1, or an
+            existing ``dagster.yaml`` is not a YAML mapping.
+    """
+    from dagster import DagsterInstance
+
+    pool_limit = download_pool_limit()
     home = Path(os.environ.get("DAGSTER_HOME") or radiogenomics_home() / "dagster_home").resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    settings = home / "dagster.yaml"
-    if not settings.exists():
-        settings.write_text(DAGSTER_YAML)
+    write_settings(home / "dagster.yaml", pool_limit)
+    with DagsterInstance.from_config(str(home)) as instance:
+        register_download_pool(instance)
     return home
 
 

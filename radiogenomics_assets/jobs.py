@@ -5,7 +5,7 @@
 from dataclasses import dataclass
 from typing import Literal
 
-from dagster import AssetSelection, OpExecutionContext, define_asset_job, job, op
+from dagster import AssetKey, AssetSelection, OpExecutionContext, define_asset_job, job, op
 
 from radiogenomics_assets.assets import (
     cohort_level_assets,
@@ -18,19 +18,26 @@ from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.resources.store import StoreResource
 
 
-@op(description="Read raw.imaging_manifest and add a patients partition per imaged patient.")
+@op(
+    description="Bring the patients partitions in step with raw.imaging_manifest: add new "
+    "patients, remove departed ones, record each patient's source version."
+)
 def register_patients_from_manifest(context: OpExecutionContext, store: StoreResource) -> None:
     # No output: the project's IO manager stores assets only, and the partitions are the result.
-    added = register_patients_from_store(context.instance, store)
-    context.log.info(f"registered {len(added)} new patient partition(s): {added[:20]}")
+    register_patients_from_store(context.instance, store, log=context.log.info)
 
 
-@job(description="Register the patients partitions from the stored imaging manifest.")
+@job(description="Sync the patients partitions with the stored imaging manifest.")
 def register_patients_job() -> None:
     register_patients_from_manifest()
 
 
+#: The asset keys each asset job materializes (what a phase plans over).
+JOB_ASSETS: dict[str, list[AssetKey]] = {}
+
+
 def _asset_job(name: str, assets: list, description: str):
+    JOB_ASSETS[name] = [key for a in assets for key in a.keys]
     return define_asset_job(name, selection=AssetSelection.assets(*assets), description=description)
 
 

@@ -1,4 +1,4 @@
-"""Names shared by the Dagster layer: asset groups (= DuckDB schemas) and partition sets."""
+"""Names shared by the Dagster layer: asset groups (= DuckDB schemas), partition sets, pools."""
 
 from __future__ import annotations
 
@@ -9,3 +9,6 @@ MODELING = "modeling"
 EVALUATION = "evaluation"
 
 PATIENTS_PARTITIONS = "patients"
+
+# Dagster concurrency pool of the series downloads; its limit is set by instance_config.
+DOWNLOAD_POOL = "source_downloads"

@@ -39,7 +39,9 @@ def demo_cache(sources_cache: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def small_cohort(demo_cache: Path) -> DemoCohort:
-    return generate_demo_cohort(demo_cache / SMALL_CONFIG.short_digest(), SMALL_CONFIG, workers=1)
+    return generate_demo_cohort(
+        demo_cache / SMALL_CONFIG.short_population_digest(), SMALL_CONFIG, workers=1
+    )
 
 
 @pytest.fixture(scope="session")

@@ -8,11 +8,22 @@ from radiogenomics_assets.assets.cohort import cohort_assets
 from radiogenomics_assets.assets.evaluation import evaluation_assets as _evaluation
 from radiogenomics_assets.assets.genomics import genomics_assets
 from radiogenomics_assets.assets.imaging import imaging_assets
-from radiogenomics_assets.assets.modeling import modeling_assets
+from radiogenomics_assets.assets.modeling import model_assets, modeling_assets
 from radiogenomics_assets.assets.provenance import lineage
-from radiogenomics_assets.assets.raw import raw_assets
+from radiogenomics_assets.assets.raw import raw_assets, source_imaging
 from radiogenomics_assets.names import EVALUATION, RAW
 from radiogenomics_assets.partitions import folds_partitions, patients_partitions
+
+__all__ = [
+    "all_assets",
+    "cohort_level_assets",
+    "evaluation_assets",
+    "fold_assets",
+    "ingest_assets",
+    "model_assets",
+    "patient_assets",
+    "source_imaging",
+]
 
 all_assets: list[AssetsDefinition] = [
     *raw_assets,

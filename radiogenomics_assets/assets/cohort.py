@@ -20,6 +20,7 @@ from dagster import (
 from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.cohort.availability import availability, unmatched_patients
 from radiogenomics_assets.cohort.clinical import type_clinical_labels
 from radiogenomics_assets.cohort.criteria import (
@@ -70,10 +71,10 @@ class CohortConfig(Config):
         )
 
 
+@with_code_version
 @asset(
     key_prefix=COHORT,
     group_name=COHORT,
-    code_version="1",
     ins={"clinical_labels": AssetIn(key=[RAW, "clinical_labels"])},
     kinds={"duckdb"},
     description="Recurrence event (0/1) and days from the CT date (or surgery), per patient.",
@@ -93,10 +94,10 @@ def outcomes(config: OutcomeConfig, clinical_labels: pd.DataFrame) -> Output[pd.
     )
 
 
+@with_code_version
 @asset(
     key_prefix=COHORT,
     group_name=COHORT,
-    code_version="1",
     ins={
         "clinical_labels": AssetIn(key=[RAW, "clinical_labels"]),
         "rnaseq_expression": AssetIn(key=[RAW, "rnaseq_expression"]),
@@ -135,19 +136,18 @@ def patients(
     )
 
 
+@with_code_version
 @multi_asset(
     outs={
         "study_cohort": AssetOut(
             key=[COHORT, "study_cohort"],
             group_name=COHORT,
-            code_version="1",
             kinds={"duckdb"},
             description="The included patients with event, days and main covariates.",
         ),
         "consort_flow": AssetOut(
             key=[COHORT, "consort_flow"],
             group_name=COHORT,
-            code_version="1",
             kinds={"duckdb"},
             description="CONSORT-style flow: criterion, patients remaining, patients removed.",
         ),

@@ -23,6 +23,7 @@ from dagster import (
 from radiogenomics_assets.assets.modeling import FOLD_PARTITION, survival_functions_of
 from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.provenance import latest_materialization
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
 from radiogenomics_assets.partitions import FOLD_NAMES, folds_partitions
 from radiogenomics_assets.resources.source import SourceResource
@@ -58,12 +59,12 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
     )
 
 
+@with_code_version
 @multi_asset(
     outs={
         "fold_metrics": AssetOut(
             key=[EVALUATION, "fold_metrics"],
             group_name=EVALUATION,
-            code_version="2",
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
             description="Per model and split of a fold: Harrell's and Uno's C, mean TD-AUC on "
@@ -73,7 +74,6 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
         "td_auc_curves": AssetOut(
             key=[EVALUATION, "td_auc_curves"],
             group_name=EVALUATION,
-            code_version="2",
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
             description="Time-dependent AUC per model, split and time of the paper's grid.",
@@ -129,11 +129,11 @@ def _oracle_metrics(
     return pd.concat(metrics, ignore_index=True), predictions
 
 
+@with_code_version
 @asset(
     name="results_table",
     key_prefix=EVALUATION,
     group_name=EVALUATION,
-    code_version="2",
     ins={
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),
         "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
@@ -176,10 +176,10 @@ def results_table_asset(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=EVALUATION,
     group_name=EVALUATION,
-    code_version="2",
     ins={
         "td_auc_curves": AssetIn(key=[EVALUATION, "td_auc_curves"]),
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),

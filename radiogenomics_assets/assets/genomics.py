@@ -7,6 +7,7 @@ from dagster import AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.features.blocks import genomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, RAW
 from radiogenomics_assets.omics.expression import clean_expression
@@ -22,10 +23,10 @@ class ExpressionConfig(Config):
     duplicates: str = Field(default="mean", description="duplicate symbols: mean, first, error")
 
 
+@with_code_version
 @asset(
     key_prefix=FEATURES,
     group_name=FEATURES,
-    code_version="1",
     ins={
         "rnaseq_expression": AssetIn(key=[RAW, "rnaseq_expression"]),
         "study_cohort": AssetIn(key=[COHORT, "study_cohort"]),
@@ -57,10 +58,10 @@ def gene_expression(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=FEATURES,
     group_name=FEATURES,
-    code_version="1",
     ins={"gene_expression": AssetIn(key=[FEATURES, "gene_expression"])},
     kinds={"duckdb"},
     description="The paper's reading: top-500 variance genes over the WHOLE cohort. For "

@@ -14,6 +14,7 @@ from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Outpu
 from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import table_output
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.dicom.headers import read_series_instances
 from radiogenomics_assets.dicom.nifti import store_nodule_volume
 from radiogenomics_assets.dicom.seg import decode_segmentation
@@ -39,10 +40,10 @@ def _files(store: StoreResource, rows: pd.DataFrame) -> list:
     return [store.files.root / path for path in rows["path"]]
 
 
+@with_code_version
 @asset(
     key_prefix=FEATURES,
     group_name=FEATURES,
-    code_version="1",
     partitions_def=patients_partitions,
     metadata=PATIENT_PARTITION,
     ins={
@@ -96,10 +97,10 @@ class RadiomicsConfig(Config):
     bin_width: float = Field(default=DEFAULT_BIN_WIDTH, description="intensity bin width in HU")
 
 
+@with_code_version
 @asset(
     key_prefix=FEATURES,
     group_name=FEATURES,
-    code_version="1",
     partitions_def=patients_partitions,
     metadata=PATIENT_PARTITION,
     ins={"nodule_volume": AssetIn(key=[FEATURES, "nodule_volume"])},
@@ -143,10 +144,10 @@ class DenseNetConfig(Config):
     window_width_hu: float = Field(default=LUNG_WINDOW[1])
 
 
+@with_code_version
 @asset(
     key_prefix=FEATURES,
     group_name=FEATURES,
-    code_version="1",
     partitions_def=patients_partitions,
     metadata={**PATIENT_PARTITION, "column_types": {"densenet_features": f"FLOAT[{FEATURE_DIM}]"}},
     ins={"nodule_volume": AssetIn(key=[FEATURES, "nodule_volume"])},

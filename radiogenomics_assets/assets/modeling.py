@@ -11,6 +11,7 @@ predictions are not constant.
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import base64
+from collections.abc import Callable
 
 import pandas as pd
 from dagster import (
@@ -28,12 +29,15 @@ from dagster import (
 )
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.assets.versions import with_code_version
+from radiogenomics_assets.code_hash import code_digest
 from radiogenomics_assets.features.blocks import densenet_block, genomics_block, radiomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, MODELING
 from radiogenomics_assets.partitions import folds_partitions
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
+from radiogenomics_assets.survival import registry
 from radiogenomics_assets.survival.figures import training_curve_figure
 from radiogenomics_assets.survival.fitting import (
     ARTIFACT_SUFFIXES,
@@ -51,8 +55,6 @@ from radiogenomics_assets.survival.registry import (
 from radiogenomics_assets.survival.splits import assign_test_folds, split_event_counts, split_fold
 
 FOLD_PARTITION = {"partition_expr": "fold"}
-#: Bumped when the model-asset code (not a spec) changes; part of every model's code version.
-MODEL_CODE_VERSION = "1"
 #: Dagster kinds shown in the UI, per estimator family.
 FAMILY_KINDS = {"coxnet": {"duckdb", "scikitlearn"}, "net": {"duckdb", "pytorch"}}
 CONSTANT_CHECK = "test_predictions_vary"
@@ -65,10 +67,10 @@ FEATURE_SOURCES = {
 }
 
 
+@with_code_version
 @asset(
     key_prefix=MODELING,
     group_name=MODELING,
-    code_version="1",
     ins={"study_cohort": AssetIn(key=[COHORT, "study_cohort"])},
     kinds={"duckdb"},
     description="Each patient's test fold, stratified by event and sticky: patients already "
@@ -108,10 +110,10 @@ def fold_assignment(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=MODELING,
     group_name=MODELING,
-    code_version="1",
     partitions_def=folds_partitions,
     metadata=FOLD_PARTITION,
     ins={"fold_assignment": AssetIn(key=[MODELING, "fold_assignment"])},
@@ -138,10 +140,10 @@ def fold_splits(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=MODELING,
     group_name=MODELING,
-    code_version=MODEL_CODE_VERSION,
     kinds={"duckdb"},
     description="The model registry: one row per model spec (modalities, fusion, estimator, "
     "hyperparameters, spec_version), for joining predictions and metrics to their spec.",
@@ -230,6 +232,15 @@ def _constant_check(spec: ModelSpec, fold: str, constant: bool) -> AssetCheckRes
     )
 
 
+def model_code_version(compute: Callable[..., object], spec: ModelSpec) -> str:
+    """The code the model runs (registry left out) and the version of its own spec.
+
+    Changing one spec then makes only that model stale, while a change to the fitting code
+    reaches every model.
+    """
+    return f"{code_digest(compute, exclude_modules=[registry.__name__])}.{spec_version(spec)}"
+
+
 def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     """The fold-partitioned asset of one registered model."""
     ins = {
@@ -243,34 +254,6 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         )
     suffix = ARTIFACT_SUFFIXES[spec.estimator]
 
-    @asset(
-        name=spec.name,
-        key_prefix=MODELING,
-        group_name=MODELING,
-        partitions_def=folds_partitions,
-        code_version=f"{MODEL_CODE_VERSION}.{spec_version(spec)}",
-        ins=ins,
-        metadata={
-            **FOLD_PARTITION,
-            "column_types": {"survival_times": "DOUBLE[]", "survival": "DOUBLE[]"},
-            "label": spec.label,
-            "modalities": ",".join(spec.modalities),
-            "fusion": spec.fusion,
-            "estimator": spec.estimator,
-            "paper_table": spec.paper_table,
-            "spec_version": spec_version(spec),
-        },
-        check_specs=[
-            AssetCheckSpec(
-                CONSTANT_CHECK,
-                asset=AssetKey([MODELING, spec.name]),
-                description="WARN when the model predicts one risk for every test patient",
-            )
-        ],
-        kinds=FAMILY_KINDS[spec.estimator],
-        description=f"{spec.label}: {spec.estimator} on {', '.join(spec.modalities)} "
-        f"({spec.fusion} fusion); predictions per patient and split, model file in the store.",
-    )
     def model_asset(
         context: AssetExecutionContext,
         settings: ModelingSettings,
@@ -315,7 +298,34 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         )
         yield _constant_check(spec, fold, constant)
 
-    return model_asset
+    return asset(
+        name=spec.name,
+        key_prefix=MODELING,
+        group_name=MODELING,
+        partitions_def=folds_partitions,
+        code_version=model_code_version(model_asset, spec),
+        ins=ins,
+        metadata={
+            **FOLD_PARTITION,
+            "column_types": {"survival_times": "DOUBLE[]", "survival": "DOUBLE[]"},
+            "label": spec.label,
+            "modalities": ",".join(spec.modalities),
+            "fusion": spec.fusion,
+            "estimator": spec.estimator,
+            "paper_table": spec.paper_table,
+            "spec_version": spec_version(spec),
+        },
+        check_specs=[
+            AssetCheckSpec(
+                CONSTANT_CHECK,
+                asset=AssetKey([MODELING, spec.name]),
+                description="WARN when the model predicts one risk for every test patient",
+            )
+        ],
+        kinds=FAMILY_KINDS[spec.estimator],
+        description=f"{spec.label}: {spec.estimator} on {', '.join(spec.modalities)} "
+        f"({spec.fusion} fusion); predictions per patient and split, model file in the store.",
+    )(model_asset)
 
 
 model_assets = [build_model_asset(spec) for spec in MODEL_REGISTRY]

@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from radiogenomics_assets.assets.outputs import table_output
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.names import EVALUATION
 
 INPUT_VERSION_TAG = "dagster/input_data_version/"
@@ -108,10 +109,10 @@ def lineage_rows(context: AssetExecutionContext) -> pd.DataFrame:
     )
 
 
+@with_code_version
 @asset(
     key_prefix=EVALUATION,
     group_name=EVALUATION,
-    code_version="1",
     deps=[AssetKey([EVALUATION, "results_table"]), AssetKey([EVALUATION, "td_auc_figures"])],
     kinds={"duckdb"},
     description="Dagster's record of every asset's latest materialization (run, code and data "

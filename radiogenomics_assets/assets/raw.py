@@ -8,25 +8,35 @@ existing patient's partitions stale.
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
+import tempfile
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    AssetKey,
+    AssetSpec,
+    MetadataValue,
+    Output,
+    asset,
+)
 
 from radiogenomics_assets.assets.outputs import digest_of, table_output
+from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.dicom.headers import read_series_instances
 from radiogenomics_assets.ids import validate_patient_id
-from radiogenomics_assets.names import RAW
+from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
 from radiogenomics_assets.omics.geo import read_geo_matrix
 from radiogenomics_assets.partitions import patients_partitions
+from radiogenomics_assets.registration import SOURCE_IMAGING
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.sources.base import DataSource, LogFn
+from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
-from radiogenomics_assets.sources.download_slots import download_slot
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
-from radiogenomics_assets.store.database import replace_partition
-from radiogenomics_assets.store.files import StoredFile
+from radiogenomics_assets.store.database import frame_digest, replace_partition
+from radiogenomics_assets.store.files import StoredFile, sha256_file
 
 PATIENT_PARTITION = {"partition_expr": "patient_id"}
 
@@ -76,10 +86,10 @@ def _fetched_file(store: StoreResource, name: str, fetch) -> StoredFile:
     return store.files.describe("raw", name)
 
 
+@with_code_version
 @asset(
     key_prefix=RAW,
     group_name=RAW,
-    code_version="1",
     kinds={"duckdb", "csv"},
     description="The TCIA clinical labels CSV, one row per line, values as written.",
 )
@@ -105,10 +115,10 @@ def clinical_labels(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=RAW,
     group_name=RAW,
-    code_version="1",
     kinds={"duckdb"},
     description="The GEO RNA-seq matrix as a long table (patient_id, gene, expression; NA → NULL).",
 )
@@ -137,10 +147,10 @@ def rnaseq_expression(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=RAW,
     group_name=RAW,
-    code_version="1",
     kinds={"duckdb"},
     description="One row per CT or SEG series at the source; registers the patients partitions.",
 )
@@ -177,7 +187,7 @@ def _fetch_series_rows(
     """
     parts = ("raw", modality.lower(), patient_id, series_uid)
     with store.files.atomic_directory(*parts) as staging:
-        _fetch_with_cap(src, store, patient_id, series_uid, staging, context.log.info)
+        src.fetch_series(patient_id, series_uid, staging, context.log.info)
         files = sorted(p for p in staging.iterdir() if p.is_file())
         if not files:
             raise FileNotFoundError(f"patient {patient_id}: series {series_uid} arrived empty")
@@ -209,19 +219,6 @@ def _fetch_series_rows(
     return pd.DataFrame(rows)
 
 
-def _fetch_with_cap(
-    src: DataSource, store: StoreResource, patient_id: str, series_uid: str, dest: Path, log: LogFn
-) -> None:
-    """Fetch a series, holding a download slot when the source caps downloads in flight."""
-    limit = src.max_concurrent_downloads
-    if limit is None:
-        src.fetch_series(patient_id, series_uid, dest, log)
-        return
-    what = f"patient {patient_id}, series {series_uid}"
-    with download_slot(store.files.path("sources", "download-slots"), limit, what=what, log=log):
-        src.fetch_series(patient_id, series_uid, dest, log)
-
-
 def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Output[pd.DataFrame]:
     return table_output(
         frame.assign(source=src.name),
@@ -235,12 +232,14 @@ def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Out
     )
 
 
+@with_code_version
 @asset(
     key_prefix=RAW,
     group_name=RAW,
-    code_version="1",
     partitions_def=patients_partitions,
+    deps=[SOURCE_IMAGING],
     metadata=PATIENT_PARTITION,
+    pool=DOWNLOAD_POOL,
     kinds={"duckdb", "dicom"},
     description="The patient's nodule DICOM SEG in the file store, one row per file. "
     "Fetched first: its ReferencedSeriesSequence names the only CT series to fetch.",
@@ -263,13 +262,15 @@ def nodule_segmentation(
     )
 
 
+@with_code_version
 @asset(
     key_prefix=RAW,
     group_name=RAW,
-    code_version="1",
     partitions_def=patients_partitions,
+    deps=[SOURCE_IMAGING],
     metadata=PATIENT_PARTITION,
     ins={"nodule_segmentation": AssetIn(key=[RAW, "nodule_segmentation"])},
+    pool=DOWNLOAD_POOL,
     kinds={"duckdb", "dicom"},
     description="The CT series the patient's SEG references (and only that one), one row per file.",
 )
@@ -294,5 +295,39 @@ def ct_series(
         frame.drop(columns=["referenced_series_uid"]), src, ct_series_uid=str(referenced[0])
     )
 
+
+def source_data_versions(source: SourceResource, store: StoreResource) -> dict[AssetKey, str]:
+    """The data versions the unpartitioned raw tables would get if ingested now.
+
+    Reads the source as the assets do (files into a scratch folder, then hashed) but stores
+    nothing and launches no run: `make refresh` compares them with the stored versions.
+    """
+    src = _source(source, store)
+    scratch_root = store.files.path("sources")
+    scratch_root.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=scratch_root, prefix=".observe-") as scratch:
+        clinical, rnaseq = Path(scratch, "clinical"), Path(scratch, "rnaseq")
+        src.fetch_clinical_labels(clinical, _quiet)
+        src.fetch_rnaseq_matrix(rnaseq, _quiet)
+        manifest = validate_manifest(src.imaging_manifest(_quiet), source=src.name)
+        return {
+            clinical_labels.key: sha256_file(clinical),
+            rnaseq_expression.key: sha256_file(rnaseq),
+            imaging_manifest.key: frame_digest(manifest),
+        }
+
+
+def _quiet(_message: str) -> None:
+    return None
+
+
+source_imaging = AssetSpec(
+    SOURCE_IMAGING,
+    group_name=SOURCE_IMAGING.path[0],
+    partitions_def=patients_partitions,
+    description="A patient's CT and SEG series at the source. Not materialized here: observed, "
+    "with a digest of the patient's manifest rows as data version, so a corrected series makes "
+    "only that patient's partitions stale.",
+)
 
 raw_assets = [clinical_labels, rnaseq_expression, imaging_manifest, nodule_segmentation, ct_series]

@@ -50,10 +50,6 @@ class SourceResource(ConfigurableResource):
     clinical_url: str | None = Field(default=None, description="tcia/idc: clinical labels CSV URL")
     rnaseq_url: str | None = Field(default=None, description="tcia/idc: GEO RNA-seq matrix URL")
     s3_endpoint: str | None = Field(default=None, description="idc: bucket endpoint template")
-    max_concurrent_downloads: int = Field(
-        default=2,
-        description="tcia/idc: series downloads in flight at once across every run on the store",
-    )
     http_attempts: int | None = Field(
         default=None,
         description="tcia/idc: tries per HTTP request, the first included; unset: "
@@ -107,10 +103,7 @@ class SourceResource(ConfigurableResource):
                 clinical_csv=_env_path(self.local_clinical_csv, "RADIOGENOMICS_LOCAL_CLINICAL"),
                 rnaseq_matrix=_env_path(self.local_rnaseq_matrix, "RADIOGENOMICS_LOCAL_RNASEQ"),
             )
-        remote: dict[str, object] = {
-            "max_concurrent_downloads": self.max_concurrent_downloads,
-            "retry": self.retry_policy(),
-        }
+        remote: dict[str, object] = {"retry": self.retry_policy()}
         for setting in ("clinical_url", "rnaseq_url"):
             if getattr(self, setting):
                 remote[setting] = getattr(self, setting)

@@ -45,9 +45,6 @@ class DataSource(abc.ABC):
     name: ClassVar[str]
     #: True when the source works without network access (demo, local, IDC manifest).
     offline: ClassVar[bool]
-    #: Series downloads in flight at once across every run on one store; None: no cap
-    #: (local copies). Remote sources set it so a user does not hammer a public archive.
-    max_concurrent_downloads: int | None = None
 
     @abc.abstractmethod
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
@@ -72,6 +69,9 @@ class DataSource(abc.ABC):
 
         The caller publishes ``dest_dir`` atomically only if this returns; on any failure it
         raises :class:`SourceError` (or a subclass) and the caller discards the folder.
+        Sources do not cap their own downloads: the raw assets call this inside the Dagster
+        pool :data:`~radiogenomics_assets.names.DOWNLOAD_POOL`, whose limit holds across every
+        run on the instance (see :mod:`radiogenomics_assets.instance_config`).
         """
 
     def describe(self) -> dict[str, str]:

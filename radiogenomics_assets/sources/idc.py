@@ -59,8 +59,6 @@ class IdcSource(DataSource):
         timeout_s, retry: per request, as in :class:`~radiogenomics_assets.sources.http.HttpClient`.
         object_attempts: downloads of one object tried when its size or MD5 disagrees with
             the listing.
-        max_concurrent_downloads: series downloads in flight at once across every run on
-            one store (see :mod:`~radiogenomics_assets.sources.download_slots`).
         http: a ready HTTP layer (tests inject one).
     """
 
@@ -79,21 +77,16 @@ class IdcSource(DataSource):
         timeout_s: tuple[float, float] = (10.0, 120.0),
         retry: RetryPolicy | None = None,
         object_attempts: int = 2,
-        max_concurrent_downloads: int = 2,
         http: HttpClient | None = None,
     ) -> None:
-        if max_concurrent_downloads < 1 or object_attempts < 1:
-            raise ValueError(
-                "max_concurrent_downloads and object_attempts must be >= 1, got "
-                f"{max_concurrent_downloads} and {object_attempts}"
-            )
+        if object_attempts < 1:
+            raise ValueError(f"object_attempts must be >= 1, got {object_attempts}")
         self.collection = collection
         self.index_path = index_path
         self.s3_endpoint = s3_endpoint
         self.clinical_url = clinical_url
         self.rnaseq_url = rnaseq_url
         self.object_attempts = object_attempts
-        self.max_concurrent_downloads = max_concurrent_downloads
         self.http = http or HttpClient(timeout_s=timeout_s, retry=retry)
         self._index: pd.DataFrame | None = None
         self._index_lock = threading.Lock()
@@ -104,7 +97,6 @@ class IdcSource(DataSource):
             "collection": self.collection,
             "index": str(self.index_path or "idc-index-data (packaged)"),
             "s3_endpoint": self.s3_endpoint,
-            "max_concurrent_downloads": str(self.max_concurrent_downloads),
         }
 
     def series_index(self) -> pd.DataFrame:

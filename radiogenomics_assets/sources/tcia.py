@@ -59,9 +59,6 @@ class TciaSource(DataSource):
         retry: retry policy per request.
         series_attempts: whole-series downloads tried on a corrupt zip or MD5 mismatch.
         md5: ask NBIA for ``md5hashes.csv`` and check every instance against it.
-        max_concurrent_downloads: series downloads in flight at once across every run on
-            one store (the raw assets hold a slot per series); small by default so a user
-            does not hammer a public archive.
         http: a ready HTTP layer (tests inject one with a recorded sleep).
     """
 
@@ -79,20 +76,14 @@ class TciaSource(DataSource):
         retry: RetryPolicy | None = None,
         series_attempts: int = 2,
         md5: bool = True,
-        max_concurrent_downloads: int = 2,
         http: HttpClient | None = None,
     ) -> None:
-        if max_concurrent_downloads < 1:
-            raise ValueError(
-                f"max_concurrent_downloads must be >= 1, got {max_concurrent_downloads}"
-            )
         self.http = http or HttpClient(timeout_s=timeout_s, retry=retry)
         self.client = NbiaClient(base_url, http=self.http, series_attempts=series_attempts)
         self.collection = collection
         self.clinical_url = clinical_url
         self.rnaseq_url = rnaseq_url
         self.md5 = md5
-        self.max_concurrent_downloads = max_concurrent_downloads
 
     def describe(self) -> dict[str, str]:
         return {
@@ -101,7 +92,6 @@ class TciaSource(DataSource):
             "collection": self.collection,
             "clinical_url": self.clinical_url,
             "rnaseq_url": self.rnaseq_url,
-            "max_concurrent_downloads": str(self.max_concurrent_downloads),
         }
 
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:

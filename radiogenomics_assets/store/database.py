@@ -198,6 +198,24 @@ def replace_partition(
         conn.unregister(_FRAME)
 
 
+def delete_partitions(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    partition_column: str,
+    partition_keys: Sequence[str],
+) -> int:
+    """Delete the rows of ``partition_keys`` from ``schema.table``, if any; return the count."""
+    if not partition_keys or not table_exists(conn, schema, table):
+        return 0
+    deleted = conn.execute(
+        f"DELETE FROM {qualified(schema, table)} WHERE CAST({identifier(partition_column)} "
+        "AS VARCHAR) IN (SELECT unnest(?::VARCHAR[]))",
+        [list(partition_keys)],
+    ).fetchone()
+    return int(deleted[0]) if deleted else 0
+
+
 def replace_table(
     conn: duckdb.DuckDBPyConnection,
     schema: str,

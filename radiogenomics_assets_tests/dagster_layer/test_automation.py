@@ -1,48 +1,197 @@
-"""The new-patients sensor requests runs for exactly the patients not yet registered."""
+"""The patients sensor and the automation conditions: new, changed, departed, stranded patients."""
 
 from __future__ import annotations
 
-from dagster import build_sensor_context, materialize, partition_loading_context
+import pandas as pd
+import pytest
+from dagster import (
+    AddDynamicPartitionsRequest,
+    AssetKey,
+    DagsterInstance,
+    DefaultSensorStatus,
+    DeleteDynamicPartitionsRequest,
+    build_sensor_context,
+    materialize,
+)
 
 from radiogenomics_assets.assets.raw import imaging_manifest
-from radiogenomics_assets.automation import new_patients_sensor
+from radiogenomics_assets.automation import RETRAIN_CRON, automation_sensor, patients_sensor
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.registration import imaged_patients
-from radiogenomics_assets.store.database import read_table
+from radiogenomics_assets.registration import (
+    DATA_VERSION_TAG,
+    SOURCE_IMAGING,
+    imaged_patients,
+    observed_versions,
+    patient_source_versions,
+    register_patients_from_store,
+)
+from radiogenomics_assets.store.database import read_table, replace_partition
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 
-def test_sensor_adds_and_runs_only_new_patients(store, demo_source, instance) -> None:
+@pytest.fixture
+def instance(tmp_path):
+    """A persistent instance: the sensor resolves new partitions through its instance ref."""
+    (tmp_path / "dagster_home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as persistent:
+        yield persistent
+
+
+@pytest.fixture
+def manifest(store, demo_source, instance) -> pd.DataFrame:
     assert materialize(
         [imaging_manifest], instance=instance, resources=resources_for(store, demo_source)
     ).success
     with store.get_connection() as conn:
-        everyone = imaged_patients(read_table(conn, "raw", "imaging_manifest"))
-    known, new = everyone[:2], everyone[2:]
-    instance.add_dynamic_partitions(PATIENTS_PARTITIONS, known)
+        return read_table(conn, "raw", "imaging_manifest")
 
+
+def _tick(store, demo_source, instance):
     defs = build_definitions(store, demo_source)
-    context = build_sensor_context(instance=instance, resources={"store": store}, definitions=defs)
-    # The daemon validates run requests against the instance's partitions; so does this test.
-    with partition_loading_context(dynamic_partitions_store=instance):
-        result = new_patients_sensor.evaluate_tick(context)
-        again = new_patients_sensor.evaluate_tick(context)
+    context = build_sensor_context(
+        instance=instance,
+        instance_ref=instance.get_ref(),
+        resources={"store": store},
+        definitions=defs,
+    )
+    return patients_sensor.evaluate_tick(context)
 
-    assert sorted(r.partition_key for r in result.run_requests) == new
+
+def _apply(result, instance) -> None:
+    """What the daemon does with a tick's result, short of launching the runs."""
+    for request in result.dynamic_partitions_requests:
+        if isinstance(request, AddDynamicPartitionsRequest) and request.partition_keys:
+            instance.add_dynamic_partitions(PATIENTS_PARTITIONS, request.partition_keys)
+        elif isinstance(request, DeleteDynamicPartitionsRequest):
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(PATIENTS_PARTITIONS, key)
+    for event in result.asset_events:
+        instance.report_runless_asset_event(event)
+
+
+def test_first_tick_registers_observes_and_runs_every_imaged_patient(
+    store, demo_source, instance, manifest
+) -> None:
+    everyone = imaged_patients(manifest)
+    versions = patient_source_versions(manifest)
+
+    result = _tick(store, demo_source, instance)
+
+    assert sorted(r.partition_key for r in result.run_requests) == everyone
+    assert {r.run_key for r in result.run_requests} == {f"{p}:{versions[p]}" for p in everyone}
+    _apply(result, instance)
     assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == everyone
-    assert again.run_requests == []
+    assert observed_versions(instance) == versions
 
 
-def test_register_patients_job_adds_every_imaged_patient_once(store, demo_source, instance) -> None:
-    assert materialize(
-        [imaging_manifest], instance=instance, resources=resources_for(store, demo_source)
-    ).success
+def test_a_retried_tick_requests_the_same_runs_under_the_same_keys(
+    store, demo_source, instance, manifest
+) -> None:
+    first = _tick(store, demo_source, instance)
+    _apply(first, instance)
+    # No run materialized anything yet (as after a tick that failed after registering): the
+    # patients are requested again, under keys the daemon has already used.
+    again = _tick(store, demo_source, instance)
+
+    assert {r.run_key for r in again.run_requests} == {r.run_key for r in first.run_requests}
+    assert again.asset_events == []
+
+
+def test_stranded_partitions_registered_without_a_run_are_requested(
+    store, demo_source, instance, manifest
+) -> None:
+    everyone = imaged_patients(manifest)
+    instance.add_dynamic_partitions(PATIENTS_PARTITIONS, everyone[:2])
+
+    result = _tick(store, demo_source, instance)
+
+    assert sorted(r.partition_key for r in result.run_requests) == everyone
+    added = [r for r in result.dynamic_partitions_requests if r.partition_keys]
+    assert [r.partition_keys for r in added] == [everyone[2:]]
+
+
+def test_a_changed_patient_is_observed_and_rerun_alone(
+    store, demo_source, instance, manifest
+) -> None:
+    _apply(_tick(store, demo_source, instance), instance)
+    changed = imaged_patients(manifest)[1]
+    materialized = imaged_patients(manifest)
+    # Pretend every patient ran, then the source announced another version of one of them.
+    for patient in materialized:
+        instance.report_runless_asset_event(_materialization(patient))
+    from dagster import AssetObservation
+
+    instance.report_runless_asset_event(
+        AssetObservation(SOURCE_IMAGING, partition=changed, tags={DATA_VERSION_TAG: "older"})
+    )
+
+    result = _tick(store, demo_source, instance)
+
+    assert [r.partition_key for r in result.run_requests] == [changed]
+    assert [e.partition for e in result.asset_events] == [changed]
+
+
+def _materialization(patient: str):
+    from dagster import AssetMaterialization
+
+    return AssetMaterialization(AssetKey(["raw", "nodule_segmentation"]), partition=patient)
+
+
+def test_a_patient_gone_from_the_source_loses_partition_and_rows(
+    store, demo_source, instance, manifest
+) -> None:
+    register_patients_from_store(instance, store, log=lambda _line: None)
+    departed = "R01-999"
+    instance.add_dynamic_partitions(PATIENTS_PARTITIONS, [departed])
     with store.get_connection() as conn:
-        everyone = imaged_patients(read_table(conn, "raw", "imaging_manifest"))
+        rows = pd.DataFrame({"patient_id": [departed, departed], "path": ["a", "b"]})
+        replace_partition(
+            conn,
+            "raw",
+            "nodule_segmentation",
+            rows,
+            partition_column="patient_id",
+            partition_keys=[departed],
+        )
+
+    result = _tick(store, demo_source, instance)
+
+    deleted = [
+        r
+        for r in result.dynamic_partitions_requests
+        if isinstance(r, DeleteDynamicPartitionsRequest)
+    ]
+    assert [r.partition_keys for r in deleted] == [[departed]]
+    with store.get_connection() as conn:
+        left = read_table(conn, "raw", "nodule_segmentation")
+    assert departed not in set(left["patient_id"])
+
+
+def test_the_register_job_syncs_every_imaged_patient_once(
+    store, demo_source, instance, manifest
+) -> None:
     job = build_definitions(store, demo_source).get_job_def("register_patients_job")
 
     assert job.execute_in_process(instance=instance).success
     assert job.execute_in_process(instance=instance).success
 
-    assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == everyone
+    assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == imaged_patients(manifest)
+    assert observed_versions(instance) == patient_source_versions(manifest)
+
+
+def test_automation_conditions_by_layer() -> None:
+    graph = build_definitions(retrain_cron="*/5 * * * *").resolve_asset_graph()
+
+    def label(path: str) -> str | None:
+        condition = graph.get(AssetKey(path.split("/"))).automation_condition
+        return condition.get_label() if condition else None
+
+    assert label("raw/clinical_labels") is None  # the schedule re-reads the source
+    assert label("features/densenet_features") is None  # the patients sensor runs these
+    assert label("cohort/study_cohort") == "inputs changed"
+    assert label("evaluation/results_table") == "inputs changed"
+    assert label("modeling/mfh_g_d") == "inputs changed, at */5 * * * *"
+    assert RETRAIN_CRON != "*/5 * * * *"
+    assert automation_sensor.default_status == DefaultSensorStatus.RUNNING
+    assert patients_sensor.default_status == DefaultSensorStatus.RUNNING

@@ -1,6 +1,6 @@
 """The code location loads, and its asset graph matches the reviewed snapshot.
 
-A change to asset keys, groups, partitions or jobs must update ``asset_graph.json`` on purpose:
+A change to asset keys, groups, partitions, automation conditions or jobs must update ``asset_graph.json`` on purpose:
 run with ``UPDATE_SNAPSHOTS=1`` and review the diff.
 """
 
@@ -26,6 +26,9 @@ def _graph_summary() -> dict[str, object]:
             "partitions": getattr(partitions, "name", None)
             or (sorted(partitions.get_partition_keys()) if partitions else None),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
+            "automation": node.automation_condition.get_label()
+            if node.automation_condition
+            else None,
         }
     checks = sorted(k.to_user_string() for k in graph.asset_check_keys)
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))

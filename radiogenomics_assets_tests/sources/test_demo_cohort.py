@@ -71,6 +71,9 @@ def test_small_cohort_has_every_gap(small_ground_truth: pd.DataFrame) -> None:
         truth["has_rnaseq"] & truth["has_seg"] & truth["recurrence_collected"] & ~truth["adjuvant"]
     )
     assert (truth["in_study_cohort"] == expected).all()
+    assert truth.loc[truth["site"] == "AMC", "has_seg"].all()
+    assert expected.sum() == 2
+    assert truth.loc[expected, "event"].any()
 
 
 def test_a_complete_cohort_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,4 @@
-"""The default cohort end to end (about half a minute to generate, hence slow)."""
+"""The default cohort end to end (about a minute and a half to generate, hence slow)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,16 @@ def test_default_cohort_counts(default_source: DemoSource) -> None:
     counts = consort_counts(truth)
     n_r01 = config.n_patients - config.n_amc
     assert counts["total"] == config.n_patients
-    assert counts["with_rnaseq"] == n_r01 - count_of(config.r01_without_rnaseq_fraction, n_r01)
-    assert counts["with_seg"] == config.n_patients - count_of(
-        config.without_seg_fraction, config.n_patients
-    )
+    assert (truth["site"] == "AMC").sum() == count_of(config.amc_fraction, config.n_patients)
+
+    # The gaps are per-patient draws: each count lies within 3 binomial sd of its expectation.
+    def near(count: int, total: int, p: float) -> bool:
+        return abs(count - total * p) <= 3 * (total * p * (1 - p)) ** 0.5
+
+    assert near(counts["with_rnaseq"], n_r01, 1 - config.r01_without_rnaseq_fraction)
+    assert near(counts["with_seg"], config.n_patients, 1 - config.without_seg_fraction)
+    assert near(int(truth["adjuvant"].sum()), config.n_patients, config.adjuvant_fraction)
+    assert counts["with_rnaseq_and_seg"] - counts["recurrence_known"] == 1
     # DemoConfig's contract: close to the paper's 107 after the filter.
     assert 100 <= counts["no_adjuvant"] <= 120
     # signal.py's population event rate is 35 %; a realized cohort lies within 3 binomial sd.

@@ -99,8 +99,19 @@ def test_latents_respect_their_definitions(large: pd.DataFrame) -> None:
 
 
 def test_outcomes_reject_non_finite_log_hazard() -> None:
+    generators = [np.random.default_rng(0), np.random.default_rng(1)]
     with pytest.raises(ValueError, match=r"log_hazard\[1\] is nan"):
-        signal.draw_outcomes(np.random.default_rng(0), np.array([0.0, np.nan]))
+        signal.draw_outcomes(generators, np.array([0.0, np.nan]))
+    with pytest.raises(ValueError, match=r"one value per generator \(2\)"):
+        signal.draw_outcomes(generators, np.zeros(3))
+
+
+def test_simulated_signal_is_the_plans_and_grows_by_appending() -> None:
+    simulated = signal.simulate_signal(30, seed=4)
+    assert signal.simulate_signal(12, seed=4).equals(simulated.iloc[:12])
+    plan = plan_cohort(DemoConfig(n_patients=30, seed=4, n_genes=120, amc_fraction=0.4))
+    columns = [*signal.LATENT_COLUMNS, *signal.OUTCOME_COLUMNS]
+    pd.testing.assert_frame_equal(plan[columns], simulated[columns])
 
 
 def test_gaps_do_not_depend_on_the_log_hazard() -> None:

@@ -25,8 +25,17 @@ def test_describe_adds_seed_size_and_ground_truth(demo_cache: Path) -> None:
     assert described["source"] == "demo"
     assert described["seed"] == str(SMALL_CONFIG.seed)
     assert described["n_patients"] == str(SMALL_CONFIG.n_patients)
-    expected = demo_cache / SMALL_CONFIG.short_digest() / "ground_truth.csv"
+    assert described["config_digest"] == SMALL_CONFIG.short_digest()
+    expected = demo_cache / SMALL_CONFIG.short_population_digest() / "ground_truth.csv"
     assert described["ground_truth"] == str(expected)
+
+
+def test_every_size_of_a_population_shares_one_folder(tmp_path: Path) -> None:
+    small = DemoSource(tmp_path, DemoConfig(n_patients=4, seed=3, n_genes=120))
+    large = DemoSource(tmp_path, DemoConfig(n_patients=9, seed=3, n_genes=120))
+    other = DemoSource(tmp_path, DemoConfig(n_patients=4, seed=4, n_genes=120))
+    assert small.cohort_root == large.cohort_root != other.cohort_root
+    assert small.describe()["config_digest"] != large.describe()["config_digest"]
 
 
 def test_serves_the_same_manifest_as_a_local_source(
@@ -71,7 +80,7 @@ def test_generates_once_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
     first = DemoSource(tmp_path, config)
     assert not first.cohort_root.exists()
     manifest = first.imaging_manifest(messages.append)
-    assert first.cohort_root == tmp_path / config.short_digest()
+    assert first.cohort_root == tmp_path / config.short_population_digest()
     assert (first.cohort_root / "cohort.json").is_file()
     assert any("generated 2 patients" in m for m in messages)
 

@@ -1,11 +1,10 @@
-"""TciaSource against the loopback NBIA server: manifest, SEG-first, download cap, files by URL."""
+"""TciaSource against the loopback NBIA server: manifest, SEG-first, files by URL."""
 
 from __future__ import annotations
 
 import dataclasses
 import gzip
 import hashlib
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -14,14 +13,12 @@ import pytest
 from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.demo import DemoCohort
-from radiogenomics_assets.sources.download_slots import download_slot
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
 from radiogenomics_assets.sources.nbia import NbiaResponseError, parse_series_rows
 from radiogenomics_assets.sources.remote_files import CorruptDownloadError
 from radiogenomics_assets.sources.tcia import SeriesMismatchError, TciaSource
-from radiogenomics_assets.store.files import FileStore
 from radiogenomics_assets_tests.sources.clients import SleepRecorder
-from radiogenomics_assets_tests.sources.demo_series import Cohort, ServedSeries
+from radiogenomics_assets_tests.sources.demo_series import Cohort
 from radiogenomics_assets_tests.sources.nbia_server import Fault, NbiaTestServer
 
 
@@ -111,32 +108,6 @@ def test_fetch_series_checks_the_patient_before_downloading(
         )
     assert nbia.image_requests(ct.series_uid) == 0
     assert list(tmp_path.iterdir()) == []
-
-
-def test_download_slots_cap_the_series_in_flight(
-    nbia: NbiaTestServer, cohort: Cohort, sleeps: SleepRecorder, tmp_path: Path
-) -> None:
-    series = [s for pair in cohort.values() for s in pair]
-    for item in series:
-        nbia.faults[item.series_uid] = Fault("stall", stall_s=0.2, times=None)
-    source = _source(nbia, sleeps, max_concurrent_downloads=2)
-    store = FileStore(tmp_path)
-    waits: list[str] = []
-
-    def fetch(item: ServedSeries) -> int:
-        # As the raw assets do: one slot per series, in threads as unrelated runs would be.
-        with (
-            download_slot(tmp_path / "slots", 2, what=item.series_uid, log=waits.append),
-            store.atomic_directory("raw", item.series_uid) as temp,
-        ):
-            source.fetch_series(item.patient_id, item.series_uid, temp, lambda _line: None)
-        return len(list(store.path("raw", item.series_uid).glob("*.dcm")))
-
-    with ThreadPoolExecutor(max_workers=len(series)) as pool:
-        counts = list(pool.map(fetch, series))
-    assert counts == [len(s.files) for s in series]
-    assert nbia.max_in_flight == 2
-    assert any("already in flight" in line for line in waits)
 
 
 CSV = b"Case ID,Recurrence,CT Date\nR01-005,yes,3/8/1991\nAMC-001,no,8/10/1994\n"

@@ -5,7 +5,8 @@ in a fixed order, ``Histology `` with a trailing space, dates as ``M/D/YYYY`` wi
 padding, ``N/A`` where a value does not apply and ``Not Collected`` / ``Not collected`` /
 ``Not Assessed`` where it was not recorded (the spelling differs by column). AMC patients have
 most staging fields ``Not Collected``. ``Time to Death (days)`` counts from the surgery date
-(CT date + ``Days between CT and surgery``), as the real values do.
+(CT date + ``Days between CT and surgery``), as the real values do. Rows are in arrival order
+(the real file is sorted by id), so a grown cohort's file starts with the smaller one's lines.
 """
 
 from __future__ import annotations

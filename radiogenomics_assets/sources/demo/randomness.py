@@ -1,8 +1,10 @@
 """Named random streams and UIDs derived from the seed, so every draw is reproducible.
 
-Each part of the generator draws from its own stream (``rng(seed, "latents")``,
+Each part of the generator draws from its own stream (``rng(seed, "expression", "genes")``,
 ``rng(seed, "phantom", "R01-004")``), so adding draws to one part never shifts the numbers of
-another, and a patient's phantom does not depend on which other patients exist.
+another. Every per-patient draw comes from that patient's own streams (:func:`patient_rng`), so a
+patient does not depend on which other patients exist, and a cohort grows without changing the
+patients it had.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ def _key(seed: int, labels: tuple[str, ...]) -> list[int]:
 def rng(seed: int, *labels: str) -> np.random.Generator:
     """A generator for the stream named by ``labels`` under ``seed``."""
     return np.random.default_rng(np.random.SeedSequence(_key(seed, labels)))
+
+
+def patient_rng(seed: int, arrival: int, part: str) -> np.random.Generator:
+    """The stream of ``part`` (``"latents"``, ``"clinical"``, ...) of the ``arrival``-th patient."""
+    return rng(seed, "patient", str(arrival), part)
 
 
 def uid(seed: int, *labels: str) -> UID:

@@ -1,7 +1,9 @@
 """The ``demo`` data source: a generated cohort served like a local download.
 
-The cohort for a configuration lives under ``cache_root / <config.short_digest()>`` and is
-generated on first use (once, even across processes; see :mod:`.cohort`). Every method then
+The cohort for a configuration lives under ``cache_root / <config.short_population_digest()>``,
+a folder named without ``n_patients``: it is generated on first use (once, even across
+processes), and a config with more or fewer patients grows or shrinks that same folder, leaving
+the patients both sizes share untouched (see :mod:`.cohort`). Every method then
 delegates to a :class:`~radiogenomics_assets.sources.local.LocalSource` over it, so the demo
 exercises exactly the parsing path real local data takes.
 """
@@ -66,7 +68,8 @@ class DemoSource(DataSource):
 
     @property
     def cohort_root(self) -> Path:
-        return self.cache_root / self.config.short_digest()
+        """The population's folder (shared by every ``n_patients`` of this config)."""
+        return self.cache_root / self.config.short_population_digest()
 
     def cohort(self, log: LogFn = _silent) -> DemoCohort:
         """The generated cohort, generating it on first use."""
@@ -101,6 +104,7 @@ class DemoSource(DataSource):
             "seed": str(self.config.seed),
             "n_patients": str(self.config.n_patients),
             "config_digest": self.config.short_digest(),
+            "population_digest": self.config.short_population_digest(),
             "cohort_root": str(self.cohort_root),
             "ground_truth": str(self.cohort_root / GROUND_TRUTH_FILENAME),
         }

@@ -1,0 +1,59 @@
+"""`make refresh`: materialize only what is missing or stale, over the whole graph, in order.
+
+Uses Dagster's own stale and missing status (see ``staleness``) against the persistent instance
+at ``$DAGSTER_HOME``; the source is compared with the raw tables first, without a run. On an
+unchanged store nothing runs and it says so. ``--rebuild`` materializes everything again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from radiogenomics_assets.graph_runner import RunOutcome, cpu_workers
+from radiogenomics_assets.instance_config import ensure_dagster_home
+
+REBUILD_HINT = "to rebuild everything: make demo REBUILD=1 (or make refresh REBUILD=1)"
+
+
+def refresh(*, workers: int, rebuild: bool) -> list[RunOutcome]:
+    """Walk the graph of the code location's ``defs`` in the instance at ``$DAGSTER_HOME``."""
+    ensure_dagster_home()
+    from dagster import DagsterInstance
+
+    from radiogenomics_assets.definitions import defs
+    from radiogenomics_assets.graph_runner import materialize_graph
+
+    started = time.perf_counter()
+    with DagsterInstance.get() as instance:
+        outcomes = materialize_graph(defs, instance, workers=workers, force=rebuild)
+    seconds = time.perf_counter() - started
+    failed = [o for o in outcomes if not o.success]
+    if outcomes:
+        print(f"\nDone in {seconds:.0f} s: {len(outcomes)} runs, {len(failed)} failed.")
+    else:
+        print(f"\nNothing was missing or stale: no run launched ({seconds:.1f} s). {REBUILD_HINT}")
+    return outcomes
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+    parsed = argparse.ArgumentParser(description=description)
+    parsed.add_argument("--workers", type=int, default=cpu_workers())
+    parsed.add_argument("--rebuild", action="store_true", help="materialize everything again")
+    return parsed
+
+
+def exit_code(outcomes: Sequence[RunOutcome]) -> int:
+    """1 when a run other than a single patient's failed (a failed patient is reported only)."""
+    return 1 if any(o.job != "patient_assets_job" and not o.success for o in outcomes) else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser(__doc__.splitlines()[0]).parse_args(argv)
+    return exit_code(refresh(workers=args.workers, rebuild=args.rebuild))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
