@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import Definitions
+from collections.abc import Sequence
+
+from dagster import AssetsDefinition, Definitions
 
 from radiogenomics_assets.assets import all_assets, source_imaging
 from radiogenomics_assets.automation import (
@@ -26,14 +28,16 @@ def build_definitions(
     source: SourceResource | None = None,
     settings: ModelingSettings | None = None,
     retrain_cron: str = RETRAIN_CRON,
+    assets: Sequence[AssetsDefinition] = all_assets,
 ) -> Definitions:
     """The definitions with the given resources (tests pass a store under ``tmp_path``).
 
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
+    ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
     """
     store = store or StoreResource()
     return Definitions(
-        assets=[*with_automation(all_assets, retrain_cron), source_imaging],
+        assets=[*with_automation(assets, retrain_cron), source_imaging],
         asset_checks=[*cohort_checks, *modeling_checks],
         jobs=[register_patients_job, *asset_jobs],
         schedules=[source_refresh_schedule],

@@ -193,6 +193,7 @@ def materialize_graph(
     outcomes: list[RunOutcome] = []
     for phase in PHASES:
         announce(f"== {phase.title}")
+        started = time.perf_counter()
         changed: Sequence[AssetKey] = ()
         if phase.partitioned_by is None and phase.job == "ingest_job" and not force:
             changed = _source_changes(defs, instance, announce)
@@ -202,13 +203,20 @@ def materialize_graph(
             )
         plans = plan_phase(defs, instance, phase, force=force, source_changed=changed)
         if not plans:
-            announce("  nothing missing or stale")
+            announce(
+                f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
+            )
             continue
-        _announce_plan([p for _, planned in plans for p in planned], announce)
+        planned_partitions = [p for _, planned in plans for p in planned]
+        _announce_plan(planned_partitions, announce)
         steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
         config = run_configs.get(phase.job)
         ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce)
         outcomes += ran
+        announce(
+            f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
+            f"{time.perf_counter() - started:.1f} s"
+        )
         if phase.must_succeed and not all(o.success for o in ran):
             announce(f"{phase.title} failed; the later phases need it, stopping.")
             break
@@ -227,7 +235,11 @@ def _source_changes(
         if staleness.status(key).value == "MISSING":
             return []  # the plan runs the ingest anyway
         current[key] = staleness.resolver.get_current_data_version(key).value
-    versions = source_data_versions(defs.resources["source"], defs.resources["store"])
+    try:
+        versions = source_data_versions(defs.resources["source"], defs.resources["store"])
+    except Exception as error:  # an unreachable archive must not stop a refresh of the rest
+        announce(f"  could not read the source, raw tables kept as stored: {error}")
+        return []
     changed = [key for key, version in versions.items() if current.get(key) != version]
     if changed:
         announce(f"  the source changed: {[k.to_user_string() for k in changed]}")

@@ -4,19 +4,29 @@ Dagster's stale status compares each materialization's recorded code version and
 versions with the current ones. One gap is filled here: above 100 upstream partitions Dagster
 stops comparing partitioned inputs (``SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD``), so
 a fold model reading the features of 184 patients would never turn stale when a patient is
-added or recomputed. For such a fan-in edge an asset counts as stale when any upstream
-partition was materialized after it, which is what the threshold skips.
+added or recomputed. For every fan-in edge (a partitioned input of an asset partitioned
+differently) the same comparison is made here in bulk: an upstream partition materialized
+after the input this asset read, with a data version other than the one it read (or a
+partition it never read), makes the asset stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, Definitions
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
-from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.definitions.data_version import (
+    CachingStaleStatusResolver,
+    StaleStatus,
+    extract_data_provenance_from_entry,
+    extract_data_version_from_entry,
+)
 from dagster._time import get_current_datetime
+
+#: Dagster does not export StaleStatus at the top level; tests read it from here.
+__all__ = ["Planned", "StaleStatus", "Staleness"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,6 @@ class Staleness:
             asset_graph=self.graph,
         )
         self.resolver = CachingStaleStatusResolver(instance, self.graph, view)
-        self._latest_any_partition: dict[AssetKey, int | None] = {}
 
     def status(self, key: AssetKey, partition: str | None = None) -> StaleStatus:
         return self.resolver.get_status(key, partition)
@@ -61,7 +70,7 @@ class Staleness:
             return "; ".join(sorted({_describe(c) for c in causes})) or "stale"
         fan_in = self._fan_in_update(key, partition)
         if fan_in is not None:
-            return f"{fan_in.to_user_string()} has a partition materialized after it"
+            return f"{fan_in.to_user_string()} has partitions with new data versions"
         return None
 
     def plan(
@@ -85,27 +94,59 @@ class Staleness:
                 planned[key] = Planned(key, partition, reason)
         return list(planned.values())
 
-    def _latest_storage_id(self, key: AssetKey, partition: str | None) -> int | None:
-        records = self.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
-            limit=1,
-        ).records
-        return records[0].storage_id if records else None
-
     def _fan_in_update(self, key: AssetKey, partition: str | None) -> AssetKey | None:
         node = self.graph.get(key)
-        own = None
+        provenance = None
         for parent in sorted(node.parent_keys):
             parent_partitions = self.graph.get(parent).partitions_def
             if parent_partitions is None or parent_partitions == node.partitions_def:
                 continue  # one-to-one or unpartitioned: Dagster's own status covers it
-            if parent not in self._latest_any_partition:
-                self._latest_any_partition[parent] = self._latest_storage_id(parent, None)
-            latest = self._latest_any_partition[parent]
-            own = own if own is not None else self._latest_storage_id(key, partition)
-            if latest is not None and own is not None and latest > own:
+            if provenance is None:
+                provenance = self._provenance(key, partition)
+                if provenance is None:
+                    return None  # never materialized: reported as missing
+            read_up_to = provenance.input_storage_ids.get(parent)
+            if read_up_to is None or self._has_new_version(parent, read_up_to):
                 return parent
         return None
+
+    def _provenance(self, key: AssetKey, partition: str | None):
+        records = self.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
+            limit=1,
+        ).records
+        return extract_data_provenance_from_entry(records[0].event_log_entry) if records else None
+
+    def _has_new_version(self, parent: AssetKey, read_up_to: int) -> bool:
+        """Whether a partition of ``parent`` materialized after ``read_up_to`` has new content."""
+        newer: dict[str, str | None] = {}
+        cursor = None
+        while True:
+            page = self.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=parent, after_storage_id=read_up_to),
+                limit=1000,
+                cursor=cursor,
+            )
+            for record in page.records:
+                entry = record.event_log_entry
+                version = extract_data_version_from_entry(entry)
+                newer.setdefault(record.partition_key, version.value if version else None)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+        for partition, version in newer.items():
+            before = self.instance.fetch_materializations(
+                AssetRecordsFilter(
+                    asset_key=parent,
+                    asset_partitions=[partition],
+                    before_storage_id=read_up_to + 1,
+                ),
+                limit=1,
+            ).records
+            old = extract_data_version_from_entry(before[0].event_log_entry) if before else None
+            if version is None or old is None or old.value != version:
+                return True
+        return False
 
 
 def _describe(cause) -> str:
@@ -113,19 +154,3 @@ def _describe(cause) -> str:
     if cause.key.partition_key:
         where += f"[{cause.key.partition_key}]"
     return f"{where} {cause.reason}"
-
-
-def stale_or_missing(
-    defs: Definitions,
-    instance: DagsterInstance,
-    keys: Sequence[AssetKey],
-    partitions: Sequence[str | None] = (None,),
-) -> dict[tuple[str, str | None], str]:
-    """``{(asset, partition): reason}`` for every stale or missing one (tests and reports)."""
-    staleness = Staleness(defs, instance)
-    return {
-        (key.to_user_string(), partition): reason
-        for partition in partitions
-        for key in keys
-        if (reason := staleness.reason(key, partition)) is not None
-    }

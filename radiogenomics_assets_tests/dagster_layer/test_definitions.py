@@ -1,7 +1,7 @@
 """The code location loads, and its asset graph matches the reviewed snapshot.
 
-A change to asset keys, groups, partitions, automation conditions or jobs must update ``asset_graph.json`` on purpose:
-run with ``UPDATE_SNAPSHOTS=1`` and review the diff.
+A change to asset keys, groups, partitions, automation conditions or jobs must update
+``asset_graph.json`` on purpose: run with ``UPDATE_SNAPSHOTS=1`` and review the diff.
 """
 
 from __future__ import annotations

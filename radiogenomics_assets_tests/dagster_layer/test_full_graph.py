@@ -1,32 +1,50 @@
-"""The whole graph on a small demo cohort: every phase, the SQL files, provenance, determinism.
+"""The whole graph on a small demo cohort: every phase, the SQL files, provenance, determinism,
+and then the update path on the same store: an unchanged refresh, a changed spec, two new
+patients.
 
 One materialization per module (slow: a few minutes on 2 cores), shared by the tests below.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.graph_runner import execute, materialize_graph
+from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.survival.registry import MODEL_REGISTRY
+from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
+from radiogenomics_assets.sources.demo.plan import plan_cohort
+from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
 
 DEMO = {"n_patients": 70, "seed": 2037, "n_genes": 600}
 #: A small grid: the graph's wiring is under test here, the protocol in survival/test_training.
-SMALL_NETS = NetTrainingSettings(
-    weight_decays=[0.0, 1e-3], initialisations=2, min_steps=50, patience=50, max_steps=150
-)
+SMALL_NET_FIELDS = {
+    "weight_decays": [0.0, 1e-3],
+    "initialisations": 2,
+    "min_steps": 50,
+    "patience": 50,
+    "max_steps": 150,
+}
+SMALL_NETS = NetTrainingSettings(**SMALL_NET_FIELDS)
 RUN_CONFIGS = {
     "patient_assets_job": {
         "ops": {"features__densenet_features": {"config": {"weights": "random"}}}
@@ -38,11 +56,14 @@ SQL_FILES = sorted((REPO_ROOT / "sql").glob("*.sql"))
 class Graph:
     def __init__(self, root: Path, sources_cache: Path) -> None:
         self.store = StoreResource(database=str(root / "radiogenomics.duckdb"))
-        source = SourceResource(name="demo", demo_config=DEMO, cache_dir=str(sources_cache))
-        self.defs = build_definitions(
-            self.store, source, ModelingSettings(alpha_selection="validation", net=SMALL_NETS)
-        )
-        self.instance = DagsterInstance.ephemeral()
+        self.source = SourceResource(name="demo", demo_config=DEMO, cache_dir=str(sources_cache))
+        self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS)
+        self.n_patients = DEMO["n_patients"]
+        self.defs = build_definitions(self.store, self.source, self.settings)
+        # A persistent instance: the daemon test at the end shares it from other processes.
+        self.dagster_home = root / "dagster_home"
+        self.dagster_home.mkdir()
+        self.instance = DagsterInstance.local_temp(str(self.dagster_home))
         self.outcomes = materialize_graph(
             self.defs, self.instance, run_configs=RUN_CONFIGS, announce=lambda _line: None
         )
@@ -67,6 +88,14 @@ def test_every_phase_succeeds(graph: Graph) -> None:
         "modeling_job",
         "evaluation_job",
     }
+
+
+def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:
+    lines: list[str] = []
+    outcomes = materialize_graph(graph.defs, graph.instance, announce=lines.append)
+
+    assert outcomes == []
+    assert sum(line.startswith("  nothing missing or stale") for line in lines) == 5
 
 
 def test_results_table_has_every_model_and_the_oracle(graph: Graph) -> None:
@@ -208,3 +237,291 @@ def test_rerunning_a_fold_gives_identical_metrics(graph: Graph) -> None:
         after[columns].sort_values(key, ignore_index=True),
     )
     assert set(before["model_run_id"]).isdisjoint(set(after["model_run_id"]))
+
+
+# The update path, on the same store. Order matters from here on: each test changes the graph.
+
+
+def _quiet(_line: str) -> None:
+    return None
+
+
+def _refresh(graph: Graph, defs) -> list:
+    return materialize_graph(defs, graph.instance, run_configs=RUN_CONFIGS, announce=_quiet)
+
+
+def _runs(outcomes) -> list[tuple[str, str | None]]:
+    assert all(o.success for o in outcomes), [o.line() for o in outcomes if not o.success]
+    return sorted((o.job, o.partition) for o in outcomes)
+
+
+FOLD_RUNS = [("modeling_job", f"fold_{i}") for i in range(1, 6)]
+
+
+def _with_spec(spec):
+    from radiogenomics_assets.assets import all_assets
+    from radiogenomics_assets.assets.modeling import build_model_asset
+
+    key = AssetKey(["modeling", spec.name])
+    return [build_model_asset(spec) if key in a.keys else a for a in all_assets]
+
+
+@pytest.fixture(scope="module")
+def respecified(graph: Graph):
+    """The definitions after one registry edit: cox_g with another l1_ratio."""
+    return build_definitions(
+        graph.store, graph.source, graph.settings, assets=_with_spec(_respecified_cox_g())
+    )
+
+
+def test_a_changed_spec_makes_only_that_models_partitions_stale(graph: Graph, respecified) -> None:
+    # The rerun of fold_2 above changed fold_metrics (its rows record run ids): catch up first.
+    assert _runs(_refresh(graph, graph.defs)) == [("evaluation_job", None)]
+    staleness = Staleness(respecified, graph.instance)
+    asset_graph = respecified.resolve_asset_graph()
+    stale = {}
+    for key in asset_graph.materializable_asset_keys:
+        partitions_def = asset_graph.get(key).partitions_def
+        partitions = (
+            partitions_def.get_partition_keys(dynamic_partitions_store=graph.instance)
+            if partitions_def
+            else [None]
+        )
+        for partition in partitions:
+            status = staleness.status(key, partition)
+            if status != StaleStatus.FRESH:
+                stale[(key.to_user_string(), partition)] = status
+    assert stale == {("modeling/cox_g", f"fold_{i}"): StaleStatus.STALE for i in range(1, 6)}
+
+
+def test_refreshing_a_changed_spec_reruns_that_model_and_the_evaluation(
+    graph: Graph, respecified
+) -> None:
+    outcomes = _refresh(graph, respecified)
+
+    assert _runs(outcomes) == sorted([*FOLD_RUNS, ("evaluation_job", None)])
+    assert _refresh(graph, respecified) == []
+
+
+def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified) -> None:
+    old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    n, imaged = _grown_size(DEMO, DEMO["n_patients"])
+    grown_source = SourceResource(
+        name="demo", demo_config={**DEMO, "n_patients": n}, cache_dir=graph.source.cache_dir
+    )
+    grown = build_definitions(
+        graph.store, grown_source, graph.settings, assets=_with_spec(_respecified_cox_g())
+    )
+
+    outcomes = _refresh(graph, grown)
+
+    runs = _runs(outcomes)
+    new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
+    assert len(new) == imaged
+    assert runs == sorted(
+        [
+            ("ingest_job", None),
+            *[("patient_assets_job", p) for p in new],
+            ("cohort_job", None),
+            *FOLD_RUNS,
+            ("evaluation_job", None),
+        ]
+    )
+    for patient in old:  # no old patient partition was materialized again
+        records = graph.instance.fetch_materializations(
+            AssetRecordsFilter(
+                asset_key=AssetKey(["raw", "nodule_segmentation"]), asset_partitions=[patient]
+            ),
+            limit=5,
+        ).records
+        assert len(records) == 1, patient
+    assert _tested(graph) == _included(graph, n)
+    graph.n_patients = n
+
+
+def _respecified_cox_g():
+    spec = get_spec("cox_g")
+    return dataclasses.replace(spec, hyperparameters={**spec.hyperparameters, "l1_ratio": 0.5})
+
+
+def _grown_size(demo: dict, base: int, *, new: int = 2) -> tuple[int, int]:
+    """The smallest cohort size above ``base`` that adds ``new`` study patients (so every layer
+    downstream has news), and how many imaged patients it adds (study patients and others)."""
+    plan = plan_cohort(DemoConfig(**{**demo, "n_patients": base + 60}))
+    for n in range(base + 1, base + 61):
+        added = plan.iloc[base:n]
+        if added["in_study_cohort"].sum() == new:
+            return n, int(added["has_seg"].sum())
+    raise AssertionError(f"no growth of {base} adds {new} study patients")
+
+
+def _included(graph: Graph, n: int) -> int:
+    cache = Path(graph.source.cache_dir) / "demo"
+    truth = DemoSource(cache, DemoConfig(**{**DEMO, "n_patients": n})).ground_truth()
+    return int(truth["in_study_cohort"].sum())
+
+
+def _tested(graph: Graph) -> int:
+    tested = graph.query(
+        "SELECT sum(n_patients) AS n FROM evaluation.fold_metrics "
+        "WHERE model = 'cox_p' AND split = 'test'"
+    )
+    return int(tested["n"].iloc[0])
+
+
+LOCATION = """
+from radiogenomics_assets.definitions import build_definitions
+from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.store import StoreResource
+
+defs = build_definitions(
+    StoreResource(database={database!r}),
+    SourceResource(name="demo", demo_config={demo!r}, cache_dir={cache!r}),
+    ModelingSettings(alpha_selection="validation", net=NetTrainingSettings(**{nets!r})),
+    retrain_cron="* * * * *",
+)
+"""
+#: Bound on the whole unattended update (two patient runs, cohort, five folds, evaluation).
+DAEMON_DEADLINE_S = 900
+#: Quiet time that proves nothing else is launched: two automation ticks and a cron tick.
+SETTLE_S = 75
+
+
+def _sensor_ticks(instance: DagsterInstance, name: str) -> int:
+    for state in instance.all_instigator_state():
+        if state.instigator_name == name:
+            return len(instance.get_ticks(state.instigator_origin_id, state.selector_id))
+    return 0
+
+
+def _runs_in_progress(instance: DagsterInstance) -> list:
+    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+
+    return instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+
+
+def _wait_until(condition, deadline: float, what: str, daemon_log: Path) -> None:
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"timed out waiting for {what}; daemon log:\n" + daemon_log.read_text()[-4000:]
+            )
+        time.sleep(5)
+
+
+def _materialized_since(instance: DagsterInstance, key: AssetKey, after: int) -> list:
+    return [
+        r.partition_key
+        for r in instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000
+        ).records
+    ]
+
+
+def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tmp_path) -> None:
+    from radiogenomics_assets.assets import (
+        cohort_level_assets,
+        evaluation_assets,
+        fold_assets,
+        ingest_assets,
+        patient_assets,
+    )
+
+    n, imaged = _grown_size(DEMO, graph.n_patients)
+    demo = {**DEMO, "n_patients": n}
+    (tmp_path / "location.py").write_text(
+        LOCATION.format(
+            database=graph.store.database,
+            demo=demo,
+            cache=graph.source.cache_dir,
+            nets=SMALL_NET_FIELDS,
+        )
+    )
+    workspace = tmp_path / "workspace.yaml"
+    workspace.write_text(
+        f"load_from:\n  - python_file:\n      relative_path: location.py\n"
+        f"      working_directory: {tmp_path}\n"
+    )
+    daemon_log = tmp_path / "daemon.log"
+    env = {**os.environ, "DAGSTER_HOME": str(graph.dagster_home)}
+    old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    with open(daemon_log, "wb") as log:
+        daemon = subprocess.Popen(
+            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)],
+            env=env,
+            cwd=tmp_path,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + DAEMON_DEADLINE_S
+        # The automation sensor's first tick is its baseline: changes before it are not news.
+        _wait_until(
+            lambda: (
+                _sensor_ticks(graph.instance, "automation_sensor") > 0
+                and _sensor_ticks(graph.instance, "patients_sensor") > 0
+            ),
+            deadline,
+            "the sensors' first ticks",
+            daemon_log,
+        )
+        before = graph.instance.event_log_storage.get_maximum_record_id()
+        grown = SourceResource(name="demo", demo_config=demo, cache_dir=graph.source.cache_dir)
+        manual_ingest = build_definitions(graph.store, grown, graph.settings)
+        assert execute(manual_ingest, graph.instance, "ingest_job").success
+
+        results = AssetKey(["evaluation", "results_table"])
+        _wait_until(
+            lambda: (
+                _materialized_since(graph.instance, results, before)
+                and not _runs_in_progress(graph.instance)
+            ),
+            deadline,
+            "the evaluation to refresh",
+            daemon_log,
+        )
+        time.sleep(SETTLE_S)
+        assert not _runs_in_progress(graph.instance)
+    finally:
+        os.killpg(daemon.pid, signal.SIGTERM)
+        try:
+            daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(daemon.pid, signal.SIGKILL)
+
+    failed = graph.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
+    assert not failed, [r.run_id for r in failed]
+    new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
+    assert len(new) == imaged
+    counts = {}
+    groups = {
+        "ingest": ingest_assets,
+        "patients": patient_assets,
+        "cohort": cohort_level_assets,
+        "folds": fold_assets,
+        "evaluation": evaluation_assets,
+    }
+    for group, assets in groups.items():
+        for key in (k for a in assets for k in a.keys):
+            for partition in _materialized_since(graph.instance, key, before):
+                counts[(group, key.to_user_string(), partition)] = (
+                    counts.get((group, key.to_user_string(), partition), 0) + 1
+                )
+    assert max(counts.values()) == 1  # nothing ran twice
+    assert {p for (g, _, p) in counts if g == "patients"} == new  # and no old patient again
+    expected = {
+        *((k.to_user_string(), None) for a in ingest_assets for k in a.keys),
+        *((k.to_user_string(), p) for a in patient_assets for k in a.keys for p in new),
+        *(
+            (k.to_user_string(), None)
+            for a in cohort_level_assets
+            for k in a.keys
+            if k != AssetKey(["modeling", "model_registry"])  # its input, the code, is unchanged
+        ),
+        *((k.to_user_string(), f) for a in fold_assets for k in a.keys for f in FOLD_NAMES),
+        *((k.to_user_string(), None) for a in evaluation_assets for k in a.keys),
+    }
+    assert {(key, p) for (_, key, p) in counts} == expected
+    assert _tested(graph) == _included(graph, n)
