@@ -13,7 +13,9 @@ Three parts, all run by the Dagster daemon (`make ui` starts one):
 
    * cohort, features, folds and evaluation assets run when an input's *data version* changed
      (a rerun that produced the same content does not count), when they are missing, or when
-     their code version changed; never while an input is still being computed;
+     their code version changed; never while an input is still being computed; evaluation
+     assets count only the models' (and each other's) changes, so they run after the
+     retraining, not also before it;
    * the model grid additionally waits for a cron tick (``RETRAIN_CRON``, an hour after the
      nightly re-read). Ten patients arriving in one night therefore cost one retraining, not
      ten, and a retraining never starts while a patient's features are still in flight.
@@ -40,7 +42,7 @@ from dagster import (
 
 from radiogenomics_assets.assets import model_assets, patient_assets
 from radiogenomics_assets.jobs import ingest_job, patient_assets_job
-from radiogenomics_assets.names import RAW
+from radiogenomics_assets.names import EVALUATION, RAW
 from radiogenomics_assets.partitions import patients_partitions
 from radiogenomics_assets.registration import (
     patient_changes,
@@ -98,26 +100,36 @@ def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
     )
 
 
-def _inputs_changed() -> AutomationCondition:
-    return AutomationCondition.any_deps_match(
+def _inputs_changed(triggers: AssetSelection | None = None) -> AutomationCondition:
+    changed = AutomationCondition.any_deps_match(
         AutomationCondition.data_version_changed() | AutomationCondition.will_be_requested()
-    ).with_label("an input's data version changed")
+    )
+    return (changed.allow(triggers) if triggers is not None else changed).with_label(
+        "an input's data version changed"
+    )
 
 
-def on_changed_inputs(per_patient: AssetSelection) -> AutomationCondition:
+def on_changed_inputs(
+    per_patient: AssetSelection,
+    triggers: AssetSelection | None = None,
+    label: str = "inputs changed",
+) -> AutomationCondition:
     """Run when missing, on a new code version, or when an input's content changed; and only
     once every input is settled. A failed patient (a missing ``per_patient`` partition) does
-    not hold the cohort back: the cohort goes on without them, as `make demo` does."""
+    not hold the cohort back: the cohort goes on without them, as `make demo` does.
+
+    ``triggers`` limits which inputs' changes count (all by default).
+    """
     return (
         (
             AutomationCondition.newly_missing()
             | AutomationCondition.code_version_changed()
-            | _inputs_changed()
+            | _inputs_changed(triggers)
         ).since_last_handled()
         & ~AutomationCondition.any_deps_missing().ignore(per_patient)
         & ~AutomationCondition.any_deps_in_progress()
         & ~AutomationCondition.in_progress()
-    ).with_label("inputs changed")
+    ).with_label(label)
 
 
 def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:
@@ -137,11 +149,22 @@ def with_automation(
     skipped = {key for a in patient_assets for key in a.keys}
     eager = on_changed_inputs(per_patient)
     gated = on_changed_inputs_at(retrain_cron, per_patient)
+    # Evaluation reads the cohort too, but must wait for the models retrained on it: only the
+    # grid's and its own inputs' changes trigger it, or it would run once before and once after.
+    after_grid = on_changed_inputs(
+        per_patient,
+        AssetSelection.assets(*grid) | AssetSelection.groups(EVALUATION),
+        "models or evaluation inputs changed",
+    )
 
     def condition(spec):
         if spec.key in skipped or spec.key.path[0] == RAW:
             return spec  # the schedule and the patients sensor run these
-        return spec.replace_attributes(automation_condition=gated if spec.key in grid else eager)
+        if spec.key in grid:
+            return spec.replace_attributes(automation_condition=gated)
+        if spec.key.path[0] == EVALUATION:
+            return spec.replace_attributes(automation_condition=after_grid)
+        return spec.replace_attributes(automation_condition=eager)
 
     return [a.map_asset_specs(condition) for a in assets]
 

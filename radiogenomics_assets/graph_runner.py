@@ -24,7 +24,7 @@ from radiogenomics_assets.jobs import JOB_ASSETS, PHASES, Phase
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.staleness import Planned, Staleness
+from radiogenomics_assets.staleness import Planned, Staleness, StaleStatus
 
 # Every event still goes to the instance (and the UI); the terminal shows only errors.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -195,7 +195,7 @@ def materialize_graph(
         announce(f"== {phase.title}")
         started = time.perf_counter()
         changed: Sequence[AssetKey] = ()
-        if phase.partitioned_by is None and phase.job == "ingest_job" and not force:
+        if phase.job == "ingest_job" and not force:
             changed = _source_changes(defs, instance, announce)
         if phase.partitioned_by == "patients":
             register_patients_from_store(
@@ -232,7 +232,7 @@ def _source_changes(
     staleness = Staleness(defs, instance)
     current = {}
     for key in JOB_ASSETS["ingest_job"]:
-        if staleness.status(key).value == "MISSING":
+        if staleness.status(key) == StaleStatus.MISSING:
             return []  # the plan runs the ingest anyway
         current[key] = staleness.resolver.get_current_data_version(key).value
     try:

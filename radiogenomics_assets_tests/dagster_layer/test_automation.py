@@ -190,7 +190,7 @@ def test_automation_conditions_by_layer() -> None:
     assert label("raw/clinical_labels") is None  # the schedule re-reads the source
     assert label("features/densenet_features") is None  # the patients sensor runs these
     assert label("cohort/study_cohort") == "inputs changed"
-    assert label("evaluation/results_table") == "inputs changed"
+    assert label("evaluation/results_table") == "models or evaluation inputs changed"
     assert label("modeling/mfh_g_d") == "inputs changed, at */5 * * * *"
     assert RETRAIN_CRON != "*/5 * * * *"
     assert automation_sensor.default_status == DefaultSensorStatus.RUNNING
