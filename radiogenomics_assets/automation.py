@@ -44,11 +44,7 @@ from radiogenomics_assets.assets import model_assets, patient_assets
 from radiogenomics_assets.jobs import ingest_job, patient_assets_job
 from radiogenomics_assets.names import EVALUATION, RAW
 from radiogenomics_assets.partitions import patients_partitions
-from radiogenomics_assets.registration import (
-    patient_changes,
-    patient_source_versions,
-    purge_patients,
-)
+from radiogenomics_assets.registration import patient_changes, purge_patients
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
 
@@ -84,12 +80,11 @@ def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
         purge_patients(store, changes.removed)
         context.log.warning(f"patients gone from the source, rows deleted: {changes.removed}")
     context.log.info(f"patients: {changes.summary()}")
-    versions = patient_source_versions(manifest)
     return SensorResult(
         # The key names the patient's source version: a retried tick or a second sensor
         # evaluation never launches the same work twice, a changed series launches it again.
         run_requests=[
-            RunRequest(partition_key=patient, run_key=f"{patient}:{versions[patient]}")
+            RunRequest(partition_key=patient, run_key=f"{patient}:{changes.versions[patient]}")
             for patient in changes.to_run
         ],
         dynamic_partitions_requests=[

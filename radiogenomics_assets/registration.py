@@ -99,7 +99,8 @@ class PatientChanges:
     changed: list[str]
     #: Registered and imaged, but never materialized (e.g. a tick failed after registering).
     never_run: list[str]
-    #: Source version of every patient whose observation must be recorded now.
+    #: Source version of every imaged patient, and of those whose observation is not recorded.
+    versions: dict[str, str] = field(default_factory=dict)
     to_observe: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -145,6 +146,7 @@ def patient_changes(manifest: pd.DataFrame, instance: DagsterInstance) -> Patien
         removed=sorted(registered - versions.keys()),
         changed=sorted(p for p in kept if p in observed and observed[p] != versions[p]),
         never_run=sorted(kept - materialized),
+        versions=versions,
         to_observe={p: v for p, v in versions.items() if observed.get(p) != v},
     )
 

@@ -76,23 +76,23 @@ def _correct_seg(dicom_root: Path, patient: str) -> None:
 
 def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_source) -> None:
     defs = build_definitions(store, local_source)
-    instance = DagsterInstance.ephemeral()
-    _ingest_and_sync(defs, instance, store)
-    patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
-    for patient in patients:
-        assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
-    assert _not_fresh(defs, instance) == set()
+    with DagsterInstance.ephemeral() as instance:
+        _ingest_and_sync(defs, instance, store)
+        patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
+        for patient in patients:
+            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+        assert _not_fresh(defs, instance) == set()
 
-    corrected = patients[1]
-    _correct_seg(Path(local_source.local_dicom_root), corrected)
-    _ingest_and_sync(defs, instance, store)
+        corrected = patients[1]
+        _correct_seg(Path(local_source.local_dicom_root), corrected)
+        _ingest_and_sync(defs, instance, store)
 
-    assert _not_fresh(defs, instance) == {
-        ("raw/nodule_segmentation", corrected),
-        ("raw/ct_series", corrected),
-    }
-    plans = plan_phase(defs, instance, PATIENT_PHASE)
-    assert [partition for partition, _ in plans] == [corrected]
-    planned = {p.key for p in plans[0][1]}
-    assert planned == {key for a in patient_assets for key in a.keys}
-    assert AssetKey(["raw", "nodule_segmentation"]) in planned
+        assert _not_fresh(defs, instance) == {
+            ("raw/nodule_segmentation", corrected),
+            ("raw/ct_series", corrected),
+        }
+        plans = plan_phase(defs, instance, PATIENT_PHASE)
+        assert [partition for partition, _ in plans] == [corrected]
+        planned = {p.key for p in plans[0][1]}
+        assert planned == {key for a in patient_assets for key in a.keys}
+        assert AssetKey(["raw", "nodule_segmentation"]) in planned

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import pytest
 from dagster import (
@@ -42,16 +43,16 @@ def total(item: dict) -> Output[str]:
 
 
 @pytest.fixture
-def instance(monkeypatch) -> DagsterInstance:
+def instance(monkeypatch) -> Iterator[DagsterInstance]:
     # Dagster skips partitioned inputs with this many partitions or more (100 in production).
     monkeypatch.setattr(dagster_data_version, "SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD", 2)
-    instance = DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("items", ["a", "b", "c"])
-    CONTENT.update(a="1", b="2", c="3")
-    for key in "abc":
-        assert materialize([item], instance=instance, partition_key=key).success
-    assert materialize([item, total], instance=instance, selection=[total]).success
-    return instance
+    with DagsterInstance.ephemeral() as instance:  # disposed: its outputs sit in a temp dir
+        instance.add_dynamic_partitions("items", ["a", "b", "c"])
+        CONTENT.update(a="1", b="2", c="3")
+        for key in "abc":
+            assert materialize([item], instance=instance, partition_key=key).success
+        assert materialize([item, total], instance=instance, selection=[total]).success
+        yield instance
 
 
 def _reason(instance: DagsterInstance) -> str | None:
