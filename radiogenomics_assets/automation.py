@@ -122,9 +122,22 @@ def on_changed_inputs(
             | _inputs_changed(triggers)
         ).since_last_handled()
         & ~AutomationCondition.any_deps_missing().ignore(per_patient)
-        & ~AutomationCondition.any_deps_in_progress()
+        & ~_inputs_or_theirs_in_progress()
         & ~AutomationCondition.in_progress()
     ).with_label(label)
+
+
+def _inputs_or_theirs_in_progress() -> AutomationCondition:
+    """An input, or an input of an input, is being computed: a new version is on its way.
+
+    One level is not enough: a fold model reads ``fold_splits``, whose own input
+    ``fold_assignment`` is still running in the cohort run when ``cohort/outcomes`` (run first)
+    already has its new version; without the second level the models would train on the old
+    splits and again on the new ones.
+    """
+    return AutomationCondition.any_deps_match(
+        AutomationCondition.in_progress() | AutomationCondition.any_deps_in_progress()
+    ).with_label("an input or an input's input is in progress")
 
 
 def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:

@@ -117,9 +117,10 @@ def pooled_download() -> tuple[float, float]:
     return started, time.time()
 
 
-def _run_download(home: str, start, results) -> None:  # type: ignore[no-untyped-def]
+def _run_download(home: str, start, results, delay_s: float) -> None:  # type: ignore[no-untyped-def]
     with DagsterInstance.from_config(home) as instance:
         start.wait(120)
+        time.sleep(delay_s)
         result = materialize([pooled_download], instance=instance)
         blocked = [
             e.message
@@ -137,9 +138,11 @@ def test_the_pool_serialises_downloads_of_separate_runs_in_separate_processes(
     ensure_dagster_home()
     spawn = multiprocessing.get_context("spawn")
     start, results = spawn.Barrier(2), spawn.Queue()
+    # The second starts a second later: SQLite run storage does not make two claims in the
+    # same instant atomic (both can win the last slot), a race Postgres storage does not have.
     workers = [
-        spawn.Process(target=_run_download, args=(str(dagster_home), start, results))
-        for _ in range(2)
+        spawn.Process(target=_run_download, args=(str(dagster_home), start, results, delay))
+        for delay in (0.0, 1.0)
     ]
     for worker in workers:
         worker.start()
@@ -149,7 +152,7 @@ def test_the_pool_serialises_downloads_of_separate_runs_in_separate_processes(
         for worker in workers:
             worker.join(30)
     (first, first_blocked), (second, second_blocked) = sorted(outcomes)
-    # Started together, each held for HOLD_S: only the pool can keep them apart.
+    # Each held for HOLD_S, the second starting inside the first: only the pool keeps them apart.
     assert second[0] >= first[1], (first, second)
     assert not first_blocked
     assert second_blocked == [f"Step blocked by limit for pool {DOWNLOAD_POOL}"]
