@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from dagster import AssetsDefinition, Definitions
+from dagster import AssetsDefinition, Definitions, ExecutorDefinition
 
 from radiogenomics_assets.assets import all_assets, source_imaging
 from radiogenomics_assets.automation import (
@@ -29,14 +29,17 @@ def build_definitions(
     settings: ModelingSettings | None = None,
     retrain_cron: str = RETRAIN_CRON,
     assets: Sequence[AssetsDefinition] = all_assets,
+    executor: ExecutorDefinition | None = None,
 ) -> Definitions:
     """The definitions with the given resources (tests pass a store under ``tmp_path``).
 
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
     ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
+    ``executor``: Dagster's multiprocess executor unless given (a test runs steps in-process).
     """
     store = store or StoreResource()
     return Definitions(
+        executor=executor,
         assets=[*with_automation(assets, retrain_cron), source_imaging],
         asset_checks=[*cohort_checks, *modeling_checks],
         jobs=[register_patients_job, *asset_jobs],

@@ -370,6 +370,8 @@ def _tested(graph: Graph) -> int:
 
 
 LOCATION = """
+from dagster import in_process_executor
+
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import SourceResource
@@ -380,10 +382,12 @@ defs = build_definitions(
     SourceResource(name="demo", demo_config={demo!r}, cache_dir={cache!r}),
     ModelingSettings(alpha_selection="validation", net=NetTrainingSettings(**{nets!r})),
     retrain_cron="* * * * *",
+    # One process per run, not per step: 125 step processes importing torch would dominate.
+    executor=in_process_executor,
 )
 """
 #: Bound on the whole unattended update (two patient runs, cohort, five folds, evaluation).
-DAEMON_DEADLINE_S = 900
+DAEMON_DEADLINE_S = 1800
 #: Quiet time that proves nothing else is launched: two automation ticks and a cron tick.
 SETTLE_S = 75
 
