@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 import pandas as pd
 from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
+from radiogenomics_assets.resources.io_manager import TableWithRejections
 from radiogenomics_assets.store.database import frame_digest
 
 
@@ -26,18 +27,21 @@ def table_output(
     data_version: str | None = None,
     metadata: Mapping[str, object] | None = None,
     output_name: str = "result",
-) -> Output[pd.DataFrame]:
+    rejections: pd.DataFrame | None = None,
+) -> Output:
     """Wrap ``frame`` so its data version is its content (or the given input-bytes digest).
 
-    Downstream assets then go stale only when the content they read changes.
+    Downstream assets then go stale only when the content they read changes. ``rejections``
+    (a raw asset's refused records) are stored with the rows, in the same transaction.
     """
     version = data_version or frame_digest(frame)
+    value = frame if rejections is None else TableWithRejections(frame, rejections)
     with warnings.catch_warnings():
         # Data versions are what lets reruns recompute only stale assets; Dagster 1.13 still
         # labels the parameter beta and would warn on every output of every run.
         warnings.filterwarnings("ignore", message="Parameter `data_version`", category=BetaWarning)
         return Output(
-            frame,
+            value,
             output_name=output_name,
             data_version=DataVersion(version),
             metadata={"data_version": MetadataValue.text(version), **(metadata or {})},

@@ -35,7 +35,8 @@ from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
-from radiogenomics_assets.store.database import frame_digest, replace_partition
+from radiogenomics_assets.sources.rejections import Rejection, rejections_frame
+from radiogenomics_assets.store.database import frame_digest
 from radiogenomics_assets.store.files import StoredFile, sha256_file
 
 PATIENT_PARTITION = {"partition_expr": "patient_id"}
@@ -45,29 +46,18 @@ def _source(source: SourceResource, store: StoreResource) -> DataSource:
     return source.build(store.files.path("sources"))
 
 
-def _record_rejections(
-    store: StoreResource, source_table: str, source_file: str, rejected: pd.DataFrame
-) -> None:
-    """Keep rows set aside at parse time in ``raw.rejected_records`` (one slice per table)."""
-    frame = pd.DataFrame(
-        {
-            "source_table": source_table,
-            "source_file": source_file,
-            "location": rejected.iloc[:, 0].astype(str),
-            "raw_value": rejected.iloc[:, 1].astype(str),
-            "reason": rejected["reason"].astype(str),
-        },
-        columns=["source_table", "source_file", "location", "raw_value", "reason"],
-    )
-    with store.get_connection() as conn:
-        replace_partition(
-            conn,
-            RAW,
-            "rejected_records",
-            frame,
-            partition_column="source_table",
-            partition_keys=[source_table],
+def _set_aside(kind: str, source_file: str, rejected: pd.DataFrame) -> pd.DataFrame:
+    """A parser's set-aside rows (location, raw value, reason) as ``raw.rejected_records`` rows."""
+    return rejections_frame(
+        Rejection(
+            kind=kind,
+            source_file=source_file,
+            location=f"{rejected.columns[0]} {row.iloc[0]}",
+            raw_value=None if pd.isna(row.iloc[1]) else str(row.iloc[1]),
+            reason=str(row["reason"]),
         )
+        for _, row in rejected.iterrows()
+    )
 
 
 def _file_metadata(src: DataSource, stored: StoredFile) -> dict[str, object]:
@@ -95,17 +85,17 @@ def _fetched_file(store: StoreResource, name: str, fetch) -> StoredFile:
 )
 def clinical_labels(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
-) -> Output[pd.DataFrame]:
+) -> Output:
     src = _source(source, store)
     stored = _fetched_file(
         store, "clinical_labels.csv", lambda dest: src.fetch_clinical_labels(dest, context.log.info)
     )
     parsed = read_clinical_labels(stored.path)
-    _record_rejections(store, "clinical_labels", stored.relpath, parsed.rejected)
     for reason in parsed.rejected["reason"]:
         context.log.warning(f"clinical row set aside: {reason}")
     return table_output(
         parsed.frame,
+        rejections=_set_aside("clinical_row", stored.relpath, parsed.rejected),
         data_version=stored.sha256,
         metadata={
             **_file_metadata(src, stored),
@@ -124,18 +114,18 @@ def clinical_labels(
 )
 def rnaseq_expression(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
-) -> Output[pd.DataFrame]:
+) -> Output:
     src = _source(source, store)
     stored = _fetched_file(
         store, "rnaseq_matrix.txt.gz", lambda dest: src.fetch_rnaseq_matrix(dest, context.log.info)
     )
     matrix = read_geo_matrix(stored.path)
-    _record_rejections(store, "rnaseq_expression", stored.relpath, matrix.rejected_columns)
     for reason in matrix.rejected_columns["reason"]:
         context.log.warning(f"RNA-seq column set aside: {reason}")
     long = matrix.long
     return table_output(
         long,
+        rejections=_set_aside("expression_column", stored.relpath, matrix.rejected_columns),
         data_version=stored.sha256,
         metadata={
             **_file_metadata(src, stored),

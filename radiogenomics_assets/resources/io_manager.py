@@ -4,11 +4,15 @@ Partitioned assets name their partition column in the definition metadata ``part
 (the dagster-duckdb convention); writing a partition deletes its rows and inserts the new ones in
 one transaction, so reruns replace rather than duplicate. ``column_types`` in the definition
 metadata pins SQL types such as ``FLOAT[1024]`` for array columns.
+
+Raw assets return a :class:`TableWithRejections`: the rows they kept and the records of what they
+refused go into their table and ``raw.rejected_records`` in the same transaction.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import pandas as pd
 from dagster import (
@@ -20,8 +24,16 @@ from dagster import (
     TableSchema,
 )
 
+from radiogenomics_assets.names import RAW
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.store.database import read_table, replace_partition, replace_table
+from radiogenomics_assets.store.database import (
+    read_table,
+    transaction,
+    write_partition,
+    write_table,
+)
+
+REJECTED_RECORDS = "rejected_records"
 
 
 class TableNotMaterializedError(LookupError):
@@ -33,6 +45,23 @@ def _schema_and_table(context: OutputContext | InputContext) -> tuple[str, str]:
     if len(path) != 2:
         raise ValueError(f"asset key {path} must be [schema, table] to live in DuckDB")
     return path[0], path[1]
+
+
+@dataclass(frozen=True)
+class TableWithRejections:
+    """A raw asset's rows and what its intake refused (:func:`~radiogenomics_assets.sources.
+    rejections.rejections_frame`), stored together or not at all."""
+
+    table: pd.DataFrame
+    rejections: pd.DataFrame
+
+
+def recorded_by(context: OutputContext) -> str:
+    """The slice of ``raw.rejected_records`` an asset (partition) owns: ``raw/ct_series[p]``."""
+    key = context.asset_key.to_user_string()
+    if context.has_asset_partitions:
+        return f"{key}[{context.asset_partition_key}]"
+    return key
 
 
 def table_schema(frame: pd.DataFrame) -> TableSchema:
@@ -48,17 +77,22 @@ class DuckDBTableIOManager(ConfigurableIOManager):
 
     store: StoreResource
 
-    def handle_output(self, context: OutputContext, obj: pd.DataFrame | None) -> None:
+    def handle_output(
+        self, context: OutputContext, obj: pd.DataFrame | TableWithRejections | None
+    ) -> None:
         if obj is None:
             return
+        rejections = None
+        if isinstance(obj, TableWithRejections):
+            obj, rejections = obj.table, obj.rejections.assign(recorded_by=recorded_by(context))
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}")
         schema, table = _schema_and_table(context)
         metadata: Mapping[str, object] = context.definition_metadata or {}
         column_types = dict(metadata.get("column_types") or {})
-        with self.store.get_connection() as conn:
+        with self.store.get_connection() as conn, transaction(conn):
             if context.has_asset_partitions:
-                replace_partition(
+                write_partition(
                     conn,
                     schema,
                     table,
@@ -68,7 +102,19 @@ class DuckDBTableIOManager(ConfigurableIOManager):
                     column_types=column_types,
                 )
             else:
-                replace_table(conn, schema, table, obj, column_types=column_types)
+                write_table(conn, schema, table, obj, column_types=column_types)
+            if rejections is not None:
+                write_partition(
+                    conn,
+                    RAW,
+                    REJECTED_RECORDS,
+                    rejections,
+                    partition_column="recorded_by",
+                    partition_keys=[recorded_by(context)],
+                    column_types=dict.fromkeys(rejections.columns, "VARCHAR"),
+                )
+        if rejections is not None:
+            context.add_output_metadata({"n_rejected_records": len(rejections)})
         count_key = (
             "dagster/partition_row_count" if context.has_asset_partitions else "dagster/row_count"
         )

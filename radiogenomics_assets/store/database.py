@@ -148,6 +148,21 @@ def _reconcile_columns(
             conn.execute(f"ALTER TABLE {target} ALTER {identifier(column_name)} TYPE {column_type}")
 
 
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One DuckDB transaction: committed on a clean exit, rolled back on any exception.
+
+    A process killed inside it leaves nothing: DuckDB replays only committed transactions.
+    """
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
 def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
@@ -163,6 +178,29 @@ def replace_partition(
     Rerunning a partition therefore replaces its rows and never duplicates them. Columns the
     frame adds (a newer code version) are added to the table; columns it lacks stay NULL.
     """
+    with transaction(conn):
+        write_partition(
+            conn,
+            schema,
+            table,
+            frame,
+            partition_column=partition_column,
+            partition_keys=partition_keys,
+            column_types=column_types,
+        )
+
+
+def write_partition(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    partition_column: str,
+    partition_keys: Sequence[str],
+    column_types: Mapping[str, str] | None = None,
+) -> None:
+    """:func:`replace_partition` inside a :func:`transaction` the caller holds."""
     if partition_column not in frame.columns:
         raise ValueError(
             f"{schema}.{table}: partition column {partition_column!r} missing from the output "
@@ -176,26 +214,21 @@ def replace_partition(
         )
     select_list = _select_list(frame, column_types or {})
     target = qualified(schema, table)
+    # Registered inside the caller's transaction: on a failure the rollback drops the view too
+    # (an aborted transaction refuses even an unregister).
     conn.register(_FRAME, frame)
-    try:
-        conn.execute("BEGIN TRANSACTION")
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
-        if table_exists(conn, schema, table):
-            _reconcile_columns(conn, schema, table, select_list)
-        else:
-            conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")
-        conn.execute(
-            f"DELETE FROM {target} WHERE CAST({identifier(partition_column)} AS VARCHAR) "
-            "IN (SELECT unnest(?::VARCHAR[]))",
-            [list(partition_keys)],
-        )
-        conn.execute(f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {_FRAME}")
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister(_FRAME)
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+    if table_exists(conn, schema, table):
+        _reconcile_columns(conn, schema, table, select_list)
+    else:
+        conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")
+    conn.execute(
+        f"DELETE FROM {target} WHERE CAST({identifier(partition_column)} AS VARCHAR) "
+        "IN (SELECT unnest(?::VARCHAR[]))",
+        [list(partition_keys)],
+    )
+    conn.execute(f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {_FRAME}")
+    conn.unregister(_FRAME)
 
 
 def delete_partitions(
@@ -225,21 +258,26 @@ def replace_table(
     column_types: Mapping[str, str] | None = None,
 ) -> None:
     """Replace the whole of ``schema.table`` with ``frame`` in one transaction."""
+    with transaction(conn):
+        write_table(conn, schema, table, frame, column_types=column_types)
+
+
+def write_table(
+    conn: duckdb.DuckDBPyConnection,
+    schema: str,
+    table: str,
+    frame: pd.DataFrame,
+    *,
+    column_types: Mapping[str, str] | None = None,
+) -> None:
+    """:func:`replace_table` inside a :func:`transaction` the caller holds."""
     select_list = _select_list(frame, column_types or {})
-    conn.register(_FRAME, frame)
-    try:
-        conn.execute("BEGIN TRANSACTION")
-        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
-        conn.execute(
-            f"CREATE OR REPLACE TABLE {qualified(schema, table)} AS "
-            f"SELECT {select_list} FROM {_FRAME}"
-        )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    finally:
-        conn.unregister(_FRAME)
+    conn.register(_FRAME, frame)  # dropped by the rollback on a failure, as above
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
+    conn.execute(
+        f"CREATE OR REPLACE TABLE {qualified(schema, table)} AS SELECT {select_list} FROM {_FRAME}"
+    )
+    conn.unregister(_FRAME)
 
 
 def read_table(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
 from radiogenomics_assets.assets.raw import (
     clinical_labels,
@@ -16,6 +16,7 @@ from radiogenomics_assets.assets.raw import (
     nodule_segmentation,
     rnaseq_expression,
 )
+from radiogenomics_assets.checks.intake import intake_checks
 from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
@@ -89,14 +90,30 @@ def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp
     frame.loc[0, "Case ID"] = "R01-001'; DROP TABLE x;--"
     frame.to_csv(csv, index=False)
 
-    result = materialize([clinical_labels], resources=resources_for(store, source))
+    check = next(
+        c for c in intake_checks for k in c.check_keys if k.asset_key == clinical_labels.key
+    )
+    result = materialize([clinical_labels, check], resources=resources_for(store, source))
     assert result.success
     with store.get_connection() as conn:
         kept = conn.execute("SELECT patient_id FROM raw.clinical_labels").fetchdf()
         rejected = conn.execute("SELECT * FROM raw.rejected_records").fetchdf()
     assert victim not in set(kept["patient_id"]) and len(kept) == len(frame) - 1
     assert rejected["raw_value"].tolist() == ["R01-001'; DROP TABLE x;--"]
+    assert rejected["recorded_by"].tolist() == ["raw/clinical_labels"]
+    assert rejected["kind"].tolist() == ["clinical_row"]
     assert "invalid patient id" in rejected["reason"].iloc[0]
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert "invalid patient id" in evaluation.description
+
+    # The corrected file replaces the records with its rows, in the same transaction.
+    frame.loc[0, "Case ID"] = victim
+    frame.to_csv(csv, index=False)
+    result = materialize([clinical_labels, check], resources=resources_for(store, source))
+    with store.get_connection() as conn:
+        assert conn.execute("SELECT count(*) FROM raw.rejected_records").fetchone() == (0,)
+    assert result.get_asset_check_evaluations()[0].passed
 
 
 def test_a_clinical_csv_without_a_required_column_names_it(small_cohort, store, tmp_path) -> None:
