@@ -35,7 +35,7 @@ from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
-from radiogenomics_assets.sources.rejections import Rejection, rejections_frame
+from radiogenomics_assets.sources.rejections import Rejection, describe, rejections_frame
 from radiogenomics_assets.store.database import frame_digest
 from radiogenomics_assets.store.files import StoredFile, sha256_file
 
@@ -148,15 +148,22 @@ def imaging_manifest(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
 ) -> Output[pd.DataFrame]:
     src = _source(source, store)
-    manifest = validate_manifest(src.imaging_manifest(context.log.info), source=src.name)
+    listed = src.imaging_manifest(context.log.info)
+    manifest = validate_manifest(listed.frame, source=src.name)
+    for line in listed.warnings:
+        context.log.warning(line)
+    for record in listed.rejections:
+        context.log.warning(f"refused: {describe(record)}")
     counts = manifest.groupby("modality")["series_uid"].count().to_dict()
     return table_output(
         manifest,
+        rejections=rejections_frame(listed.rejections),
         metadata={
             **src.describe(),
             "n_patients": int(manifest["patient_id"].nunique()),
             "n_ct_series": int(counts.get("CT", 0)),
             "n_seg_series": int(counts.get("SEG", 0)),
+            "n_refused": len(listed.rejections),
         },
     )
 
@@ -181,14 +188,14 @@ def _fetch_series_rows(
         files = sorted(p for p in staging.iterdir() if p.is_file())
         if not files:
             raise FileNotFoundError(f"patient {patient_id}: series {series_uid} arrived empty")
+        # Staged files are named <SOPInstanceUID>.dcm: name them by series and instance.
         headers = read_series_instances(
-            files, expected_series_uid=series_uid, expected_modality=modality
+            files,
+            expected_series_uid=series_uid,
+            expected_modality=modality,
+            expected_patient_id=patient_id,
+            name=lambda path: f"instance {path.stem} of {modality} series {series_uid}",
         )
-        foreign = {h.patient_id for h in headers} - {patient_id}
-        if foreign:
-            raise ValueError(
-                f"patient {patient_id}: series {series_uid} carries PatientID {sorted(foreign)}"
-            )
     rows = []
     for header in headers:
         stored = store.files.describe(*parts, Path(header.path).name)
@@ -299,7 +306,7 @@ def source_data_versions(source: SourceResource, store: StoreResource) -> dict[A
         clinical, rnaseq = Path(scratch, "clinical"), Path(scratch, "rnaseq")
         src.fetch_clinical_labels(clinical, _quiet)
         src.fetch_rnaseq_matrix(rnaseq, _quiet)
-        manifest = validate_manifest(src.imaging_manifest(_quiet), source=src.name)
+        manifest = validate_manifest(src.imaging_manifest(_quiet).frame, source=src.name)
         return {
             clinical_labels.key: sha256_file(clinical),
             rnaseq_expression.key: sha256_file(rnaseq),

@@ -71,6 +71,10 @@ class ReferencedSeriesMismatchError(DicomValidationError):
     """The SEG references a series other than the CT series it is decoded onto."""
 
 
+class SeveralReferencedSeriesError(ReferencedSeriesMismatchError):
+    """The SEG references more than one series, so which CT it was drawn on is ambiguous."""
+
+
 class MissingReferencedInstanceError(DicomValidationError):
     """The SEG references CT SOP instances that are not in the CT series given."""
 

@@ -1,9 +1,13 @@
-"""Header-only inspection of DICOM files: is it DICOM, is it complete, which series is it in.
+"""Header-only inspection of DICOM files and the one verifier of a series' instances.
 
 pydicom happily returns a partial dataset for a file cut short, so completeness is checked here
 by hand: the header must parse up to the Pixel Data element, and that element's announced length
 must fit in the file (and, for native encodings, hold every pixel the header describes). This
 runs on headers alone, so whole downloads can be vetted before any pixel is decoded.
+
+Every intake path (an NBIA zip, IDC objects, a local folder, the store's staged copy) verifies a
+series with :class:`SeriesVerifier`, and reads a SEG's referenced series with
+:func:`referenced_series_uid`, so one rule decides what a valid instance is.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from __future__ import annotations
 import math
 import struct
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -27,15 +31,23 @@ from radiogenomics_assets.dicom.errors import (
     MissingAttributeError,
     MixedSeriesError,
     NotDicomError,
+    PatientMismatchError,
+    SeveralReferencedSeriesError,
     TruncatedDicomError,
     WrongModalityError,
 )
+from radiogenomics_assets.ids import InvalidUidError, validate_uid
 
 PIXEL_DATA_TAG = 0x7FE00010
 # Explicit-VR encodings whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
 _LONG_VRS = frozenset({b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"UC", b"UN", b"UR", b"UT"})
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 _SEQUENCE_DELIMITER = (0xFFFE, 0xE0DD)
+# What pydicom raises on a file that starts like DICOM but is truncated or malformed.
+_MALFORMED = (EOFError, struct.error, OSError, ValueError, KeyError, IndexError)
+
+#: Names a file in messages: its path under the user's folder, or archive member and series.
+NameFn = Callable[[Path], str]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,13 +63,20 @@ class DicomHeader:
     modality: str
     #: DICOM PatientID, "" when absent.
     patient_id: str
+    #: how messages name the file (``str(path)`` unless the caller knows a better name)
+    name: str
 
 
-def inspect_dicom_file(path: Path | str) -> DicomHeader:
+def inspect_dicom_file(
+    path: Path | str, *, name: str | None = None, check_pixels: bool = True
+) -> DicomHeader:
     """Read one file's header and check that the file is complete DICOM.
 
     Args:
         path: the file to inspect.
+        name: how messages name the file (default: the path).
+        check_pixels: also check that a complete Pixel Data element follows the header (a
+            manifest scan, which reads no pixels, leaves that to the fetch).
 
     Returns:
         The header, read with ``stop_before_pixels``.
@@ -68,24 +87,27 @@ def inspect_dicom_file(path: Path | str) -> DicomHeader:
         MissingAttributeError: SOPInstanceUID, SeriesInstanceUID or Modality is absent.
     """
     path = Path(path)
+    where = name or str(path)
     size = path.stat().st_size
     with open(path, "rb") as handle:
         try:
             dataset = pydicom.dcmread(handle, stop_before_pixels=True)
         except InvalidDicomError as error:
-            raise NotDicomError(f"{path} is not a DICOM file: {error}") from error
-        except (EOFError, struct.error, OSError, ValueError) as error:
+            raise NotDicomError(f"{where} is not a DICOM file: {error}") from error
+        except _MALFORMED as error:
             raise TruncatedDicomError(
-                f"{path}: DICOM header could not be parsed to its end ({error})"
+                f"{where}: DICOM header could not be parsed to its end "
+                f"({type(error).__name__}: {error})"
             ) from error
-        _check_pixel_data_complete(handle, dataset, path, size)
+        if check_pixels:
+            _check_pixel_data_complete(handle, dataset, where, size)
     missing = [
         keyword
         for keyword in ("SOPInstanceUID", "SeriesInstanceUID", "Modality")
         if not str(dataset.get(keyword, "") or "").strip()
     ]
     if missing:
-        raise MissingAttributeError(f"{path}: DICOM header lacks {', '.join(missing)}")
+        raise MissingAttributeError(f"{where}: DICOM header lacks {', '.join(missing)}")
     return DicomHeader(
         path=path,
         dataset=dataset,
@@ -95,18 +117,115 @@ def inspect_dicom_file(path: Path | str) -> DicomHeader:
         study_uid=str(dataset.get("StudyInstanceUID", "")),
         modality=str(dataset.Modality),
         patient_id=str(dataset.get("PatientID", "") or ""),
+        name=where,
     )
 
 
+def referenced_series_uid(dataset: Dataset, where: str) -> str | None:
+    """The one series a SEG was drawn on, from its Common Instance Reference module.
+
+    Reads ``ReferencedSeriesSequence`` and, for references into other studies,
+    ``StudiesContainingOtherReferencedInstancesSequence``. ``None`` when it names none.
+
+    Raises:
+        SeveralReferencedSeriesError: it names more than one series (which one the mask
+            belongs to would be a guess).
+    """
+    items = list(dataset.get("ReferencedSeriesSequence", None) or [])
+    for study in dataset.get("StudiesContainingOtherReferencedInstancesSequence", None) or []:
+        items.extend(study.get("ReferencedSeriesSequence", None) or [])
+    found = sorted({str(item.SeriesInstanceUID) for item in items if item.get("SeriesInstanceUID")})
+    if len(found) > 1:
+        raise SeveralReferencedSeriesError(
+            f"{where}: the SEG references {len(found)} series {found}; expected exactly one"
+        )
+    return found[0] if found else None
+
+
+class SeriesVerifier:
+    """Checks the instances of one series, one file at a time.
+
+    An instance passes when it is complete DICOM, carries the expected SeriesInstanceUID (and
+    Modality and PatientID, when given), a well-formed SOPInstanceUID, and no earlier file of
+    the series carried that SOPInstanceUID.
+
+    Args:
+        series_uid: the SeriesInstanceUID every instance must carry.
+        modality: the Modality every instance must carry, if known.
+        patient_id: the PatientID every instance must carry, if known.
+    """
+
+    def __init__(
+        self, series_uid: str, *, modality: str | None = None, patient_id: str | None = None
+    ) -> None:
+        self.series_uid = series_uid
+        self.modality = modality
+        self.patient_id = patient_id
+        self.seen: dict[str, str] = {}
+
+    def add(self, path: Path, *, name: str | None = None) -> DicomHeader:
+        """Inspect ``path`` (named ``name`` in messages) and check it; see :meth:`check`."""
+        return self.check(inspect_dicom_file(path, name=name))
+
+    def check(self, header: DicomHeader) -> DicomHeader:
+        """Check an inspected file against the series and the files checked before it.
+
+        Raises:
+            MixedSeriesError: the file belongs to another series.
+            WrongModalityError: its Modality is not the expected one.
+            PatientMismatchError: its PatientID is not the expected one.
+            NotDicomError: its SOPInstanceUID is not a well-formed UID.
+            DuplicateInstanceError: an earlier file carried the same SOPInstanceUID.
+        """
+        where = header.name
+        if header.series_uid != self.series_uid:
+            raise MixedSeriesError(
+                f"{where} belongs to series {header.series_uid!r}, not {self.series_uid}"
+            )
+        if self.modality is not None and header.modality != self.modality:
+            raise WrongModalityError(
+                f"{where}: Modality {header.modality!r}, expected {self.modality!r} "
+                f"(series {self.series_uid})"
+            )
+        if self.patient_id is not None and header.patient_id != self.patient_id:
+            raise PatientMismatchError(
+                f"{where} of series {self.series_uid} belongs to patient "
+                f"{header.patient_id!r}, not {self.patient_id}"
+            )
+        try:
+            validate_uid(header.sop_instance_uid, what=f"SOPInstanceUID in {where}")
+        except InvalidUidError as error:
+            raise NotDicomError(str(error)) from error
+        first = self.seen.get(header.sop_instance_uid)
+        if first is not None:
+            raise DuplicateInstanceError(
+                f"SOPInstanceUID {header.sop_instance_uid} of series {self.series_uid} is in "
+                f"both {first} and {where}"
+            )
+        self.seen[header.sop_instance_uid] = where
+        return header
+
+    @property
+    def count(self) -> int:
+        return len(self.seen)
+
+
 def check_series_files(
-    paths: Sequence[Path | str], expected_series_uid: str | None = None
+    paths: Sequence[Path | str],
+    expected_series_uid: str | None = None,
+    *,
+    expected_modality: str | None = None,
+    expected_patient_id: str | None = None,
+    name: NameFn | None = None,
 ) -> list[DicomHeader]:
-    """Inspect every file of a series and check they form exactly one series.
+    """Inspect every file of a series and verify them with one :class:`SeriesVerifier`.
 
     Args:
         paths: the files of the series.
         expected_series_uid: the SeriesInstanceUID they must all carry; ``None`` accepts
             whichever single UID they share.
+        expected_modality, expected_patient_id: what every file must carry, if given.
+        name: how messages name a file (default: its path).
 
     Returns:
         The headers, in the order of ``paths``.
@@ -115,36 +234,28 @@ def check_series_files(
         EmptySeriesError: ``paths`` is empty.
         NotDicomError, TruncatedDicomError, MissingAttributeError: from
             :func:`inspect_dicom_file`, naming the file.
-        MixedSeriesError: a file belongs to another series (names the file and both UIDs).
-        DuplicateInstanceError: two files carry the same SOPInstanceUID.
+        MixedSeriesError: the files mix several series (names the files and UIDs).
+        WrongModalityError, PatientMismatchError, DuplicateInstanceError: from the verifier.
     """
     if not paths:
         raise EmptySeriesError(f"no DICOM files given for series {expected_series_uid or '(any)'}")
-    headers = [inspect_dicom_file(path) for path in paths]
-    if expected_series_uid is not None:
-        strays = [h for h in headers if h.series_uid != expected_series_uid]
-        if strays:
-            raise MixedSeriesError(
-                f"{len(strays)} of {len(headers)} files are not in series "
-                f"{expected_series_uid}: first {strays[0].path} has SeriesInstanceUID "
-                f"{strays[0].series_uid}"
-            )
-    else:
+    headers = [
+        inspect_dicom_file(p, name=name(Path(p)) if name else None) for p in map(Path, paths)
+    ]
+    if expected_series_uid is None:
         counts = Counter(h.series_uid for h in headers)
         if len(counts) > 1:
-            examples = {uid: next(h.path for h in headers if h.series_uid == uid) for uid in counts}
+            examples = {uid: next(h.name for h in headers if h.series_uid == uid) for uid in counts}
             detail = "; ".join(
                 f"{uid} ({count} files, e.g. {examples[uid]})" for uid, count in counts.items()
             )
             raise MixedSeriesError(f"files mix {len(counts)} series: {detail}")
-    seen: dict[str, Path] = {}
+        expected_series_uid = headers[0].series_uid
+    verifier = SeriesVerifier(
+        expected_series_uid, modality=expected_modality, patient_id=expected_patient_id
+    )
     for header in headers:
-        if header.sop_instance_uid in seen:
-            raise DuplicateInstanceError(
-                f"SOPInstanceUID {header.sop_instance_uid} of series {header.series_uid} is in "
-                f"both {seen[header.sop_instance_uid]} and {header.path}"
-            )
-        seen[header.sop_instance_uid] = header.path
+        verifier.check(header)
     return headers
 
 
@@ -168,7 +279,6 @@ class InstanceHeader:
         dataset = header.dataset
         number = dataset.get("InstanceNumber")
         frame_of_reference = dataset.get("FrameOfReferenceUID")
-        referenced = dataset.get("ReferencedSeriesSequence")
         return cls(
             path=header.path,
             patient_id=header.patient_id,
@@ -179,56 +289,33 @@ class InstanceHeader:
             sop_class_uid=header.sop_class_uid,
             instance_number=int(number) if number not in (None, "") else None,
             frame_of_reference_uid=str(frame_of_reference) if frame_of_reference else None,
-            referenced_series_uid=(
-                str(referenced[0].get("SeriesInstanceUID", "")) or None if referenced else None
-            ),
+            referenced_series_uid=referenced_series_uid(dataset, header.name),
         )
-
-
-def read_instance(
-    path: Path,
-    *,
-    expected_series_uid: str | None = None,
-    expected_modality: str | None = None,
-) -> InstanceHeader:
-    """Check one DICOM file as it enters the store (header and Pixel Data length only).
-
-    Raises:
-        NotDicomError, TruncatedDicomError, MissingAttributeError: from
-            :func:`inspect_dicom_file`.
-        MixedSeriesError: the file belongs to another SeriesInstanceUID than expected.
-        WrongModalityError: the file's Modality is not the expected one.
-    """
-    header = inspect_dicom_file(path)
-    if expected_series_uid is not None and header.series_uid != expected_series_uid:
-        raise MixedSeriesError(
-            f"{path}: SeriesInstanceUID {header.series_uid} differs from the series being "
-            f"read, {expected_series_uid}"
-        )
-    if expected_modality is not None and header.modality != expected_modality:
-        raise WrongModalityError(
-            f"{path}: Modality {header.modality!r}, expected {expected_modality!r}"
-        )
-    return InstanceHeader.from_header(header)
 
 
 def read_series_instances(
-    paths: Sequence[Path], *, expected_series_uid: str, expected_modality: str
+    paths: Sequence[Path],
+    *,
+    expected_series_uid: str,
+    expected_modality: str,
+    expected_patient_id: str | None = None,
+    name: NameFn | None = None,
 ) -> list[InstanceHeader]:
-    """Check every file of one series, in path order; the first failing file raises.
+    """Verify every file of one series, in path order, and return its raw-table fields.
 
     Raises:
         EmptySeriesError, NotDicomError, TruncatedDicomError, MissingAttributeError,
-        MixedSeriesError, DuplicateInstanceError: from :func:`check_series_files`.
-        WrongModalityError: a file's Modality is not ``expected_modality``.
+        MixedSeriesError, WrongModalityError, PatientMismatchError, DuplicateInstanceError:
+            from :func:`check_series_files`, naming the file.
+        SeveralReferencedSeriesError: a SEG instance references more than one series.
     """
-    headers = check_series_files(sorted(Path(p) for p in paths), expected_series_uid)
-    for header in headers:
-        if header.modality != expected_modality:
-            raise WrongModalityError(
-                f"{header.path}: Modality {header.modality!r} in series "
-                f"{expected_series_uid}, expected {expected_modality!r}"
-            )
+    headers = check_series_files(
+        sorted(Path(p) for p in paths),
+        expected_series_uid,
+        expected_modality=expected_modality,
+        expected_patient_id=expected_patient_id,
+        name=name,
+    )
     return [InstanceHeader.from_header(h) for h in headers]
 
 
@@ -256,7 +343,7 @@ def check_pixel_data_complete(dataset: Dataset, path: Path | str) -> None:
         )
 
 
-def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: Path, size: int) -> None:
+def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: str, size: int) -> None:
     """Raise TruncatedDicomError unless a complete Pixel Data element follows the header.
 
     ``dcmread(stop_before_pixels=True)`` leaves ``handle`` at the start of the Pixel Data tag
@@ -316,7 +403,7 @@ def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: Path, s
         )
 
 
-def _check_encapsulated_end(handle: BinaryIO, path: Path, size: int, endian: str) -> None:
+def _check_encapsulated_end(handle: BinaryIO, path: str, size: int, endian: str) -> None:
     if size < 8:
         raise TruncatedDicomError(f"{path}: file too short for encapsulated Pixel Data")
     handle.seek(size - 8)
@@ -329,7 +416,7 @@ def _check_encapsulated_end(handle: BinaryIO, path: Path, size: int, endian: str
         )
 
 
-def _transfer_syntax(dataset: Dataset, path: Path) -> UID:
+def _transfer_syntax(dataset: Dataset, path: str) -> UID:
     meta = getattr(dataset, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
     if not uid:

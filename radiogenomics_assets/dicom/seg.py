@@ -39,7 +39,7 @@ from radiogenomics_assets.dicom.geometry import (
     same_orientation,
     same_pixel_spacing,
 )
-from radiogenomics_assets.dicom.headers import inspect_dicom_file, require
+from radiogenomics_assets.dicom.headers import inspect_dicom_file, referenced_series_uid, require
 from radiogenomics_assets.dicom.segments import (
     SelectionRule,
     choose_nodule_segment,
@@ -101,7 +101,8 @@ def decode_segmentation(
         WrongModalityError: the file is not a SEG.
         PatientMismatchError: the SEG's PatientID is not the patient's.
         FrameOfReferenceMismatchError: SEG and CT frames of reference differ.
-        ReferencedSeriesMismatchError: the SEG references another series.
+        ReferencedSeriesMismatchError: the SEG references another series (or several:
+            SeveralReferencedSeriesError).
         MissingReferencedInstanceError: referenced CT instances are absent from ``ct``.
         InconsistentGeometryError: matrix size, pixel spacing, orientation or frame
             positions disagree with the CT, or a frame's source reference contradicts its
@@ -174,13 +175,14 @@ def _check_references(seg: Dataset, ct: CtVolume, where: str) -> None:
             f"{where}: FrameOfReferenceUID {frame_of_reference} differs from "
             f"{ct.describe()}'s {ct.frame_of_reference_uid}"
         )
+    # A SEG without series references is placed by geometry alone (checked below).
+    series = referenced_series_uid(seg, where)
+    if series is not None and series != ct.series_uid:
+        raise ReferencedSeriesMismatchError(
+            f"{where}: references series {series}, but the CT is {ct.describe()}"
+        )
     referenced: set[str] = set()
     for item in seg.get("ReferencedSeriesSequence", []):
-        series = str(item.get("SeriesInstanceUID", ""))
-        if series != ct.series_uid:
-            raise ReferencedSeriesMismatchError(
-                f"{where}: references series {series}, but the CT is {ct.describe()}"
-            )
         referenced.update(
             str(instance.ReferencedSOPInstanceUID)
             for instance in item.get("ReferencedInstanceSequence", [])

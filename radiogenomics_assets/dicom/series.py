@@ -22,7 +22,6 @@ from radiogenomics_assets.dicom.errors import (
     InconsistentGeometryError,
     PatientMismatchError,
     UnsupportedDicomError,
-    WrongModalityError,
 )
 from radiogenomics_assets.dicom.geometry import (
     SLICE_SPACING_RELATIVE_TOLERANCE,
@@ -130,14 +129,16 @@ def read_ct_series(
     """
     if patient_id is not None:
         validate_patient_id(patient_id, where="read_ct_series")
-    headers = check_series_files(paths, expected_series_uid)
+    headers = check_series_files(
+        paths, expected_series_uid, expected_modality="CT", expected_patient_id=patient_id
+    )
     series_uid = headers[0].series_uid
     where = (
         f"patient {patient_id}, CT series {series_uid}"
         if patient_id
         else (f"CT series {series_uid}")
     )
-    _check_modality_and_patient(headers, patient_id, where)
+    _check_frames_and_patient(headers, patient_id, where)
     frame_of_reference = _single_frame_of_reference(headers, where)
     grid = _check_common_grid(headers, where)
     orientation = orientation_from_iop(grid.orientation, where)
@@ -189,28 +190,18 @@ class _Grid:
     orientation: tuple[float, ...]
 
 
-def _check_modality_and_patient(
+def _check_frames_and_patient(
     headers: Sequence[DicomHeader], patient_id: str | None, where: str
 ) -> None:
+    """What the series verifier leaves to a CT reader: single frames, and with no expected
+    patient, one PatientID among the files."""
     for header in headers:
-        if header.modality != "CT":
-            raise WrongModalityError(
-                f"{where}: {header.path} (SOP {header.sop_instance_uid}) has Modality "
-                f"{header.modality!r}, expected 'CT'"
-            )
         if int(header.dataset.get("NumberOfFrames", 1) or 1) > 1:
             raise UnsupportedDicomError(
                 f"{where}: {header.path} is a multi-frame image "
                 f"({header.dataset.NumberOfFrames} frames); only single-frame CT is supported"
             )
-    if patient_id is not None:
-        strangers = [h for h in headers if h.patient_id != patient_id]
-        if strangers:
-            raise PatientMismatchError(
-                f"{where}: {len(strangers)} file(s) belong to another patient: "
-                f"{strangers[0].path} has PatientID {strangers[0].patient_id!r}"
-            )
-    else:
+    if patient_id is None:
         ids = Counter(h.patient_id for h in headers)
         if len(ids) > 1:
             raise PatientMismatchError(f"{where}: files mix PatientIDs {dict(ids)}")

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
+
+from radiogenomics_assets.sources.rejections import Rejection
 
 LogFn = Callable[[str], None]
 
@@ -35,6 +38,20 @@ def empty_manifest() -> pd.DataFrame:
     return pd.DataFrame({column: pd.Series(dtype="object") for column in MANIFEST_COLUMNS})
 
 
+@dataclass(frozen=True)
+class Manifest:
+    """What a source offers: one row per series (:data:`MANIFEST_COLUMNS`), and what it refused.
+
+    ``rejections`` lists every file, series or patient the source saw but will not serve, so
+    the raw asset stores them beside the rows instead of leaving them in a log; ``warnings``
+    are facts about kept series worth a WARN line (a SeriesInstanceUID two patients share).
+    """
+
+    frame: pd.DataFrame
+    rejections: tuple[Rejection, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
 class SourceError(RuntimeError):
     """A source could not deliver what was asked; the message names patient, series or URL."""
 
@@ -55,12 +72,12 @@ class DataSource(abc.ABC):
         """Write the GEO-format RNA-seq matrix (tab-separated, optionally gzipped) to ``dest``."""
 
     @abc.abstractmethod
-    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
-        """One row per CT or SEG series, with the columns of :data:`MANIFEST_COLUMNS`."""
+    def imaging_manifest(self, log: LogFn) -> Manifest:
+        """One row per CT or SEG series (:data:`MANIFEST_COLUMNS`) and the records refused."""
 
     def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
         """The manifest rows of one patient (a source with a cheaper query overrides this)."""
-        manifest = self.imaging_manifest(log)
+        manifest = self.imaging_manifest(log).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
     @abc.abstractmethod

@@ -21,8 +21,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.ids import validate_patient_id
-from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, DataSource, LogFn
+from radiogenomics_assets.ids import validate_patient_id, validate_uid
+from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, DataSource, LogFn, Manifest
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
 from radiogenomics_assets.sources.idc_index import (
     IDC_COLLECTION,
@@ -35,7 +35,6 @@ from radiogenomics_assets.sources.instances import (
     SeriesAssembler,
     SeriesMismatchError,
     clear_directory,
-    validate_uid,
 )
 from radiogenomics_assets.sources.progress import SeriesProgress
 from radiogenomics_assets.sources.remote_files import (
@@ -106,7 +105,7 @@ class IdcSource(DataSource):
                 self._index = idc_manifest(self.collection, index_path=self.index_path)
             return self._index
 
-    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
+    def imaging_manifest(self, log: LogFn) -> Manifest:
         """CT series and the original SEG series (AI-derived SEGs left out), offline."""
         index = self.series_index()
         chosen = pd.concat(
@@ -118,11 +117,11 @@ class IdcSource(DataSource):
             f"{int((chosen['modality'] == 'SEG').sum())} (AI-derived SEG left out: "
             f"{int(((index['modality'] == 'SEG') & index['analysis_result_id'].notna()).sum())})"
         )
-        return chosen.loc[:, list(MANIFEST_COLUMNS)]
+        return Manifest(chosen.loc[:, list(MANIFEST_COLUMNS)])
 
     def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
         validate_patient_id(patient_id, where="patient_series")
-        manifest = self.imaging_manifest(lambda _line: None)
+        manifest = self.imaging_manifest(lambda _line: None).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
@@ -142,7 +141,7 @@ class IdcSource(DataSource):
                 index's instanceCount, or fewer instances verified.
             ChecksumMismatchError: an object's size or MD5 disagrees with the listing after
                 ``object_attempts`` downloads.
-            NotDicomError, ForeignInstanceError, DuplicateInstanceError: bad content.
+            DicomValidationError (subclasses): bad content, from the verifier.
             HttpError (subclasses), S3ListingError: transport and listing failures.
         """
         validate_patient_id(patient_id, where="fetch_series")

@@ -20,9 +20,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from radiogenomics_assets.ids import validate_patient_id
+from radiogenomics_assets.ids import validate_patient_id, validate_uid
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
-from radiogenomics_assets.sources.instances import validate_uid
 
 #: IDC's collection id for NSCLC-Radiogenomics.
 IDC_COLLECTION = "nsclc_radiogenomics"

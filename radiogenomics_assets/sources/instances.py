@@ -1,39 +1,21 @@
-"""Verify the DICOM instances of one downloaded series and place them as ``<SOPInstanceUID>.dcm``.
+r"""Place the verified DICOM instances of one downloaded series as ``<SOPInstanceUID>.dcm``.
 
 Whatever the archive (an NBIA zip, IDC's bucket objects), a series counts as downloaded only when
-every file parses as DICOM, belongs to the requested series, appears once, and the number of
-instances equals what the archive announced. Each way of failing has its own exception, all
-subclasses of :class:`SeriesVerificationError`, whose message names the series and the file.
+every file passes :class:`~radiogenomics_assets.dicom.headers.SeriesVerifier` (the same check a
+local folder and the store's copy get) and the number of instances equals what the archive
+announced. Content failures raise the verifier's :mod:`radiogenomics_assets.dicom.errors`; the
+archive's own failures (corrupt zip, checksum, count) are :class:`SeriesVerificationError`\ s.
+Messages name the file as the archive calls it (zip member, object key) and the series.
 """
 
 from __future__ import annotations
 
-import re
 import shutil
 from pathlib import Path
 
-import pydicom
-from pydicom.errors import InvalidDicomError
-
+from radiogenomics_assets.dicom.headers import SeriesVerifier
+from radiogenomics_assets.ids import validate_uid
 from radiogenomics_assets.sources.base import SourceError
-
-#: DICOM UI value: dot-separated digit groups, at most 64 characters.
-UID_PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-
-
-class InvalidUidError(ValueError):
-    """A value that should be a DICOM UID is not one (it would reach a path or a URL)."""
-
-
-def validate_uid(uid: object, *, what: str = "UID") -> str:
-    """Return ``uid`` if it is a well-formed DICOM UID, else raise.
-
-    Raises:
-        InvalidUidError: naming ``what`` and the value received.
-    """
-    if not isinstance(uid, str) or len(uid) > 64 or not UID_PATTERN.fullmatch(uid):
-        raise InvalidUidError(f"invalid {what} {uid!r}: expected digits and dots, at most 64")
-    return uid
 
 
 class SeriesMismatchError(SourceError):
@@ -64,18 +46,6 @@ class InstanceCountMismatchError(SeriesVerificationError):
     """The series holds a different number of instances than the archive announced."""
 
 
-class NotDicomError(SeriesVerificationError):
-    """A file of the series does not parse as DICOM."""
-
-
-class ForeignInstanceError(SeriesVerificationError):
-    """A file belongs to another series than the one requested."""
-
-
-class DuplicateInstanceError(SeriesVerificationError):
-    """Two files carry the same SOPInstanceUID."""
-
-
 def clear_directory(directory: Path) -> None:
     """Remove everything inside ``directory`` (kept itself), so a failed attempt leaves nothing."""
     for child in directory.iterdir():
@@ -96,7 +66,7 @@ class SeriesAssembler:
     def __init__(self, series_uid: str, dest_dir: Path) -> None:
         self.series_uid = validate_uid(series_uid, what="SeriesInstanceUID")
         self.dest_dir = Path(dest_dir)
-        self.sop_instance_uids: dict[str, str] = {}
+        self.verifier = SeriesVerifier(self.series_uid)
         self.bytes = 0
 
     def add(self, incoming: Path, *, origin: str) -> Path:
@@ -105,44 +75,18 @@ class SeriesAssembler:
         ``origin`` names the file as the archive calls it (zip member, object key), for messages.
 
         Raises:
-            NotDicomError: the file does not parse as DICOM.
-            ForeignInstanceError: its SeriesInstanceUID is not the requested one.
-            DuplicateInstanceError: its SOPInstanceUID was already added.
+            NotDicomError, TruncatedDicomError, MissingAttributeError, MixedSeriesError,
+            DuplicateInstanceError: from the verifier, naming ``origin`` and the series.
         """
-        where = f"{origin!r} of series {self.series_uid}"
-        try:
-            # Pixel data is read too, so a file cut short inside its pixels fails here.
-            dataset = pydicom.dcmread(incoming)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError) as error:
-            raise NotDicomError(
-                f"file {where} is not readable DICOM: {error}", series_uid=self.series_uid
-            ) from error
-        found_series = dataset.get("SeriesInstanceUID")
-        if found_series != self.series_uid:
-            raise ForeignInstanceError(
-                f"file {where} belongs to series {found_series!r}, not {self.series_uid}",
-                series_uid=self.series_uid,
-            )
-        sop_uid = dataset.get("SOPInstanceUID")
-        try:
-            validate_uid(sop_uid, what=f"SOPInstanceUID in file {where}")
-        except InvalidUidError as error:
-            raise NotDicomError(str(error), series_uid=self.series_uid) from error
-        if sop_uid in self.sop_instance_uids:
-            raise DuplicateInstanceError(
-                f"files {self.sop_instance_uids[sop_uid]!r} and {origin!r} of series "
-                f"{self.series_uid} both hold SOPInstanceUID {sop_uid}",
-                series_uid=self.series_uid,
-            )
-        final = self.dest_dir / f"{sop_uid}.dcm"
+        header = self.verifier.add(incoming, name=f"{origin!r} of series {self.series_uid}")
+        final = self.dest_dir / f"{header.sop_instance_uid}.dcm"
         incoming.replace(final)
-        self.sop_instance_uids[str(sop_uid)] = origin
         self.bytes += final.stat().st_size
         return final
 
     @property
     def count(self) -> int:
-        return len(self.sop_instance_uids)
+        return self.verifier.count
 
     def check_count(self, expected: int, *, source: str) -> None:
         """Raise unless exactly ``expected`` instances were added.

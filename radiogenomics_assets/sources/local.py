@@ -1,56 +1,71 @@
 """A data source over files already on disk: any DICOM tree, a clinical CSV and a GEO matrix.
 
 The imaging manifest comes from the DICOM headers, never from folder names, so the NBIA Data
-Retriever layout, IDC downloads and hand-made trees all work. Series are grouped by
-SeriesInstanceUID; CT and SEG series are kept, everything else is counted and reported.
+Retriever layout, IDC downloads and hand-made trees all work.
 
-Fetching a series copies every file of its folder(s) after checking that each one parses and
-belongs to that series and patient. A folder must therefore hold one series (as NBIA and IDC
-downloads do): a stray file of another series in it is refused by name rather than silently
-left behind or mixed in.
+What the manifest keeps, and what it refuses (each refusal is a
+:class:`~radiogenomics_assets.sources.rejections.Rejection` that ``raw/imaging_manifest`` stores
+in ``raw.rejected_records`` and logs as a warning; nothing is dropped with only a log line):
+
+* A series is the instances of **one patient** with one SeriesInstanceUID: every instance belongs
+  to the patient its own PatientID names. When two patients' instances share a SeriesInstanceUID
+  (a de-identification that mapped UIDs wrongly), each patient keeps its own instances as its
+  own series, and the manifest warns about the shared UID. Neither patient is dropped for the
+  collision: each series is consistent within its patient, every later step addresses a series
+  by patient and UID, and a SEG is only matched to a CT of its own patient.
+* ``dicom_file``: a file that is not DICOM or whose header cannot be parsed or lacks its UIDs;
+  a second file holding a SOPInstanceUID already seen in its series (the first, in path order,
+  is kept).
+* ``dicom_series`` (one patient's instances of one UID): files that disagree on Modality or
+  StudyInstanceUID, an invalid UID or patient id (an instance without a valid PatientID cannot
+  be attributed to anyone), a modality other than CT and SEG, and a SEG that references no
+  series, several series, or a series that is not a CT series of the same patient here.
+* ``patient``: a patient whose every series was refused gets one more record saying so, so a
+  patient never disappears from the partitions silently.
+
+Fetching a series checks every file of its folder(s) with the one
+:class:`~radiogenomics_assets.dicom.headers.SeriesVerifier` before copying, and names the user's
+file in any error. A folder must therefore hold one series (as NBIA and IDC downloads do): a
+stray file of another series or patient in it is refused by name rather than silently left
+behind or mixed in.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
-import struct
 import uuid
-from collections import Counter, defaultdict
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
-import pydicom
-from pydicom.errors import InvalidDicomError
 
-from radiogenomics_assets.dicom.errors import TruncatedDicomError
-from radiogenomics_assets.dicom.headers import check_pixel_data_complete
-from radiogenomics_assets.ids import InvalidPatientIdError, validate_patient_id
+from radiogenomics_assets.dicom.errors import DicomValidationError, NotDicomError
+from radiogenomics_assets.dicom.headers import (
+    SeriesVerifier,
+    inspect_dicom_file,
+    referenced_series_uid,
+)
+from radiogenomics_assets.ids import (
+    InvalidPatientIdError,
+    InvalidUidError,
+    validate_patient_id,
+    validate_uid,
+)
 from radiogenomics_assets.sources.base import (
     MANIFEST_COLUMNS,
     DataSource,
     LogFn,
+    Manifest,
     SourceError,
     empty_manifest,
 )
+from radiogenomics_assets.sources.rejections import Rejection
 
 KEPT_MODALITIES = ("CT", "SEG")
-UID_PATTERN = re.compile(r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$")
-_HEADER_TAGS = [
-    "SOPClassUID",
-    "SOPInstanceUID",
-    "Modality",
-    "PatientID",
-    "StudyInstanceUID",
-    "SeriesInstanceUID",
-    "SeriesDescription",
-    "ReferencedSeriesSequence",
-]
-# What pydicom raises on a file that starts like DICOM but is truncated or malformed.
-_MALFORMED = (EOFError, OSError, ValueError, KeyError, IndexError, struct.error)
 _EXAMPLES = 3
 
 
@@ -59,21 +74,14 @@ class LocalSourceError(SourceError):
 
 
 class SeriesNotFoundError(LocalSourceError):
-    """No DICOM file of the requested series is under the DICOM root."""
-
-
-class SeriesFileError(LocalSourceError):
-    """A file in a series folder does not parse, or belongs to another series or patient."""
-
-
-def is_valid_uid(value: object) -> bool:
-    """Whether ``value`` is a syntactically valid DICOM UID (digits and dots, at most 64)."""
-    return isinstance(value, str) and len(value) <= 64 and bool(UID_PATTERN.fullmatch(value))
+    """No DICOM file of the requested series and patient is under the DICOM root."""
 
 
 @dataclass(frozen=True)
-class _Header:
+class _Instance:
     path: Path
+    #: the file's path under the DICOM root, as messages and records name it
+    name: str
     size: int
     sop_uid: str
     series_uid: str
@@ -81,77 +89,33 @@ class _Header:
     modality: str
     patient_id: str
     description: str
-    referenced_series_uids: tuple[str, ...]
+    referenced: str | None
+    #: why the SEG's reference could not be read (several series), else None
+    reference_error: str | None
 
 
 @dataclass
 class _Scan:
-    headers: list[_Header]
-    non_dicom: list[Path]
-    malformed: list[tuple[Path, str]]
+    instances: list[_Instance] = field(default_factory=list)
+    refused: list[Rejection] = field(default_factory=list)
 
 
-def _text(ds: pydicom.Dataset, keyword: str) -> str:
-    value = ds.get(keyword, "")
-    return "" if value is None else str(value)
-
-
-def _read_header(path: Path) -> _Header | None:
-    """The header of ``path``, or None if it is not a DICOM file (no 'DICM' preamble)."""
-    try:
-        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=_HEADER_TAGS)
-    except InvalidDicomError:
-        return None
-    referenced = tuple(
-        str(item.SeriesInstanceUID)
-        for item in ds.get("ReferencedSeriesSequence", [])
-        if "SeriesInstanceUID" in item
-    )
-    return _Header(
-        path=path,
-        size=path.stat().st_size,
-        sop_uid=_text(ds, "SOPInstanceUID"),
-        series_uid=_text(ds, "SeriesInstanceUID"),
-        study_uid=_text(ds, "StudyInstanceUID"),
-        modality=_text(ds, "Modality"),
-        patient_id=_text(ds, "PatientID"),
-        description=_text(ds, "SeriesDescription"),
-        referenced_series_uids=referenced,
-    )
-
-
-def _scan(root: Path) -> _Scan:
-    scan = _Scan(headers=[], non_dicom=[], malformed=[])
+def _files(root: Path) -> Iterator[Path]:
     for folder, dirs, files in os.walk(root):
         dirs.sort()
         for name in sorted(files):
             path = Path(folder) / name
-            if not path.is_file():
-                continue
-            try:
-                header = _read_header(path)
-            except _MALFORMED as error:
-                scan.malformed.append((path, f"{type(error).__name__}: {error}"))
-                continue
-            if header is None:
-                scan.non_dicom.append(path)
-            elif not header.series_uid or not header.sop_uid:
-                scan.malformed.append(
-                    (path, "no SeriesInstanceUID or SOPInstanceUID (a DICOMDIR or damaged file)")
-                )
-            else:
-                scan.headers.append(header)
-    return scan
-
-
-def _examples(paths: list[Path], root: Path) -> str:
-    shown = [p.relative_to(root).as_posix() if p.is_relative_to(root) else str(p) for p in paths]
-    more = f" and {len(paths) - _EXAMPLES} more" if len(paths) > _EXAMPLES else ""
-    return ", ".join(shown[:_EXAMPLES]) + more
+            if path.is_file():
+                yield path
 
 
 def _single(values: set[str]) -> str | None:
     return next(iter(values)) if len(values) == 1 else None
+
+
+def _examples(names: list[str]) -> str:
+    more = f" and {len(names) - _EXAMPLES} more" if len(names) > _EXAMPLES else ""
+    return ", ".join(names[:_EXAMPLES]) + more
 
 
 def _atomic_copy(source: Path, dest: Path, what: str, log: LogFn) -> None:
@@ -209,12 +173,17 @@ class LocalSource(DataSource):
         if not self.dicom_root.is_dir():
             raise LocalSourceError(f"DICOM root {self.dicom_root} is not a folder")
 
-    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
-        """One row per CT or SEG series found by reading every file's header.
+    def _name(self, path: Path) -> str:
+        """``path`` as the user knows it: relative to the configured DICOM root."""
+        return (
+            path.relative_to(self.dicom_root).as_posix()
+            if path.is_relative_to(self.dicom_root)
+            else str(path)
+        )
 
-        Series with an invalid patient id or UID, or whose files disagree on patient, study or
-        modality, are skipped and logged by UID; files that are not DICOM, malformed DICOM
-        files and series of other modalities are counted and logged with examples.
+    def imaging_manifest(self, log: LogFn) -> Manifest:
+        """One row per (patient, CT or SEG series) read from every file's header, and the
+        records of every file, series and patient refused (see the module docstring).
 
         Raises:
             LocalSourceError: the DICOM root is not a folder.
@@ -232,38 +201,71 @@ class LocalSource(DataSource):
         self._require_root()
         patient_root = self.dicom_root / patient_id
         root = patient_root if patient_root.is_dir() else self.dicom_root
-        manifest = self._manifest_under(root, log)
+        manifest = self._manifest_under(root, log).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
-    def _manifest_under(self, root: Path, log: LogFn) -> pd.DataFrame:
-        scan = _scan(root)
-        if scan.non_dicom:
-            log(
-                f"skipped {len(scan.non_dicom)} non-DICOM file(s) under {root}: "
-                f"{_examples(scan.non_dicom, self.dicom_root)}"
+    def _scan(self, root: Path) -> _Scan:
+        scan = _Scan()
+        for path in _files(root):
+            name = self._name(path)
+            try:
+                header = inspect_dicom_file(path, name=name, check_pixels=False)
+            except NotDicomError:
+                scan.refused.append(self._file_refused(name, "not a DICOM file"))
+                continue
+            except DicomValidationError as error:
+                reason = str(error).removeprefix(f"{name}: ")
+                scan.refused.append(self._file_refused(name, reason))
+                continue
+            referenced, reference_error = None, None
+            if header.modality == "SEG":
+                try:
+                    referenced = referenced_series_uid(header.dataset, name)
+                except DicomValidationError as error:
+                    reference_error = str(error).removeprefix(f"{name}: ")
+            scan.instances.append(
+                _Instance(
+                    path=path,
+                    name=name,
+                    size=path.stat().st_size,
+                    sop_uid=header.sop_instance_uid,
+                    series_uid=header.series_uid,
+                    study_uid=header.study_uid,
+                    modality=header.modality,
+                    patient_id=header.patient_id,
+                    description=str(header.dataset.get("SeriesDescription", "") or ""),
+                    referenced=referenced,
+                    reference_error=reference_error,
+                )
             )
-        for path, reason in scan.malformed:
-            log(f"skipped malformed DICOM file {path}: {reason}")
+        return scan
 
-        by_series: dict[str, list[_Header]] = defaultdict(list)
-        for header in scan.headers:
-            by_series[header.series_uid].append(header)
-        rows = []
-        other: Counter[str] = Counter()
-        other_files: list[Path] = []
-        for series_uid in sorted(by_series):
-            row = self._manifest_row(series_uid, by_series[series_uid], log, other, other_files)
+    def _file_refused(self, name: str, reason: str, patient_id: str | None = None) -> Rejection:
+        return Rejection(
+            kind="dicom_file",
+            source_file=str(self.dicom_root),
+            location=name,
+            reason=reason,
+            patient_id=patient_id,
+        )
+
+    def _manifest_under(self, root: Path, log: LogFn) -> Manifest:
+        scan = self._scan(root)
+        refused = list(scan.refused)
+        groups: dict[tuple[str, str], list[_Instance]] = defaultdict(list)
+        for instance in scan.instances:
+            groups[(instance.series_uid, instance.patient_id)].append(instance)
+        warnings = _shared_uid_warnings(groups)
+        rows: list[dict[str, object]] = []
+        for (series_uid, raw_patient), instances in sorted(groups.items()):
+            row = self._series_row(series_uid, raw_patient, instances, refused)
             if row is not None:
                 rows.append(row)
-        if other:
-            summary = ", ".join(f"{m or '(no Modality)'}: {n}" for m, n in sorted(other.items()))
-            log(
-                f"skipped {sum(other.values())} series of other modalities ({summary}), "
-                f"{len(other_files)} file(s): {_examples(other_files, self.dicom_root)}"
-            )
+        rows = self._segs_with_their_ct(rows, groups, refused)
+        refused.extend(self._lost_patients(scan.instances, rows, refused))
         if not rows:
-            log(f"no CT or SEG series under {root}")
-            return empty_manifest()
+            log(f"no CT or SEG series under {root}; refused {len(refused)} record(s)")
+            return Manifest(empty_manifest(), tuple(refused), tuple(warnings))
         frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
         frame = frame.sort_values(["patient_id", "modality", "series_uid"], ignore_index=True)
         frame["instance_count"] = frame["instance_count"].astype("int64")
@@ -271,81 +273,176 @@ class LocalSource(DataSource):
         log(
             f"found {int((frame['modality'] == 'CT').sum())} CT and "
             f"{int((frame['modality'] == 'SEG').sum())} SEG series of "
-            f"{frame['patient_id'].nunique()} patients under {root}"
+            f"{frame['patient_id'].nunique()} patients under {root}; refused "
+            f"{len(refused)} record(s)"
         )
-        return frame
+        return Manifest(frame, tuple(refused), tuple(warnings))
 
-    def _manifest_row(
+    def _series_refused(
         self,
         series_uid: str,
-        headers: list[_Header],
-        log: LogFn,
-        other: Counter[str],
-        other_files: list[Path],
+        instances: list[_Instance],
+        reason: str,
+        *,
+        patient_id: str | None,
+        raw_value: str | None = None,
+    ) -> Rejection:
+        folders = sorted({self._name(i.path.parent) for i in instances})
+        return Rejection(
+            kind="dicom_series",
+            source_file=str(self.dicom_root),
+            location=f"series {series_uid} ({len(instances)} file(s) in {_examples(folders)})",
+            reason=reason,
+            patient_id=patient_id,
+            raw_value=raw_value,
+        )
+
+    def _series_row(
+        self,
+        series_uid: str,
+        raw_patient: str,
+        instances: list[_Instance],
+        refused: list[Rejection],
     ) -> dict[str, object] | None:
-        folders = sorted({str(h.path.parent) for h in headers})
-        where = f"series {series_uid!r} in {folders[0]}"
-        modality = _single({h.modality for h in headers})
+        """The manifest row of one patient's instances of one UID, or None after recording why."""
+        try:
+            patient_id: str | None = validate_patient_id(raw_patient, where="its PatientID")
+        except InvalidPatientIdError as error:
+            patient_id = None
+            problem: str | None = f"{error}; its files cannot be attributed to a patient"
+        else:
+            problem = None
+
+        def refuse(reason: str, raw_value: str | None = None) -> None:
+            refused.append(
+                self._series_refused(
+                    series_uid, instances, reason, patient_id=patient_id, raw_value=raw_value
+                )
+            )
+
+        if problem is not None:
+            refuse(problem, raw_value=raw_patient)
+            return None
+        modalities = {i.modality for i in instances}
+        modality = _single(modalities)
         if modality is None:
-            log(f"skipped {where}: its files disagree on Modality")
+            refuse(f"its files disagree on Modality {sorted(modalities)}")
             return None
         if modality not in KEPT_MODALITIES:
-            other[modality] += 1
-            other_files.extend(h.path for h in headers)
-            return None
-        if not is_valid_uid(series_uid):
-            log(f"skipped {where}: SeriesInstanceUID is not a valid UID")
-            return None
-        raw_patient = _single({h.patient_id for h in headers})
-        if raw_patient is None:
-            patients = sorted({h.patient_id for h in headers})
-            log(f"skipped {where}: its files name several patients {patients}")
+            refuse(f"Modality {modality!r}: only CT and SEG series are used")
             return None
         try:
-            patient_id = validate_patient_id(raw_patient, where=where)
-        except InvalidPatientIdError as error:
-            log(f"skipped {where}: {error}")
+            validate_uid(series_uid, what="SeriesInstanceUID")
+            study_uid = _single({i.study_uid for i in instances})
+            if study_uid is None:
+                raise InvalidUidError("its files disagree on StudyInstanceUID")
+            validate_uid(study_uid, what="StudyInstanceUID")
+        except InvalidUidError as error:
+            refuse(str(error))
             return None
-        study_uid = _single({h.study_uid for h in headers})
-        if study_uid is None or not is_valid_uid(study_uid):
-            log(f"skipped {where}: no single valid StudyInstanceUID")
-            return None
-        first_of: dict[str, _Header] = {}
-        for header in headers:
-            first_of.setdefault(header.sop_uid, header)
-        if len(first_of) < len(headers):
-            log(f"{where}: {len(headers) - len(first_of)} duplicate SOPInstanceUID(s) counted once")
+        kept: dict[str, _Instance] = {}
+        for instance in sorted(instances, key=lambda i: i.name):
+            first = kept.setdefault(instance.sop_uid, instance)
+            if first is not instance:
+                refused.append(
+                    self._file_refused(
+                        instance.name,
+                        f"a second file of SOPInstanceUID {instance.sop_uid} (series "
+                        f"{series_uid}); {first.name} is used",
+                        patient_id,
+                    )
+                )
         referenced = None
         if modality == "SEG":
-            uids = sorted({u for h in headers for u in h.referenced_series_uids})
-            if len(uids) > 1:
-                log(f"{where}: the SEG references several series {uids}; using {uids[0]}")
-            referenced = uids[0] if uids else None
-        description = next((h.description for h in headers if h.description), "")
+            errors = sorted({i.reference_error for i in instances if i.reference_error})
+            references = {i.referenced for i in instances if i.referenced}
+            if errors or len(references) > 1:
+                refuse(errors[0] if errors else f"the SEG references {sorted(references)}")
+                return None
+            if not references:
+                refuse("the SEG names no referenced series (ReferencedSeriesSequence)")
+                return None
+            referenced = references.pop()
         return {
             "patient_id": patient_id,
             "modality": modality,
             "series_uid": series_uid,
             "study_uid": study_uid,
             "referenced_series_uid": referenced,
-            "instance_count": len(first_of),
-            "series_description": description,
-            "size_bytes": sum(h.size for h in first_of.values()),
-            "source_location": os.pathsep.join(folders),
+            "instance_count": len(kept),
+            "series_description": next((i.description for i in kept.values() if i.description), ""),
+            "size_bytes": sum(i.size for i in kept.values()),
+            "source_location": os.pathsep.join(sorted({str(i.path.parent) for i in instances})),
         }
 
-    def _series_folders(self, patient_id: str, series_uid: str) -> list[Path]:
+    def _segs_with_their_ct(
+        self,
+        rows: list[dict[str, object]],
+        groups: dict[tuple[str, str], list[_Instance]],
+        refused: list[Rejection],
+    ) -> list[dict[str, object]]:
+        """Drop (and record) the SEGs whose referenced series is not a CT of their patient."""
+        cts = {(r["patient_id"], r["series_uid"]) for r in rows if r["modality"] == "CT"}
+        kept = []
+        for row in rows:
+            patient_id, series_uid = row["patient_id"], row["series_uid"]
+            if row["modality"] == "SEG" and (patient_id, row["referenced_series_uid"]) not in cts:
+                refused.append(
+                    self._series_refused(
+                        str(series_uid),
+                        groups[(str(series_uid), str(patient_id))],
+                        f"the SEG references series {row['referenced_series_uid']}, which is "
+                        f"not a CT series of patient {patient_id} under {self.dicom_root}",
+                        patient_id=str(patient_id),
+                    )
+                )
+            else:
+                kept.append(row)
+        return kept
+
+    def _lost_patients(
+        self,
+        instances: list[_Instance],
+        rows: list[dict[str, object]],
+        refused: list[Rejection],
+    ) -> list[Rejection]:
+        seen = set()
+        for instance in instances:
+            try:
+                seen.add(validate_patient_id(instance.patient_id))
+            except InvalidPatientIdError:
+                continue
+        kept = {row["patient_id"] for row in rows}
+        records = []
+        for patient_id in sorted(seen - kept):
+            count = sum(r.patient_id == patient_id for r in refused)
+            records.append(
+                Rejection(
+                    kind="patient",
+                    source_file=str(self.dicom_root),
+                    location=f"patient {patient_id}",
+                    reason=f"every series of patient {patient_id} was refused ({count} "
+                    "record(s)); the patient has no partitions",
+                    patient_id=patient_id,
+                )
+            )
+        return records
+
+    def _series_files(self, patient_id: str, series_uid: str) -> list[Path]:
+        """Every file in the folders that hold the patient's instances of the series."""
         patient_root = self.dicom_root / patient_id
-        searched: list[Path] = []
-        if patient_root.is_dir():
-            searched.append(patient_root)
+        searched = [patient_root] if patient_root.is_dir() else []
         searched.append(self.dicom_root)
         for root in searched:
             folders = sorted(
-                {h.path.parent for h in _scan(root).headers if h.series_uid == series_uid}
+                {
+                    i.path.parent
+                    for i in self._scan(root).instances
+                    if i.series_uid == series_uid and i.patient_id == patient_id
+                }
             )
             if folders:
-                return folders
+                return [p for folder in folders for p in sorted(folder.iterdir()) if p.is_file()]
         raise SeriesNotFoundError(
             f"series {series_uid} of patient {patient_id} not found under {self.dicom_root}"
         )
@@ -353,81 +450,60 @@ class LocalSource(DataSource):
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
         """Copy the series' files into the empty folder ``dest_dir`` as ``<SOPInstanceUID>.dcm``.
 
+        Files in the series' folder(s) that are not DICOM and not named ``*.dcm`` are skipped
+        (and logged); a byte-identical second copy of an instance is skipped too.
+
         Raises:
             InvalidPatientIdError: ``patient_id`` is not a safe id.
             LocalSourceError: the DICOM root is missing, ``series_uid`` is not a UID, or
                 ``dest_dir`` is not an empty folder.
-            SeriesNotFoundError: no file of the series exists under the DICOM root.
-            SeriesFileError: a DICOM file in the series folder(s) does not parse, belongs to
-                another series or patient, has an invalid SOPInstanceUID, or repeats one with
-                different bytes (the file is named).
+            SeriesNotFoundError: no file of the patient's series exists under the DICOM root.
+            DicomValidationError (subclasses): from the verifier, naming the user's file: a
+                ``*.dcm`` file that is not DICOM, a truncated file, a file of another series or
+                patient, or a SOPInstanceUID repeated with different bytes.
         """
         validate_patient_id(patient_id, where="fetch_series")
-        if not is_valid_uid(series_uid):
-            raise LocalSourceError(f"series UID {series_uid!r} is not a valid DICOM UID")
+        try:
+            validate_uid(series_uid, what="series UID")
+        except InvalidUidError as error:
+            raise LocalSourceError(f"{error}: not a valid DICOM UID") from error
         self._require_root()
         dest_dir = Path(dest_dir)
         if not dest_dir.is_dir() or any(dest_dir.iterdir()):
             raise LocalSourceError(f"destination {dest_dir} must be an existing, empty folder")
 
+        verifier = SeriesVerifier(series_uid, patient_id=patient_id)
         chosen: dict[str, Path] = {}
-        skipped: list[Path] = []
-        for folder in self._series_folders(patient_id, series_uid):
-            for path in sorted(p for p in folder.iterdir() if p.is_file()):
-                sop_uid = self._check_file(path, patient_id, series_uid)
-                if sop_uid is None:
-                    if path.suffix.lower() == ".dcm":
-                        raise SeriesFileError(
-                            f"{path} in series {series_uid} of patient {patient_id} is named "
-                            "like a DICOM instance but is not a DICOM file"
-                        )
-                    skipped.append(path)
-                    continue
-                if sop_uid in chosen:
-                    if chosen[sop_uid].read_bytes() != path.read_bytes():
-                        raise SeriesFileError(
-                            f"{path} and {chosen[sop_uid]} both hold SOPInstanceUID {sop_uid} "
-                            "with different contents"
-                        )
-                    continue
-                chosen[sop_uid] = path
+        skipped: list[str] = []
+        for path in self._series_files(patient_id, series_uid):
+            try:
+                header = inspect_dicom_file(path)
+            except NotDicomError:
+                if path.suffix.lower() == ".dcm":
+                    raise
+                skipped.append(self._name(path))
+                continue
+            first = chosen.get(header.sop_instance_uid)
+            if first is not None and first.read_bytes() == path.read_bytes():
+                continue
+            verifier.check(header)
+            chosen[header.sop_instance_uid] = path
         for sop_uid, path in chosen.items():
             shutil.copyfile(path, dest_dir / f"{sop_uid}.dcm")
         if skipped:
-            log(f"skipped {len(skipped)} non-DICOM file(s): {_examples(skipped, self.dicom_root)}")
+            log(f"skipped {len(skipped)} non-DICOM file(s): {_examples(skipped)}")
         log(f"copied {len(chosen)} instance(s) of series {series_uid} ({patient_id})")
 
-    def _check_file(self, path: Path, patient_id: str, series_uid: str) -> str | None:
-        """The file's SOPInstanceUID after the checks, or None if it is not DICOM at all."""
-        try:
-            ds = pydicom.dcmread(path)
-        except InvalidDicomError:
-            return None
-        except _MALFORMED as error:
-            raise SeriesFileError(
-                f"{path} in series {series_uid} does not parse: {type(error).__name__}: {error}"
-            ) from error
-        found_series = _text(ds, "SeriesInstanceUID")
-        if found_series != series_uid:
-            raise SeriesFileError(
-                f"{path} belongs to series {found_series!r}, not {series_uid}; a series folder "
-                "must hold only that series"
-            )
-        found_patient = _text(ds, "PatientID")
-        if found_patient != patient_id:
-            raise SeriesFileError(
-                f"{path} of series {series_uid} belongs to patient {found_patient!r}, "
-                f"not {patient_id}"
-            )
-        sop_uid = _text(ds, "SOPInstanceUID")
-        if not is_valid_uid(sop_uid):
-            raise SeriesFileError(f"{path} has an invalid SOPInstanceUID {sop_uid!r}")
-        if "PixelData" not in ds:
-            raise SeriesFileError(f"{path} of series {series_uid} has no pixel data")
-        try:
-            check_pixel_data_complete(ds, path)
-        except TruncatedDicomError as error:
-            raise SeriesFileError(
-                f"series {series_uid} of patient {patient_id}: {error}"
-            ) from error
-        return sop_uid
+
+def _shared_uid_warnings(groups: dict[tuple[str, str], list[_Instance]]) -> list[str]:
+    """One line per SeriesInstanceUID that several patients' instances carry."""
+    owners: dict[str, list[str]] = defaultdict(list)
+    for series_uid, patient_id in groups:
+        owners[series_uid].append(patient_id)
+    return [
+        f"series UID {uid} is carried by the instances of {len(patients)} patients "
+        f"{sorted(patients)} (a de-identification error?); each patient's instances are kept "
+        "as that patient's series"
+        for uid, patients in sorted(owners.items())
+        if len(patients) > 1
+    ]

@@ -33,9 +33,14 @@ def validate_manifest(manifest: pd.DataFrame, *, source: str) -> pd.DataFrame:
     modalities = set(manifest["modality"]) - {"CT", "SEG"}
     if modalities:
         raise ManifestError(f"the {source} manifest holds modalities {sorted(modalities)}")
-    duplicated = manifest["series_uid"][manifest["series_uid"].duplicated()]
+    # A series is (patient, UID): a UID two patients share stays apart (see sources.local).
+    keys = manifest[["patient_id", "series_uid"]]
+    duplicated = keys[keys.duplicated()]
     if not duplicated.empty:
-        raise ManifestError(f"the {source} manifest lists series {duplicated.iloc[0]} twice")
+        patient_id, series_uid = duplicated.iloc[0]
+        raise ManifestError(
+            f"the {source} manifest lists series {series_uid} of patient {patient_id} twice"
+        )
     return manifest.loc[:, list(MANIFEST_COLUMNS)].reset_index(drop=True)
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from radiogenomics_assets.ids import validate_uid
 from radiogenomics_assets.sources.base import LogFn, SourceError
 from radiogenomics_assets.sources.http import HttpClient
 from radiogenomics_assets.sources.instances import (
@@ -40,7 +41,6 @@ from radiogenomics_assets.sources.instances import (
     EmptyArchiveError,
     SeriesAssembler,
     clear_directory,
-    validate_uid,
 )
 from radiogenomics_assets.sources.nbia_zip import extract_series_zip
 from radiogenomics_assets.sources.progress import SeriesProgress
@@ -189,8 +189,8 @@ class NbiaClient:
             InvalidUidError: ``series_uid`` is not a DICOM UID.
             EmptyArchiveError: ``getImage`` answered with an empty body.
             CorruptArchiveError, ChecksumMismatchError: still failing after ``series_attempts``.
-            InstanceCountMismatchError, NotDicomError, ForeignInstanceError,
-            DuplicateInstanceError: the series is wrong as served; not retried.
+            InstanceCountMismatchError, DicomValidationError (subclasses: not DICOM,
+            foreign or duplicate instance): the series is wrong as served; not retried.
             HttpStatusError, RetriesExhaustedError: from the HTTP layer.
         """
         validate_uid(series_uid, what="SeriesInstanceUID")

@@ -67,7 +67,7 @@ def extract_series_zip(
         CorruptArchiveError: the zip is truncated or corrupt (bad central directory, CRC).
         ChecksumMismatchError: with ``require_md5``, ``md5hashes.csv`` is missing, malformed,
             lacks a member, lists a file not in the zip, or disagrees with a member's MD5.
-        NotDicomError, ForeignInstanceError, DuplicateInstanceError: from the assembler.
+        DicomValidationError (subclasses): from the assembler's verifier.
     """
     series_uid = assembler.series_uid
     try:

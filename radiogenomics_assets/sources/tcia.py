@@ -3,8 +3,8 @@
 The manifest is one ``getSeries`` call for the collection, keeping CT and SEG rows. A SEG's
 ``referenced_series_uid`` is NULL there: NBIA does not say which CT a SEG was drawn on, and the
 answer is only known after the SEG is downloaded (its ReferencedSeriesSequence). The raw assets
-therefore fetch the SEG first and then ask :meth:`TciaSource.fetch_series` for that one CT series
-(see :mod:`radiogenomics_assets.sources.seg_first`), not for all 727 CT series (about 91 GB).
+therefore fetch the SEG first and then ask :meth:`TciaSource.fetch_series` for that one CT series,
+not for all 727 CT series (about 91 GB).
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.ids import validate_patient_id
-from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, DataSource, LogFn, SourceError
+from radiogenomics_assets.ids import validate_patient_id, validate_uid
+from radiogenomics_assets.sources.base import (
+    MANIFEST_COLUMNS,
+    DataSource,
+    LogFn,
+    Manifest,
+    SourceError,
+)
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy, url_with_params
-from radiogenomics_assets.sources.instances import SeriesMismatchError, validate_uid
+from radiogenomics_assets.sources.instances import SeriesMismatchError
 from radiogenomics_assets.sources.nbia import (
     DEFAULT_NBIA_BASE_URL,
     NSCLC_RADIOGENOMICS,
@@ -101,7 +107,7 @@ class TciaSource(DataSource):
         check = "gzip" if self.rnaseq_url.endswith(".gz") else "none"
         fetch_file(self.http, self.rnaseq_url, dest, check=check, log=log)
 
-    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
+    def imaging_manifest(self, log: LogFn) -> Manifest:
         """CT and SEG series of the collection, one row each (SEG references unknown: NULL).
 
         Raises:
@@ -122,7 +128,7 @@ class TciaSource(DataSource):
             f"NBIA manifest for {self.collection!r}: {frame['patient_id'].nunique()} patients, "
             + ", ".join(f"{m} {int((frame['modality'] == m).sum())}" for m in IMAGING_MODALITIES)
         )
-        return frame
+        return Manifest(frame)
 
     def _manifest_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         records = []

@@ -148,10 +148,6 @@ class FileStore:
         final = self.path(*parts)
         return StoredFile(final, self._relpath(final), size, digest.hexdigest())
 
-    def copy_in(self, source: Path, *parts: str) -> StoredFile:
-        with open(source, "rb") as handle:
-            return self.write_stream(handle, *parts)
-
     @contextmanager
     def atomic_directory(self, *parts: str) -> Iterator[Path]:
         """Yield a temporary folder that replaces folder ``parts`` only on a clean exit.

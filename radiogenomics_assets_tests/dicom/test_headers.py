@@ -12,6 +12,8 @@ from radiogenomics_assets.dicom.errors import (
     MissingAttributeError,
     MixedSeriesError,
     NotDicomError,
+    PatientMismatchError,
+    SeveralReferencedSeriesError,
     TruncatedDicomError,
     WrongModalityError,
 )
@@ -19,8 +21,8 @@ from radiogenomics_assets.dicom.headers import (
     check_pixel_data_complete,
     check_series_files,
     inspect_dicom_file,
-    read_instance,
     read_series_instances,
+    referenced_series_uid,
 )
 from radiogenomics_assets_tests.dicom.synthetic import SyntheticCt, write_ct_series
 
@@ -111,7 +113,9 @@ def test_check_series_files_names_the_stray_file(synthetic_ct: SyntheticCt, tmp_
     other = write_ct_series(tmp_path / "other", shape=(2, 8, 8))
     paths = [*synthetic_ct.paths, other.paths[1]]
     with pytest.raises(
-        MixedSeriesError, match=rf"1 of 13 files.*{other.paths[1].name}.*{other.series_uid}"
+        MixedSeriesError,
+        match=rf"{other.paths[1].name} belongs to series '{other.series_uid}', "
+        rf"not {synthetic_ct.series_uid}",
     ):
         check_series_files(paths, synthetic_ct.series_uid)
     with pytest.raises(MixedSeriesError, match=r"files mix 2 series"):
@@ -145,17 +149,24 @@ def test_read_series_instances_gives_raw_table_fields(
     assert first.instance_number == synthetic_ct.datasets[0].InstanceNumber
     assert first.frame_of_reference_uid == synthetic_ct.frame_of_reference_uid
     assert first.referenced_series_uid is None
-    seg = read_instance(seg_path, expected_modality="SEG")
+    (seg,) = read_series_instances(
+        [seg_path],
+        expected_series_uid=pydicom.dcmread(seg_path).SeriesInstanceUID,
+        expected_modality="SEG",
+    )
     assert seg.referenced_series_uid == synthetic_ct.series_uid
 
 
-def test_read_instance_and_series_refuse_bad_files(
+def test_read_series_instances_refuses_bad_files(
     synthetic_ct: SyntheticCt, seg_path: Path, tmp_path: Path
 ) -> None:
+    seg_uid = pydicom.dcmread(seg_path).SeriesInstanceUID
     with pytest.raises(WrongModalityError, match=r"Modality 'SEG', expected 'CT'"):
-        read_instance(seg_path, expected_modality="CT")
-    with pytest.raises(MixedSeriesError, match=rf"differs from the series being read, {UID}"):
-        read_instance(synthetic_ct.paths[0], expected_series_uid=UID)
+        read_series_instances([seg_path], expected_series_uid=seg_uid, expected_modality="CT")
+    with pytest.raises(MixedSeriesError, match=rf"belongs to series .*, not {UID}"):
+        read_series_instances(
+            synthetic_ct.paths[:1], expected_series_uid=UID, expected_modality="CT"
+        )
     copy = tmp_path / "copy.dcm"
     copy.write_bytes(synthetic_ct.paths[0].read_bytes())
     with pytest.raises(MixedSeriesError, match="is in both"):
@@ -168,6 +179,39 @@ def test_read_instance_and_series_refuse_bad_files(
         read_series_instances(
             synthetic_ct.paths, expected_series_uid=synthetic_ct.series_uid, expected_modality="MR"
         )
+
+
+def test_read_series_instances_names_files_and_checks_the_patient(
+    synthetic_ct: SyntheticCt,
+) -> None:
+    with pytest.raises(
+        PatientMismatchError,
+        match=r"instance slice-\S+ of my series .*patient 'SYN-001', not R01-005",
+    ):
+        read_series_instances(
+            synthetic_ct.paths,
+            expected_series_uid=synthetic_ct.series_uid,
+            expected_modality="CT",
+            expected_patient_id="R01-005",
+            name=lambda path: f"instance {path.stem} of my series",
+        )
+
+
+def test_a_seg_referencing_several_series_is_refused(seg_path: Path) -> None:
+    dataset = pydicom.dcmread(seg_path)
+    assert (
+        referenced_series_uid(dataset, "seg")
+        == dataset.ReferencedSeriesSequence[0].SeriesInstanceUID
+    )
+    other = pydicom.Dataset()
+    other.SeriesInstanceUID = "1.2.3.4.5"
+    study = pydicom.Dataset()
+    study.ReferencedSeriesSequence = [other]
+    dataset.StudiesContainingOtherReferencedInstancesSequence = [study]
+    with pytest.raises(SeveralReferencedSeriesError, match=r"seg: the SEG references 2 series"):
+        referenced_series_uid(dataset, "seg")
+    del dataset.ReferencedSeriesSequence
+    assert referenced_series_uid(dataset, "seg") == "1.2.3.4.5"
 
 
 def test_check_pixel_data_complete_on_a_read_dataset(synthetic_ct: SyntheticCt) -> None:

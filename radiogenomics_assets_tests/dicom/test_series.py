@@ -143,7 +143,7 @@ def test_in_plane_shift_is_refused(synthetic_ct: SyntheticCt) -> None:
 
 
 def test_patient_mismatch(synthetic_ct: SyntheticCt) -> None:
-    with pytest.raises(PatientMismatchError, match=r"12 file.*PatientID 'SYN-001'"):
+    with pytest.raises(PatientMismatchError, match=r"slice-.*patient 'SYN-001', not R01-005"):
         read_ct_series(synthetic_ct.paths, patient_id="R01-005")
     rewrite(synthetic_ct.paths[0], lambda d: setattr(d, "PatientID", "OTHER"))
     with pytest.raises(PatientMismatchError, match="mix PatientIDs"):

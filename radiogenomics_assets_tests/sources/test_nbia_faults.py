@@ -14,14 +14,13 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from radiogenomics_assets.dicom.errors import MixedSeriesError, NotDicomError
 from radiogenomics_assets.sources.http import HttpStatusError, RetriesExhaustedError
 from radiogenomics_assets.sources.instances import (
     ChecksumMismatchError,
     CorruptArchiveError,
     EmptyArchiveError,
-    ForeignInstanceError,
     InstanceCountMismatchError,
-    NotDicomError,
 )
 from radiogenomics_assets.sources.nbia import NbiaClient, SeriesDownload
 from radiogenomics_assets.store.files import FileStore
@@ -240,7 +239,7 @@ def test_an_instance_of_another_series_is_refused(
     other = cohort[other_patient][0]
     nbia.faults[ct.series_uid] = Fault("foreign_instance", foreign_file=other.files[0][1])
     store = FileStore(tmp_path)
-    with pytest.raises(ForeignInstanceError, match=rf"belongs to series '{other.series_uid}'"):
+    with pytest.raises(MixedSeriesError, match=rf"belongs to series '{other.series_uid}'"):
         _publish(make_client(nbia.base_url, sleeps), store, ct)
     _assert_nothing_published(store, ct)
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.sources.base import DataSource, LogFn
+from radiogenomics_assets.sources.base import DataSource, LogFn, Manifest
 from radiogenomics_assets.sources.demo.cohort import (
     GROUND_TRUTH_FILENAME,
     DemoCohort,
@@ -89,7 +89,7 @@ class DemoSource(DataSource):
     def fetch_rnaseq_matrix(self, dest: Path, log: LogFn) -> None:
         self._local(log).fetch_rnaseq_matrix(dest, log)
 
-    def imaging_manifest(self, log: LogFn) -> pd.DataFrame:
+    def imaging_manifest(self, log: LogFn) -> Manifest:
         return self._local(log).imaging_manifest(log)
 
     def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
