@@ -466,7 +466,7 @@ class LocalSource(DataSource):
         try:
             validate_uid(series_uid, what="series UID")
         except InvalidUidError as error:
-            raise LocalSourceError(f"{error}: not a valid DICOM UID") from error
+            raise LocalSourceError(f"series UID {series_uid!r} is not a valid DICOM UID") from error
         self._require_root()
         dest_dir = Path(dest_dir)
         if not dest_dir.is_dir() or any(dest_dir.iterdir()):

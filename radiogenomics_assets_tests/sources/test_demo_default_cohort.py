@@ -52,7 +52,7 @@ def test_default_cohort_counts(default_source: DemoSource) -> None:
 
 def test_default_cohort_manifest_and_signal(default_source: DemoSource) -> None:
     truth = default_source.ground_truth()
-    manifest = default_source.imaging_manifest(lambda _m: None)
+    manifest = default_source.imaging_manifest(lambda _m: None).frame
     assert len(manifest) == 2 * int(truth["has_seg"].sum())
     study = truth[truth["in_study_cohort"]]
 

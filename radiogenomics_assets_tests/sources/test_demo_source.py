@@ -41,10 +41,10 @@ def test_every_size_of_a_population_shares_one_folder(tmp_path: Path) -> None:
 def test_serves_the_same_manifest_as_a_local_source(
     demo_cache: Path, small_cohort: DemoCohort
 ) -> None:
-    demo = DemoSource(demo_cache, SMALL_CONFIG).imaging_manifest(lambda _m: None)
+    demo = DemoSource(demo_cache, SMALL_CONFIG).imaging_manifest(lambda _m: None).frame
     local = LocalSource(
         small_cohort.dicom_root, small_cohort.clinical_csv, small_cohort.rnaseq_matrix
-    ).imaging_manifest(lambda _m: None)
+    ).imaging_manifest(lambda _m: None).frame
     pd.testing.assert_frame_equal(demo, local)
 
 
@@ -79,7 +79,7 @@ def test_generates_once_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
     messages: list[str] = []
     first = DemoSource(tmp_path, config)
     assert not first.cohort_root.exists()
-    manifest = first.imaging_manifest(messages.append)
+    manifest = first.imaging_manifest(messages.append).frame
     assert first.cohort_root == tmp_path / config.short_population_digest()
     assert (first.cohort_root / "cohort.json").is_file()
     assert any("generated 2 patients" in m for m in messages)
@@ -88,7 +88,7 @@ def test_generates_once_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
         raise AssertionError("the cohort was rebuilt")
 
     monkeypatch.setattr(cohort_module, "_build", refuse)
-    again = DemoSource(tmp_path, config).imaging_manifest(lambda _m: None)
+    again = DemoSource(tmp_path, config).imaging_manifest(lambda _m: None).frame
     pd.testing.assert_frame_equal(again, manifest)
 
 

@@ -118,7 +118,7 @@ def test_source_manifest_patients_match_the_clinical_labels(
     with open(labels / "NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv") as handle:
         case_ids = {row["Case ID"] for row in csv.DictReader(handle)}
     assert len(case_ids) == 211  # the cohort size TCIA publishes (PROVENANCE.md)
-    source_manifest = IdcSource().imaging_manifest(lambda _line: None)
+    source_manifest = IdcSource().imaging_manifest(lambda _line: None).frame
     assert list(source_manifest.columns) == list(MANIFEST_COLUMNS)
     assert set(source_manifest["patient_id"]) == case_ids
     assert set(source_manifest["series_uid"]) == set(

@@ -131,7 +131,7 @@ def test_manifest_is_offline_and_keeps_only_original_segmentations(
 ) -> None:
     server, _ = s3
     log: list[str] = []
-    manifest = _source(server, index_path, sleeps).imaging_manifest(log.append)
+    manifest = _source(server, index_path, sleeps).imaging_manifest(log.append).frame
     assert list(manifest.columns) == list(MANIFEST_COLUMNS)
     assert set(manifest["series_uid"]) == {s.series_uid for pair in cohort.values() for s in pair}
     assert "1.2.3.99" not in set(manifest["series_uid"])

@@ -13,15 +13,16 @@ import pydicom
 import pytest
 from pydicom.uid import PositronEmissionTomographyImageStorage, generate_uid
 
+from radiogenomics_assets.dicom.errors import MixedSeriesError
 from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS
 from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.local import (
     LocalSource,
     LocalSourceError,
-    SeriesFileError,
     SeriesNotFoundError,
 )
+from radiogenomics_assets.sources.rejections import rejections_frame
 
 REAL_CT = "nsclc-radiogenomics-ct-r01-partial"
 
@@ -88,7 +89,9 @@ def test_manifest_of_the_demo_cohort(
     small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
 ) -> None:
     messages: list[str] = []
-    manifest = _source(small_cohort.dicom_root, small_cohort).imaging_manifest(messages.append)
+    listed = _source(small_cohort.dicom_root, small_cohort).imaging_manifest(messages.append)
+    assert listed.rejections == () and listed.warnings == ()
+    manifest = listed.frame
     _check_manifest(manifest, small_cohort.dicom_root)
     imaged = small_ground_truth[small_ground_truth["has_seg"]].set_index("patient_id")
     ct = manifest[manifest["modality"] == "CT"].set_index("patient_id")
@@ -104,13 +107,17 @@ def test_manifest_of_the_demo_cohort(
 
 def test_manifest_of_real_tcia_ct(shared_data: Path, small_cohort: DemoCohort) -> None:
     root = shared_data / REAL_CT
-    messages: list[str] = []
-    manifest = _source(root, small_cohort).imaging_manifest(messages.append)
+    listed = _source(root, small_cohort).imaging_manifest(lambda _m: None)
+    manifest = listed.frame
     _check_manifest(manifest, root)
     assert sorted(manifest["patient_id"]) == ["R01-005", "R01-012"]
     assert set(manifest["instance_count"]) == {10}
     assert manifest["referenced_series_uid"].isna().all()
-    assert any("PROVENANCE.md" in m and "non-DICOM" in m for m in messages)
+    not_dicom = sorted(p.name for p in root.iterdir() if p.is_file())
+    assert [(r.kind, r.location, r.reason) for r in listed.rejections] == [
+        ("dicom_file", name, "not a DICOM file") for name in not_dicom
+    ]
+    assert {r.source_file for r in listed.rejections} == {str(root)}
 
 
 def _add_series(template: Path, folder: Path, **changes: str) -> Path:
@@ -130,11 +137,12 @@ def _add_series(template: Path, folder: Path, **changes: str) -> Path:
 def test_manifest_skips_and_reports_what_it_cannot_use(
     tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
 ) -> None:
-    before = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    before = _source(tree, small_cohort).imaging_manifest(lambda _m: None).frame
     patient = _imaged(small_ground_truth)[0]
-    ct_file = sorted(_ct_folder(tree, patient).glob("*.dcm"))[0]
+    ct_folder = _ct_folder(tree, patient)
+    ct_file = sorted(ct_folder.glob("*.dcm"))[0]
     (tree / "README.txt").write_text("downloaded by hand")
-    (_ct_folder(tree, patient) / "notes.txt").write_text("reader comments")
+    (ct_folder / "notes.txt").write_text("reader comments")
     pet = _add_series(
         ct_file,
         tree / patient / "pet" / "series",
@@ -147,17 +155,140 @@ def test_manifest_skips_and_reports_what_it_cannot_use(
     broken = tree / "broken.dcm"
     broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\x7f")
 
-    messages: list[str] = []
-    after = _source(tree, small_cohort).imaging_manifest(messages.append)
-    pd.testing.assert_frame_equal(after, before)
-    text = "\n".join(messages)
-    assert re.search(r"skipped 2 non-DICOM file\(s\).*README\.txt.*notes\.txt", text)
-    assert "skipped 1 series of other modalities (PT: 1), 1 file(s)" in text
-    assert pet.relative_to(tree).as_posix() in text
-    assert re.search(
-        rf"skipped series '{re.escape(bad_uid)}'.*invalid patient id 'R01 001/..'", text
+    listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    pd.testing.assert_frame_equal(listed.frame, before)
+    refused = rejections_frame(listed.rejections).set_index("location")
+    notes = f"{ct_folder.relative_to(tree).as_posix()}/notes.txt"
+    assert refused.loc["README.txt", "reason"] == refused.loc[notes, "reason"] == "not a DICOM file"
+    assert refused.loc["broken.dcm", "kind"] == "dicom_file"
+    assert refused.loc["broken.dcm", "reason"].startswith("DICOM header lacks SOPInstanceUID")
+    by_series = {r.location.split()[1]: r for r in listed.rejections if r.kind == "dicom_series"}
+    pet_uid = pydicom.dcmread(pet).SeriesInstanceUID
+    assert by_series[pet_uid].reason == "Modality 'PT': only CT and SEG series are used"
+    assert by_series[pet_uid].patient_id == patient
+    assert pet.parent.relative_to(tree).as_posix() in by_series[pet_uid].location
+    assert by_series[bad_uid].raw_value == "R01 001/.."
+    assert by_series[bad_uid].patient_id is None
+    assert "invalid patient id 'R01 001/..'" in by_series[bad_uid].reason
+    assert len(listed.rejections) == 5
+
+
+def _rewrite(path: Path, **changes: object) -> None:
+    ds = pydicom.dcmread(path)
+    for keyword, value in changes.items():
+        setattr(ds, keyword, value)
+    ds.save_as(path)
+
+
+def _series_uid(folder: Path) -> str:
+    return str(
+        pydicom.dcmread(next(folder.glob("*.dcm")), stop_before_pixels=True).SeriesInstanceUID
     )
-    assert f"malformed DICOM file {broken}" in text
+
+
+def test_two_patients_sharing_series_uids_keep_their_own_series(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A de-identification gave patient B's series the UIDs of patient A's, but left the
+    reference inside B's SEG at B's original CT UID."""
+    good, bad = _imaged(small_ground_truth)[:2]
+    before = _source(tree, small_cohort).imaging_manifest(lambda _m: None).frame
+    good_ct, good_seg = (
+        _series_uid(_ct_folder(tree, good)),
+        _series_uid(_seg_file(tree, good).parent),
+    )
+    for path in _ct_folder(tree, bad).glob("*.dcm"):
+        _rewrite(path, SeriesInstanceUID=good_ct)
+    _rewrite(_seg_file(tree, bad), SeriesInstanceUID=good_seg)
+
+    listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    manifest = listed.frame
+    pd.testing.assert_frame_equal(
+        manifest[manifest["patient_id"] == good].reset_index(drop=True),
+        before[before["patient_id"] == good].reset_index(drop=True),
+    )
+    bad_rows = manifest[manifest["patient_id"] == bad]
+    assert bad_rows[["modality", "series_uid"]].values.tolist() == [["CT", good_ct]]
+    assert [(r.kind, r.patient_id) for r in listed.rejections] == [("dicom_series", bad)]
+    (refused,) = listed.rejections
+    old_ct = before.set_index(["patient_id", "modality"]).loc[(bad, "CT"), "series_uid"]
+    assert refused.location.startswith(f"series {good_seg} (1 file(s) in {bad}/")
+    assert refused.reason == (
+        f"the SEG references series {old_ct}, which is not a CT series of patient {bad} "
+        f"under {tree}"
+    )
+    assert sorted(w.split()[2] for w in listed.warnings) == sorted([good_ct, good_seg])
+    assert all(f"['{min(good, bad)}', '{max(good, bad)}']" in w for w in listed.warnings)
+
+    # Each patient's fetch of the shared UID gets that patient's own files only.
+    for patient in (good, bad):
+        dest = tmp_path / patient
+        dest.mkdir()
+        source = _source(tree, small_cohort)
+        source.fetch_series(patient, good_ct, dest, lambda _m: None)
+        copied = {pydicom.dcmread(p).PatientID for p in dest.iterdir()}
+        assert copied == {patient} and len(list(dest.iterdir())) == small_cohort.config.n_slices
+
+
+def test_a_patient_whose_every_series_is_refused_is_recorded(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
+) -> None:
+    patient = _imaged(small_ground_truth)[0]
+    first = sorted(_ct_folder(tree, patient).glob("*.dcm"))[0]
+    _rewrite(first, StudyInstanceUID=generate_uid())
+
+    listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    assert patient not in set(listed.frame["patient_id"])
+    refused = rejections_frame(listed.rejections)
+    assert refused["patient_id"].tolist() == [patient] * 3
+    assert refused["kind"].tolist() == ["dicom_series", "dicom_series", "patient"]
+    assert "disagree on StudyInstanceUID" in refused["reason"].iloc[0]
+    assert "is not a CT series of patient" in refused["reason"].iloc[1]
+    assert refused["reason"].iloc[2] == (
+        f"every series of patient {patient} was refused (2 record(s)); the patient has no "
+        "partitions"
+    )
+
+
+def test_a_second_copy_of_an_instance_is_recorded_and_not_counted(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    patient = _imaged(small_ground_truth)[0]
+    before = _source(tree, small_cohort).imaging_manifest(lambda _m: None).frame
+    original = sorted(_ct_folder(tree, patient).glob("*.dcm"))[0]
+    copy = original.with_name("zz-copy.dcm")
+    shutil.copyfile(original, copy)
+
+    listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    pd.testing.assert_frame_equal(listed.frame, before)
+    (refused,) = listed.rejections
+    assert (refused.kind, refused.location) == ("dicom_file", copy.relative_to(tree).as_posix())
+    sop = pydicom.dcmread(original).SOPInstanceUID
+    assert refused.reason.startswith(f"a second file of SOPInstanceUID {sop}")
+    assert refused.reason.endswith(f"{original.relative_to(tree).as_posix()} is used")
+    dest = tmp_path / "out"
+    dest.mkdir()
+    ct_uid = small_ground_truth.set_index("patient_id").loc[patient, "ct_series_uid"]
+    _source(tree, small_cohort).fetch_series(patient, ct_uid, dest, lambda _m: None)
+    assert len(list(dest.iterdir())) == small_cohort.config.n_slices
+
+
+def test_a_seg_referencing_two_series_is_refused(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame
+) -> None:
+    patient = _imaged(small_ground_truth)[0]
+    seg = _seg_file(tree, patient)
+    ds = pydicom.dcmread(seg)
+    extra = pydicom.Dataset()
+    extra.SeriesInstanceUID = generate_uid()
+    ds.ReferencedSeriesSequence.append(extra)
+    ds.save_as(seg)
+
+    listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
+    (refused,) = listed.rejections
+    assert (refused.kind, refused.patient_id) == ("dicom_series", patient)
+    assert "the SEG references 2 series" in refused.reason
+    assert extra.SeriesInstanceUID in refused.reason
 
 
 def test_fetch_series_copies_every_instance_by_sop_uid(
@@ -196,7 +327,7 @@ def test_fetch_series_refuses_a_file_of_another_series(
     shutil.copyfile(_seg_file(tree, patient), stray)
     dest = tmp_path / "out"
     dest.mkdir()
-    with pytest.raises(SeriesFileError, match=rf"{re.escape(str(stray))} belongs to series"):
+    with pytest.raises(MixedSeriesError, match=rf"{re.escape(str(stray))} belongs to series"):
         _source(tree, small_cohort).fetch_series(
             patient, truth["ct_series_uid"], dest, lambda _m: None
         )
@@ -209,7 +340,8 @@ def test_fetch_series_refuses_another_patients_series(
     uid = small_ground_truth.set_index("patient_id").loc[first, "ct_series_uid"]
     dest = tmp_path / "out"
     dest.mkdir()
-    with pytest.raises(SeriesFileError, match=rf"belongs to patient '{first}', not {second}"):
+    # A series is (patient, UID): another patient's UID is not this patient's series.
+    with pytest.raises(SeriesNotFoundError, match=rf"series {re.escape(uid)} of patient {second}"):
         _source(small_cohort.dicom_root, small_cohort).fetch_series(
             second, uid, dest, lambda _m: None
         )
@@ -242,7 +374,7 @@ def test_fetch_real_tcia_series(
 ) -> None:
     root = shared_data / REAL_CT
     source = _source(root, small_cohort)
-    manifest = source.imaging_manifest(lambda _m: None)
+    manifest = source.imaging_manifest(lambda _m: None).frame
     row = manifest[manifest["patient_id"] == "R01-012"].iloc[0]
     dest = tmp_path / "out"
     dest.mkdir()

@@ -43,7 +43,7 @@ def test_manifest_lists_ct_and_seg_with_unknown_seg_references(
     pet = dataclasses.replace(cohort[patient][0], series_uid="1.2.3.4", modality="PT")
     nbia.add(pet)
     log: list[str] = []
-    manifest = _source(nbia, sleeps).imaging_manifest(log.append)
+    manifest = _source(nbia, sleeps).imaging_manifest(log.append).frame
     assert list(manifest.columns) == list(MANIFEST_COLUMNS)
     expected = {s.series_uid: s for pair in cohort.values() for s in pair}
     assert set(manifest["series_uid"]) == set(expected)
@@ -67,7 +67,7 @@ def test_patient_series_asks_for_one_patient_only(
 ) -> None:
     source = _source(nbia, sleeps)
     rows = source.patient_series(other_patient, lambda _line: None)
-    manifest = source.imaging_manifest(lambda _line: None)
+    manifest = source.imaging_manifest(lambda _line: None).frame
     expected = manifest[manifest["patient_id"] == other_patient].reset_index(drop=True)
     assert len(expected) == 2
     pd.testing.assert_frame_equal(rows, expected)
