@@ -146,7 +146,7 @@ def rnaseq_expression(
 )
 def imaging_manifest(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
-) -> Output[pd.DataFrame]:
+) -> Output:
     src = _source(source, store)
     listed = src.imaging_manifest(context.log.info)
     manifest = validate_manifest(listed.frame, source=src.name)

@@ -20,8 +20,9 @@ in ``raw.rejected_records`` and logs as a warning; nothing is dropped with only 
   StudyInstanceUID, an invalid UID or patient id (an instance without a valid PatientID cannot
   be attributed to anyone), a modality other than CT and SEG, and a SEG that references no
   series, several series, or a series that is not a CT series of the same patient here.
-* ``patient``: a patient whose every series was refused gets one more record saying so, so a
-  patient never disappears from the partitions silently.
+* ``patient``: a patient left without a SEG series by these refusals (only patients with a SEG
+  get partitions) gets one more record saying so, so a patient never leaves the partitions
+  silently.
 
 Fetching a series checks every file of its folder(s) with the one
 :class:`~radiogenomics_assets.dicom.headers.SeriesVerifier` before copying, and names the user's
@@ -262,7 +263,7 @@ class LocalSource(DataSource):
             if row is not None:
                 rows.append(row)
         rows = self._segs_with_their_ct(rows, groups, refused)
-        refused.extend(self._lost_patients(scan.instances, rows, refused))
+        refused.extend(self._lost_patients(rows, refused))
         if not rows:
             log(f"no CT or SEG series under {root}; refused {len(refused)} record(s)")
             return Manifest(empty_manifest(), tuple(refused), tuple(warnings))
@@ -401,32 +402,30 @@ class LocalSource(DataSource):
         return kept
 
     def _lost_patients(
-        self,
-        instances: list[_Instance],
-        rows: list[dict[str, object]],
-        refused: list[Rejection],
+        self, rows: list[dict[str, object]], refused: list[Rejection]
     ) -> list[Rejection]:
-        seen = set()
-        for instance in instances:
-            try:
-                seen.add(validate_patient_id(instance.patient_id))
-            except InvalidPatientIdError:
-                continue
-        kept = {row["patient_id"] for row in rows}
-        records = []
-        for patient_id in sorted(seen - kept):
-            count = sum(r.patient_id == patient_id for r in refused)
-            records.append(
-                Rejection(
-                    kind="patient",
-                    source_file=str(self.dicom_root),
-                    location=f"patient {patient_id}",
-                    reason=f"every series of patient {patient_id} was refused ({count} "
-                    "record(s)); the patient has no partitions",
-                    patient_id=patient_id,
-                )
+        """One ``patient`` record per patient that lost its partitions to refusals.
+
+        Only patients with a SEG series get partitions (``registration.imaged_patients``), so a
+        patient with refused records and no SEG left is named here, not only in its series'
+        records.
+        """
+        refusals: dict[str, int] = defaultdict(int)
+        for record in refused:
+            if record.patient_id is not None:
+                refusals[record.patient_id] += 1
+        with_seg = {row["patient_id"] for row in rows if row["modality"] == "SEG"}
+        return [
+            Rejection(
+                kind="patient",
+                source_file=str(self.dicom_root),
+                location=f"patient {patient_id}",
+                reason=f"no SEG series of patient {patient_id} is left after "
+                f"{refusals[patient_id]} refused record(s); the patient gets no partitions",
+                patient_id=patient_id,
             )
-        return records
+            for patient_id in sorted(set(refusals) - with_seg)
+        ]
 
     def _series_files(self, patient_id: str, series_uid: str) -> list[Path]:
         """Every file in the folders that hold the patient's instances of the series."""

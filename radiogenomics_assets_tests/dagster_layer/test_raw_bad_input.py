@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import shutil
 from pathlib import Path
 
 import pandas as pd
+import pydicom
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
@@ -17,6 +19,7 @@ from radiogenomics_assets.assets.raw import (
     rnaseq_expression,
 )
 from radiogenomics_assets.checks.intake import intake_checks
+from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
@@ -148,3 +151,78 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
     )
     assert not result.success
     assert f"at line 4 (gene {cells[0]!r}), column {patient!r}" in _failure_message(result)
+
+
+def _seg_file(dicom_root: Path, patient: str) -> Path:
+    (seg,) = [
+        path
+        for path in (dicom_root / patient).glob("*/*/*.dcm")
+        if pydicom.dcmread(path, stop_before_pixels=True).Modality == "SEG"
+    ]
+    return seg
+
+
+def _restamp(paths: list[Path], series_uid: str) -> None:
+    for path in paths:
+        dataset = pydicom.dcmread(path)
+        dataset.SeriesInstanceUID = series_uid
+        dataset.save_as(path)
+
+
+def test_a_series_uid_collision_keeps_the_good_patient_and_names_the_bad_records(
+    small_cohort, store, tmp_path: Path
+) -> None:
+    """De-identification gave patient B's CT and SEG the series UIDs of patient A's, but left
+    B's SEG referencing B's original CT. A keeps its partitions; B's SEG is refused, and so B
+    leaves the partitions with a record saying why."""
+    source, dicom_root = _local_copy(small_cohort, tmp_path)
+    instance = DagsterInstance.ephemeral()
+    resources = resources_for(store, source)
+    check = next(
+        c for c in intake_checks for k in c.check_keys if k.asset_key == imaging_manifest.key
+    )
+    assert materialize([imaging_manifest, check], instance=instance, resources=resources).success
+    good, bad = register_patients_from_store(instance, store)[:2]
+    good_ct = str(pydicom.dcmread(_ct_files(dicom_root, good)[0]).SeriesInstanceUID)
+    good_seg = str(pydicom.dcmread(_seg_file(dicom_root, good)).SeriesInstanceUID)
+    _restamp(_ct_files(dicom_root, bad), good_ct)
+    _restamp([_seg_file(dicom_root, bad)], good_seg)
+
+    result = materialize([imaging_manifest, check], instance=instance, resources=resources)
+    assert result.success
+    register_patients_from_store(instance, store)
+    partitions = set(instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    assert good in partitions and bad not in partitions
+    with store.get_connection() as conn:
+        rejected = conn.execute("SELECT * FROM raw.rejected_records ORDER BY kind").fetchdf()
+    assert rejected[["recorded_by", "kind", "patient_id"]].values.tolist() == [
+        ["raw/imaging_manifest", "dicom_series", bad],
+        ["raw/imaging_manifest", "patient", bad],
+    ]
+    assert rejected["location"].iloc[0].startswith(f"series {good_seg} (1 file(s) in {bad}/")
+    assert f"which is not a CT series of patient {bad}" in rejected["reason"].iloc[0]
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
+    assert f"series {good_seg}" in evaluation.description
+    assert f"patient {bad}: no SEG series of patient {bad} is left" in evaluation.description
+    warned = [
+        e.user_message for e in instance.all_logs(result.run_id) if e.level == logging.WARNING
+    ]
+    assert any(m.startswith(f"refused: {dicom_root} series {good_seg}") for m in warned)
+    assert any(
+        f"series UID {good_ct} is carried by the instances of 2 patients" in m for m in warned
+    )
+
+    good_run = materialize(
+        [nodule_segmentation, ct_series],
+        partition_key=good,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert good_run.success, _failure_message(good_run)
+    with store.get_connection() as conn:
+        stored = conn.execute(
+            "SELECT patient_id, series_uid, count(*) AS n FROM raw.ct_series GROUP BY ALL"
+        ).fetchall()
+    assert stored == [(good, good_ct, small_cohort.config.n_slices)]

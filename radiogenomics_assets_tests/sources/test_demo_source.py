@@ -42,9 +42,11 @@ def test_serves_the_same_manifest_as_a_local_source(
     demo_cache: Path, small_cohort: DemoCohort
 ) -> None:
     demo = DemoSource(demo_cache, SMALL_CONFIG).imaging_manifest(lambda _m: None).frame
-    local = LocalSource(
-        small_cohort.dicom_root, small_cohort.clinical_csv, small_cohort.rnaseq_matrix
-    ).imaging_manifest(lambda _m: None).frame
+    local = (
+        LocalSource(small_cohort.dicom_root, small_cohort.clinical_csv, small_cohort.rnaseq_matrix)
+        .imaging_manifest(lambda _m: None)
+        .frame
+    )
     pd.testing.assert_frame_equal(demo, local)
 
 

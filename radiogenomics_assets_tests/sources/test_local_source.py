@@ -209,8 +209,11 @@ def test_two_patients_sharing_series_uids_keep_their_own_series(
     )
     bad_rows = manifest[manifest["patient_id"] == bad]
     assert bad_rows[["modality", "series_uid"]].values.tolist() == [["CT", good_ct]]
-    assert [(r.kind, r.patient_id) for r in listed.rejections] == [("dicom_series", bad)]
-    (refused,) = listed.rejections
+    assert [(r.kind, r.patient_id) for r in listed.rejections] == [
+        ("dicom_series", bad),
+        ("patient", bad),
+    ]
+    refused = listed.rejections[0]
     old_ct = before.set_index(["patient_id", "modality"]).loc[(bad, "CT"), "series_uid"]
     assert refused.location.startswith(f"series {good_seg} (1 file(s) in {bad}/")
     assert refused.reason == (
@@ -245,8 +248,8 @@ def test_a_patient_whose_every_series_is_refused_is_recorded(
     assert "disagree on StudyInstanceUID" in refused["reason"].iloc[0]
     assert "is not a CT series of patient" in refused["reason"].iloc[1]
     assert refused["reason"].iloc[2] == (
-        f"every series of patient {patient} was refused (2 record(s)); the patient has no "
-        "partitions"
+        f"no SEG series of patient {patient} is left after 2 refused record(s); the patient "
+        "gets no partitions"
     )
 
 
