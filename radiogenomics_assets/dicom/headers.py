@@ -319,30 +319,6 @@ def read_series_instances(
     return [InstanceHeader.from_header(h) for h in headers]
 
 
-def check_pixel_data_complete(dataset: Dataset, path: Path | str) -> None:
-    """Raise if a fully read dataset's native Pixel Data is shorter than its header says.
-
-    For callers that already hold the whole dataset (pixels included): pydicom reads a file
-    cut inside its Pixel Data without complaint, so this is what catches an interrupted copy.
-
-    Raises:
-        TruncatedDicomError: naming ``path`` and both byte counts.
-    """
-    meta = getattr(dataset, "file_meta", None)
-    syntax = meta.get("TransferSyntaxUID") if meta is not None else None
-    if "PixelData" not in dataset or not syntax:
-        return
-    uid = UID(str(syntax))
-    if not uid.is_transfer_syntax or uid.is_compressed:
-        return
-    expected = _native_pixel_bytes(dataset)
-    actual = len(dataset.PixelData)
-    if expected is not None and actual < expected:
-        raise TruncatedDicomError(
-            f"{path}: pixel data holds {actual} bytes, the header announces {expected}"
-        )
-
-
 def _check_pixel_data_complete(handle: BinaryIO, dataset: Dataset, path: str, size: int) -> None:
     """Raise TruncatedDicomError unless a complete Pixel Data element follows the header.
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 _SAFE_COMPONENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,199}$")
 _CHUNK = 1 << 20
@@ -136,17 +135,6 @@ class FileStore:
             temp.write_bytes(data)
         final = self.path(*parts)
         return StoredFile(final, self._relpath(final), len(data), sha256_bytes(data))
-
-    def write_stream(self, stream: BinaryIO, *parts: str) -> StoredFile:
-        """Copy a readable binary stream into the store, hashing as it goes."""
-        digest, size = hashlib.sha256(), 0
-        with self.atomic_path(*parts) as temp, open(temp, "wb") as out:
-            for chunk in iter(lambda: stream.read(_CHUNK), b""):
-                digest.update(chunk)
-                size += len(chunk)
-                out.write(chunk)
-        final = self.path(*parts)
-        return StoredFile(final, self._relpath(final), size, digest.hexdigest())
 
     @contextmanager
     def atomic_directory(self, *parts: str) -> Iterator[Path]:

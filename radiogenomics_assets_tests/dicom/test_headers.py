@@ -18,7 +18,6 @@ from radiogenomics_assets.dicom.errors import (
     WrongModalityError,
 )
 from radiogenomics_assets.dicom.headers import (
-    check_pixel_data_complete,
     check_series_files,
     inspect_dicom_file,
     read_series_instances,
@@ -212,11 +211,3 @@ def test_a_seg_referencing_several_series_is_refused(seg_path: Path) -> None:
         referenced_series_uid(dataset, "seg")
     del dataset.ReferencedSeriesSequence
     assert referenced_series_uid(dataset, "seg") == "1.2.3.4.5"
-
-
-def test_check_pixel_data_complete_on_a_read_dataset(synthetic_ct: SyntheticCt) -> None:
-    dataset = pydicom.dcmread(synthetic_ct.paths[0])
-    check_pixel_data_complete(dataset, synthetic_ct.paths[0])
-    dataset.PixelData = dataset.PixelData[:10]
-    with pytest.raises(TruncatedDicomError, match=r"slice-.*holds 10 bytes.*announces 4608"):
-        check_pixel_data_complete(dataset, synthetic_ct.paths[0])

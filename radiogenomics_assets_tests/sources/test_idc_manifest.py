@@ -1,4 +1,4 @@
-"""The real IDC index for nsclc_radiogenomics: manifest, original SEGs and the SEG-first plan.
+"""The real IDC index for nsclc_radiogenomics: manifest, original SEGs, SEG and CT studies.
 
 Expected values are computed here independently (pandas/pyarrow on the parquet, the collection
 manifests and AIM annotations in ``shared/data``), never copied from the code's output.
@@ -22,7 +22,6 @@ from radiogenomics_assets.sources.idc_index import (
     default_index_path,
     idc_manifest,
     original_segmentations,
-    seg_first_plan,
 )
 
 TCIA_DOI = "10.7937/k9/tcia.2017.7hs46erv"
@@ -126,33 +125,8 @@ def test_source_manifest_patients_match_the_clinical_labels(
     ) | set(original_segmentations(manifest)["series_uid"])
 
 
-def test_seg_first_plan_fetches_one_ct_per_original_seg(
-    manifest: pd.DataFrame, parquet_rows: pd.DataFrame
-) -> None:
-    plan = seg_first_plan(manifest)
-    rows = parquet_rows
-    segs = rows[(rows["Modality"] == "SEG") & rows["analysis_result_id"].isna()]
-    cts = rows[rows["Modality"] == "CT"]
-    joined = segs.merge(cts, on=["PatientID", "StudyInstanceUID"], suffixes=("_seg", "_ct"))
-    per_seg = joined.groupby("SeriesInstanceUID_seg")["series_size_MB_ct"].agg(
-        ["count", "min", "max"]
-    )
-    assert plan.n_seg_series == len(segs) == plan.n_ct_series
-    assert plan.n_patients == segs["PatientID"].nunique()
-    assert len(per_seg) == len(segs)
-    assert plan.n_exact == int((per_seg["count"] == 1).sum())
-    assert plan.ct_bytes_low == pytest.approx(per_seg["min"].sum() * 1e6, abs=len(segs))
-    assert plan.ct_bytes_high == pytest.approx(per_seg["max"].sum() * 1e6, abs=len(segs))
-    assert plan.seg_bytes == pytest.approx(segs["series_size_MB"].sum() * 1e6, abs=len(segs))
-    assert plan.all_ct_series == len(cts)
-    assert plan.seg_bytes + plan.ct_bytes_high < plan.all_ct_bytes
-    assert f"{plan.n_series} series" in plan.summary()
-
-
-def test_the_plans_study_rule_agrees_with_the_aim_annotations(
-    manifest: pd.DataFrame, shared_data: Path
-) -> None:
-    """Where TCIA's AIM file names the CT a radiologist annotated, it is a planned candidate."""
+def test_the_annotated_ct_is_in_the_segs_study(manifest: pd.DataFrame, shared_data: Path) -> None:
+    """Where TCIA's AIM file names the CT a radiologist annotated, it is in the SEG's study."""
     archive = shared_data / "nsclc-radiogenomics-aim" / "AIM_files_updated-11-10-2020.zip"
     annotated: dict[str, str] = {}
     with zipfile.ZipFile(archive) as handle:
