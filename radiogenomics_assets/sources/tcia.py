@@ -14,7 +14,12 @@ from typing import Any, ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.ids import validate_patient_id, validate_uid
+from radiogenomics_assets.ids import (
+    InvalidPatientIdError,
+    InvalidUidError,
+    validate_patient_id,
+    validate_uid,
+)
 from radiogenomics_assets.sources.base import (
     MANIFEST_COLUMNS,
     DataSource,
@@ -30,6 +35,7 @@ from radiogenomics_assets.sources.nbia import (
     NbiaClient,
     NbiaResponseError,
 )
+from radiogenomics_assets.sources.rejections import Rejection
 from radiogenomics_assets.sources.remote_files import (
     DEFAULT_CLINICAL_URL,
     DEFAULT_RNASEQ_URL,
@@ -110,14 +116,17 @@ class TciaSource(DataSource):
     def imaging_manifest(self, log: LogFn) -> Manifest:
         """CT and SEG series of the collection, one row each (SEG references unknown: NULL).
 
+        A row whose PatientID or SeriesInstanceUID is unsafe for paths or SQL is refused as a
+        ``dicom_series`` record (the rest of the collection is still listed).
+
         Raises:
             SourceError: the collection has no CT or SEG series (misspelt name?).
-            NbiaResponseError: a row lacks its UID or image count, or a UID repeats.
-            InvalidPatientIdError, InvalidUidError: an identifier unsafe for paths or SQL.
+            NbiaResponseError: a row lacks its image count, or a UID repeats.
         """
         rows = self.client.get_series(self.collection, log=log)
-        records = self._manifest_records(rows)
-        if not records:
+        refused: list[Rejection] = []
+        records = self._manifest_records(rows, refused)
+        if not records and not refused:
             raise SourceError(
                 f"{self.client.endpoint('getSeries')} lists no CT or SEG series for collection "
                 f"{self.collection!r} ({len(rows)} rows in all); NBIA spells it "
@@ -128,21 +137,36 @@ class TciaSource(DataSource):
             f"NBIA manifest for {self.collection!r}: {frame['patient_id'].nunique()} patients, "
             + ", ".join(f"{m} {int((frame['modality'] == m).sum())}" for m in IMAGING_MODALITIES)
         )
-        return Manifest(frame)
+        return Manifest(frame, tuple(refused))
 
-    def _manifest_records(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _manifest_records(
+        self, rows: list[dict[str, Any]], refused: list[Rejection]
+    ) -> list[dict[str, Any]]:
+        """Manifest rows of the CT and SEG series; rows with unsafe ids go to ``refused``."""
         records = []
         seen: set[str] = set()
-        for row in rows:
+        for number, row in enumerate(rows, start=1):
             if row.get("Modality") not in IMAGING_MODALITIES:
                 continue
-            series_uid = validate_uid(row.get("SeriesInstanceUID"), what="SeriesInstanceUID")
+            try:
+                series_uid = validate_uid(row.get("SeriesInstanceUID"), what="SeriesInstanceUID")
+                patient_id = validate_patient_id(
+                    row.get("PatientID"), where=f"getSeries row of series {series_uid}"
+                )
+            except (InvalidUidError, InvalidPatientIdError) as error:
+                refused.append(
+                    Rejection(
+                        kind="dicom_series",
+                        source_file=self.client.endpoint("getSeries"),
+                        location=f"row {number} (series {row.get('SeriesInstanceUID')!r})",
+                        reason=str(error),
+                        raw_value=str(row.get("PatientID")),
+                    )
+                )
+                continue
             if series_uid in seen:
                 raise NbiaResponseError(f"getSeries lists series {series_uid} twice")
             seen.add(series_uid)
-            patient_id = validate_patient_id(
-                row.get("PatientID"), where=f"getSeries row of series {series_uid}"
-            )
             size = row.get("FileSize")
             records.append(
                 {
@@ -170,12 +194,13 @@ class TciaSource(DataSource):
 
         Raises:
             InvalidPatientIdError: ``patient_id`` is unsafe.
-            NbiaResponseError, InvalidUidError: as for :meth:`imaging_manifest`.
+            NbiaResponseError: as for :meth:`imaging_manifest`.
         """
         validate_patient_id(patient_id, where="patient_series")
         rows = self.client.get_series(self.collection, patient_id=patient_id, log=log)
+        # Refused rows are recorded by raw/imaging_manifest, which reads the whole collection.
         return pd.DataFrame.from_records(
-            self._manifest_records(rows), columns=list(MANIFEST_COLUMNS)
+            self._manifest_records(rows, []), columns=list(MANIFEST_COLUMNS)
         )
 
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:

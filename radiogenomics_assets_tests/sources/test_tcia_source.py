@@ -10,7 +10,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radiogenomics_assets.ids import InvalidPatientIdError
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, SourceError
 from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
@@ -82,13 +81,19 @@ def test_manifest_of_an_unknown_collection_fails_loudly(
         source.imaging_manifest(lambda _line: None)
 
 
-def test_manifest_refuses_an_unsafe_patient_id(
+def test_manifest_refuses_an_unsafe_patient_id_and_keeps_the_rest(
     nbia: NbiaTestServer, cohort: Cohort, patient: str, sleeps: SleepRecorder
 ) -> None:
+    good = _source(nbia, sleeps).imaging_manifest(lambda _line: None)
     bad = dataclasses.replace(cohort[patient][0], series_uid="1.2.3.5", patient_id="../etc")
     nbia.add(bad)
-    with pytest.raises(InvalidPatientIdError, match=r"'\.\./etc' in getSeries row of series"):
-        _source(nbia, sleeps).imaging_manifest(lambda _line: None)
+    listed = _source(nbia, sleeps).imaging_manifest(lambda _line: None)
+    pd.testing.assert_frame_equal(listed.frame, good.frame)
+    (refused,) = listed.rejections
+    assert (refused.kind, refused.raw_value, refused.patient_id) == ("dicom_series", "../etc", None)
+    assert refused.source_file.endswith("/getSeries")
+    assert refused.location.endswith("(series '1.2.3.5')")
+    assert "invalid patient id '../etc' in getSeries row of series 1.2.3.5" in refused.reason
 
 
 def test_fetch_series_checks_the_patient_before_downloading(
