@@ -3,26 +3,11 @@
 The imaging manifest comes from the DICOM headers, never from folder names, so the NBIA Data
 Retriever layout, IDC downloads and hand-made trees all work.
 
-What the manifest keeps, and what it refuses (each refusal is a
+Which files become which series, and what is refused (every refusal a
 :class:`~radiogenomics_assets.sources.rejections.Rejection` that ``raw/imaging_manifest`` stores
-in ``raw.rejected_records`` and logs as a warning; nothing is dropped with only a log line):
-
-* A series is the instances of **one patient** with one SeriesInstanceUID: every instance belongs
-  to the patient its own PatientID names. When two patients' instances share a SeriesInstanceUID
-  (a de-identification that mapped UIDs wrongly), each patient keeps its own instances as its
-  own series, and the manifest warns about the shared UID. Neither patient is dropped for the
-  collision: each series is consistent within its patient, every later step addresses a series
-  by patient and UID, and a SEG is only matched to a CT of its own patient.
-* ``dicom_file``: a file that is not DICOM or whose header cannot be parsed or lacks its UIDs;
-  a second file holding a SOPInstanceUID already seen in its series (the first, in path order,
-  is kept).
-* ``dicom_series`` (one patient's instances of one UID): files that disagree on Modality or
-  StudyInstanceUID, an invalid UID or patient id (an instance without a valid PatientID cannot
-  be attributed to anyone), a modality other than CT and SEG, and a SEG that references no
-  series, several series, or a series that is not a CT series of the same patient here.
-* ``patient``: a patient left without a SEG series by these refusals (only patients with a SEG
-  get partitions) gets one more record saying so, so a patient never leaves the partitions
-  silently.
+and logs as a warning), is :mod:`radiogenomics_assets.sources.dicom_tree`'s job: in short, a
+series is one patient's instances of one SeriesInstanceUID, so two patients sharing a UID keep
+their own series.
 
 Fetching a series checks every file of its folder(s) with the one
 :class:`~radiogenomics_assets.dicom.headers.SeriesVerifier` before copying, and names the user's
@@ -36,37 +21,29 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.dicom.errors import DicomValidationError, NotDicomError
+from radiogenomics_assets.dicom.errors import NotDicomError
 from radiogenomics_assets.dicom.headers import (
     SeriesVerifier,
     inspect_dicom_file,
-    referenced_series_uid,
 )
 from radiogenomics_assets.ids import (
-    InvalidPatientIdError,
     InvalidUidError,
     validate_patient_id,
     validate_uid,
 )
 from radiogenomics_assets.sources.base import (
-    MANIFEST_COLUMNS,
     DataSource,
     LogFn,
     Manifest,
     SourceError,
-    empty_manifest,
 )
-from radiogenomics_assets.sources.rejections import Rejection
+from radiogenomics_assets.sources.dicom_tree import DicomTree
 
-KEPT_MODALITIES = ("CT", "SEG")
 _EXAMPLES = 3
 
 
@@ -76,42 +53,6 @@ class LocalSourceError(SourceError):
 
 class SeriesNotFoundError(LocalSourceError):
     """No DICOM file of the requested series and patient is under the DICOM root."""
-
-
-@dataclass(frozen=True)
-class _Instance:
-    path: Path
-    #: the file's path under the DICOM root, as messages and records name it
-    name: str
-    size: int
-    sop_uid: str
-    series_uid: str
-    study_uid: str
-    modality: str
-    patient_id: str
-    description: str
-    referenced: str | None
-    #: why the SEG's reference could not be read (several series), else None
-    reference_error: str | None
-
-
-@dataclass
-class _Scan:
-    instances: list[_Instance] = field(default_factory=list)
-    refused: list[Rejection] = field(default_factory=list)
-
-
-def _files(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(folder) / name
-            if path.is_file():
-                yield path
-
-
-def _single(values: set[str]) -> str | None:
-    return next(iter(values)) if len(values) == 1 else None
 
 
 def _examples(names: list[str]) -> str:
@@ -174,14 +115,6 @@ class LocalSource(DataSource):
         if not self.dicom_root.is_dir():
             raise LocalSourceError(f"DICOM root {self.dicom_root} is not a folder")
 
-    def _name(self, path: Path) -> str:
-        """``path`` as the user knows it: relative to the configured DICOM root."""
-        return (
-            path.relative_to(self.dicom_root).as_posix()
-            if path.is_relative_to(self.dicom_root)
-            else str(path)
-        )
-
     def imaging_manifest(self, log: LogFn) -> Manifest:
         """One row per (patient, CT or SEG series) read from every file's header, and the
         records of every file, series and patient refused (see the module docstring).
@@ -205,227 +138,16 @@ class LocalSource(DataSource):
         manifest = self._manifest_under(root, log).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
-    def _scan(self, root: Path) -> _Scan:
-        scan = _Scan()
-        for path in _files(root):
-            name = self._name(path)
-            try:
-                header = inspect_dicom_file(path, name=name, check_pixels=False)
-            except NotDicomError:
-                scan.refused.append(self._file_refused(name, "not a DICOM file"))
-                continue
-            except DicomValidationError as error:
-                reason = str(error).removeprefix(f"{name}: ")
-                scan.refused.append(self._file_refused(name, reason))
-                continue
-            referenced, reference_error = None, None
-            if header.modality == "SEG":
-                try:
-                    referenced = referenced_series_uid(header.dataset, name)
-                except DicomValidationError as error:
-                    reference_error = str(error).removeprefix(f"{name}: ")
-            scan.instances.append(
-                _Instance(
-                    path=path,
-                    name=name,
-                    size=path.stat().st_size,
-                    sop_uid=header.sop_instance_uid,
-                    series_uid=header.series_uid,
-                    study_uid=header.study_uid,
-                    modality=header.modality,
-                    patient_id=header.patient_id,
-                    description=str(header.dataset.get("SeriesDescription", "") or ""),
-                    referenced=referenced,
-                    reference_error=reference_error,
-                )
-            )
-        return scan
-
-    def _file_refused(self, name: str, reason: str, patient_id: str | None = None) -> Rejection:
-        return Rejection(
-            kind="dicom_file",
-            source_file=str(self.dicom_root),
-            location=name,
-            reason=reason,
-            patient_id=patient_id,
-        )
-
     def _manifest_under(self, root: Path, log: LogFn) -> Manifest:
-        scan = self._scan(root)
-        refused = list(scan.refused)
-        groups: dict[tuple[str, str], list[_Instance]] = defaultdict(list)
-        for instance in scan.instances:
-            groups[(instance.series_uid, instance.patient_id)].append(instance)
-        warnings = _shared_uid_warnings(groups)
-        rows: list[dict[str, object]] = []
-        for (series_uid, raw_patient), instances in sorted(groups.items()):
-            row = self._series_row(series_uid, raw_patient, instances, refused)
-            if row is not None:
-                rows.append(row)
-        rows = self._segs_with_their_ct(rows, groups, refused)
-        refused.extend(self._lost_patients(rows, refused))
-        if not rows:
-            log(f"no CT or SEG series under {root}; refused {len(refused)} record(s)")
-            return Manifest(empty_manifest(), tuple(refused), tuple(warnings))
-        frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
-        frame = frame.sort_values(["patient_id", "modality", "series_uid"], ignore_index=True)
-        frame["instance_count"] = frame["instance_count"].astype("int64")
-        frame["size_bytes"] = frame["size_bytes"].astype("int64")
+        listed = DicomTree(self.dicom_root).manifest(root)
+        frame = listed.frame
         log(
             f"found {int((frame['modality'] == 'CT').sum())} CT and "
             f"{int((frame['modality'] == 'SEG').sum())} SEG series of "
             f"{frame['patient_id'].nunique()} patients under {root}; refused "
-            f"{len(refused)} record(s)"
+            f"{len(listed.rejections)} record(s)"
         )
-        return Manifest(frame, tuple(refused), tuple(warnings))
-
-    def _series_refused(
-        self,
-        series_uid: str,
-        instances: list[_Instance],
-        reason: str,
-        *,
-        patient_id: str | None,
-        raw_value: str | None = None,
-    ) -> Rejection:
-        folders = sorted({self._name(i.path.parent) for i in instances})
-        return Rejection(
-            kind="dicom_series",
-            source_file=str(self.dicom_root),
-            location=f"series {series_uid} ({len(instances)} file(s) in {_examples(folders)})",
-            reason=reason,
-            patient_id=patient_id,
-            raw_value=raw_value,
-        )
-
-    def _series_row(
-        self,
-        series_uid: str,
-        raw_patient: str,
-        instances: list[_Instance],
-        refused: list[Rejection],
-    ) -> dict[str, object] | None:
-        """The manifest row of one patient's instances of one UID, or None after recording why."""
-        try:
-            patient_id: str | None = validate_patient_id(raw_patient, where="its PatientID")
-        except InvalidPatientIdError as error:
-            patient_id = None
-            problem: str | None = f"{error}; its files cannot be attributed to a patient"
-        else:
-            problem = None
-
-        def refuse(reason: str, raw_value: str | None = None) -> None:
-            refused.append(
-                self._series_refused(
-                    series_uid, instances, reason, patient_id=patient_id, raw_value=raw_value
-                )
-            )
-
-        if problem is not None:
-            refuse(problem, raw_value=raw_patient)
-            return None
-        modalities = {i.modality for i in instances}
-        modality = _single(modalities)
-        if modality is None:
-            refuse(f"its files disagree on Modality {sorted(modalities)}")
-            return None
-        if modality not in KEPT_MODALITIES:
-            refuse(f"Modality {modality!r}: only CT and SEG series are used")
-            return None
-        try:
-            validate_uid(series_uid, what="SeriesInstanceUID")
-            study_uid = _single({i.study_uid for i in instances})
-            if study_uid is None:
-                raise InvalidUidError("its files disagree on StudyInstanceUID")
-            validate_uid(study_uid, what="StudyInstanceUID")
-        except InvalidUidError as error:
-            refuse(str(error))
-            return None
-        kept: dict[str, _Instance] = {}
-        for instance in sorted(instances, key=lambda i: i.name):
-            first = kept.setdefault(instance.sop_uid, instance)
-            if first is not instance:
-                refused.append(
-                    self._file_refused(
-                        instance.name,
-                        f"a second file of SOPInstanceUID {instance.sop_uid} (series "
-                        f"{series_uid}); {first.name} is used",
-                        patient_id,
-                    )
-                )
-        referenced = None
-        if modality == "SEG":
-            errors = sorted({i.reference_error for i in instances if i.reference_error})
-            references = {i.referenced for i in instances if i.referenced}
-            if errors or len(references) > 1:
-                refuse(errors[0] if errors else f"the SEG references {sorted(references)}")
-                return None
-            if not references:
-                refuse("the SEG names no referenced series (ReferencedSeriesSequence)")
-                return None
-            referenced = references.pop()
-        return {
-            "patient_id": patient_id,
-            "modality": modality,
-            "series_uid": series_uid,
-            "study_uid": study_uid,
-            "referenced_series_uid": referenced,
-            "instance_count": len(kept),
-            "series_description": next((i.description for i in kept.values() if i.description), ""),
-            "size_bytes": sum(i.size for i in kept.values()),
-            "source_location": os.pathsep.join(sorted({str(i.path.parent) for i in instances})),
-        }
-
-    def _segs_with_their_ct(
-        self,
-        rows: list[dict[str, object]],
-        groups: dict[tuple[str, str], list[_Instance]],
-        refused: list[Rejection],
-    ) -> list[dict[str, object]]:
-        """Drop (and record) the SEGs whose referenced series is not a CT of their patient."""
-        cts = {(r["patient_id"], r["series_uid"]) for r in rows if r["modality"] == "CT"}
-        kept = []
-        for row in rows:
-            patient_id, series_uid = row["patient_id"], row["series_uid"]
-            if row["modality"] == "SEG" and (patient_id, row["referenced_series_uid"]) not in cts:
-                refused.append(
-                    self._series_refused(
-                        str(series_uid),
-                        groups[(str(series_uid), str(patient_id))],
-                        f"the SEG references series {row['referenced_series_uid']}, which is "
-                        f"not a CT series of patient {patient_id} under {self.dicom_root}",
-                        patient_id=str(patient_id),
-                    )
-                )
-            else:
-                kept.append(row)
-        return kept
-
-    def _lost_patients(
-        self, rows: list[dict[str, object]], refused: list[Rejection]
-    ) -> list[Rejection]:
-        """One ``patient`` record per patient that lost its partitions to refusals.
-
-        Only patients with a SEG series get partitions (``registration.imaged_patients``), so a
-        patient with refused records and no SEG left is named here, not only in its series'
-        records.
-        """
-        refusals: dict[str, int] = defaultdict(int)
-        for record in refused:
-            if record.patient_id is not None:
-                refusals[record.patient_id] += 1
-        with_seg = {row["patient_id"] for row in rows if row["modality"] == "SEG"}
-        return [
-            Rejection(
-                kind="patient",
-                source_file=str(self.dicom_root),
-                location=f"patient {patient_id}",
-                reason=f"no SEG series of patient {patient_id} is left after "
-                f"{refusals[patient_id]} refused record(s); the patient gets no partitions",
-                patient_id=patient_id,
-            )
-            for patient_id in sorted(set(refusals) - with_seg)
-        ]
+        return listed
 
     def _series_files(self, patient_id: str, series_uid: str) -> list[Path]:
         """Every file in the folders that hold the patient's instances of the series."""
@@ -436,7 +158,7 @@ class LocalSource(DataSource):
             folders = sorted(
                 {
                     i.path.parent
-                    for i in self._scan(root).instances
+                    for i in DicomTree(self.dicom_root).scan(root).instances
                     if i.series_uid == series_uid and i.patient_id == patient_id
                 }
             )
@@ -480,7 +202,7 @@ class LocalSource(DataSource):
             except NotDicomError:
                 if path.suffix.lower() == ".dcm":
                     raise
-                skipped.append(self._name(path))
+                skipped.append(DicomTree(self.dicom_root).name(path))
                 continue
             first = chosen.get(header.sop_instance_uid)
             if first is not None and first.read_bytes() == path.read_bytes():
@@ -492,17 +214,3 @@ class LocalSource(DataSource):
         if skipped:
             log(f"skipped {len(skipped)} non-DICOM file(s): {_examples(skipped)}")
         log(f"copied {len(chosen)} instance(s) of series {series_uid} ({patient_id})")
-
-
-def _shared_uid_warnings(groups: dict[tuple[str, str], list[_Instance]]) -> list[str]:
-    """One line per SeriesInstanceUID that several patients' instances carry."""
-    owners: dict[str, list[str]] = defaultdict(list)
-    for series_uid, patient_id in groups:
-        owners[series_uid].append(patient_id)
-    return [
-        f"series UID {uid} is carried by the instances of {len(patients)} patients "
-        f"{sorted(patients)} (a de-identification error?); each patient's instances are kept "
-        "as that patient's series"
-        for uid, patients in sorted(owners.items())
-        if len(patients) > 1
-    ]

@@ -288,8 +288,9 @@ def test_a_seg_referencing_two_series_is_refused(
     ds.save_as(seg)
 
     listed = _source(tree, small_cohort).imaging_manifest(lambda _m: None)
-    (refused,) = listed.rejections
+    refused, lost = listed.rejections
     assert (refused.kind, refused.patient_id) == ("dicom_series", patient)
+    assert (lost.kind, lost.patient_id) == ("patient", patient)
     assert "the SEG references 2 series" in refused.reason
     assert extra.SeriesInstanceUID in refused.reason
 
