@@ -413,3 +413,25 @@ def test_describe_names_the_inputs(small_cohort: DemoCohort) -> None:
     assert described["source"] == "local"
     assert described["offline"] == "True"
     assert described["dicom_root"] == str(small_cohort.dicom_root)
+
+
+def test_a_real_seg_without_its_ct_is_refused_with_its_patient(
+    shared_data: Path, small_cohort: DemoCohort, tmp_path: Path
+) -> None:
+    """dcmqi's published liver SEG and the 3 CT slices it was drawn on (real files)."""
+    root = Path(shutil.copytree(shared_data / "dicom-seg-example-dcmqi", tmp_path / "dcmqi"))
+    seg = pydicom.dcmread(root / "liver_seg.dcm", stop_before_pixels=True)
+    ct_uid = seg.ReferencedSeriesSequence[0].SeriesInstanceUID
+    whole = _source(root, small_cohort).imaging_manifest(lambda _m: None)
+    assert whole.frame.set_index("modality").loc["SEG", "referenced_series_uid"] == ct_uid
+    assert whole.frame.set_index("modality").loc["CT", "series_uid"] == ct_uid
+
+    shutil.rmtree(root / "ct-3slice")
+    listed = _source(root, small_cohort).imaging_manifest(lambda _m: None)
+    assert listed.frame.empty
+    refused = rejections_frame(listed.rejections).set_index("kind")
+    assert refused.loc["dicom_series", "reason"] == (
+        f"the SEG references series {ct_uid}, which is not a CT series of patient "
+        f"{seg.PatientID} under {root}"
+    )
+    assert refused.loc["patient", "patient_id"] == seg.PatientID
