@@ -166,7 +166,7 @@ class DicomTree:
             if row is not None:
                 rows.append(row)
         rows = self._segs_with_their_ct(rows, groups, refused)
-        refused.extend(self._lost_patients(rows, refused))
+        refused.extend(self._lost_patients(scan.instances, rows, refused))
         if not rows:
             return Manifest(empty_manifest(), tuple(refused), tuple(warnings))
         frame = pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
@@ -298,14 +298,18 @@ class DicomTree:
         return kept
 
     def _lost_patients(
-        self, rows: list[dict[str, object]], refused: list[Rejection]
+        self,
+        instances: list[TreeInstance],
+        rows: list[dict[str, object]],
+        refused: list[Rejection],
     ) -> list[Rejection]:
         """One ``patient`` record per patient that lost its partitions to refusals.
 
         Only patients with a SEG series get partitions (``registration.imaged_patients``), so a
-        patient with refused records and no SEG left is named here, not only in its series'
-        records.
+        patient who had a SEG here, had records refused and has no SEG left is named here, not
+        only in its series' records.
         """
+        had_seg = {i.patient_id for i in instances if i.modality == "SEG"}
         refusals: dict[str, int] = defaultdict(int)
         for record in refused:
             if record.patient_id is not None:
@@ -320,7 +324,7 @@ class DicomTree:
                 f"{refusals[patient_id]} refused record(s); the patient gets no partitions",
                 patient_id=patient_id,
             )
-            for patient_id in sorted(set(refusals) - with_seg)
+            for patient_id in sorted((set(refusals) & had_seg) - with_seg)
         ]
 
 

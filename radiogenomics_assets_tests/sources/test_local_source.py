@@ -152,6 +152,15 @@ def test_manifest_skips_and_reports_what_it_cannot_use(
     )
     bad_uid = generate_uid()
     _add_series(ct_file, tree / "odd" / "series", PatientID="R01 001/..", SeriesInstanceUID=bad_uid)
+    # A patient with only a PET series never had partitions: its series is refused, not it.
+    _add_series(
+        ct_file,
+        tree / "R01-999" / "pet",
+        PatientID="R01-999",
+        Modality="PT",
+        SOPClassUID=PositronEmissionTomographyImageStorage,
+        SeriesInstanceUID=generate_uid(),
+    )
     broken = tree / "broken.dcm"
     broken.write_bytes(b"\0" * 128 + b"DICM" + b"\x02\x00\x10\x00UI\xff\x7f")
 
@@ -170,7 +179,11 @@ def test_manifest_skips_and_reports_what_it_cannot_use(
     assert by_series[bad_uid].raw_value == "R01 001/.."
     assert by_series[bad_uid].patient_id is None
     assert "invalid patient id 'R01 001/..'" in by_series[bad_uid].reason
-    assert len(listed.rejections) == 5
+    assert [r.patient_id for r in listed.rejections if r.kind == "dicom_series"].count(
+        "R01-999"
+    ) == 1
+    assert [r.kind for r in listed.rejections].count("patient") == 0
+    assert len(listed.rejections) == 6
 
 
 def _rewrite(path: Path, **changes: object) -> None:
