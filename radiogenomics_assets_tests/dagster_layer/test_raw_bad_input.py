@@ -147,4 +147,6 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
         [rnaseq_expression], resources=resources_for(store, source), raise_on_error=False
     )
     assert not result.success
-    assert f"at line 4 (gene {cells[0]!r}), column {patient!r}" in _failure_message(result)
+    message = _failure_message(result)
+    assert f"{matrix.resolve()}: 1 expression value(s) are not numbers" in message
+    assert f"line 4 (gene {cells[0]!r}), column 3 (patient {patient!r}): {bad_value!r}" in message
