@@ -211,7 +211,7 @@ def _fetch_series_rows(
 
 def _series_output(
     frame: pd.DataFrame, staged: Staged, src: DataSource, **extra: object
-) -> Output[pd.DataFrame]:
+) -> Output:
     return table_output(
         frame.assign(source=src.name),
         staged=[staged],
@@ -240,7 +240,7 @@ def _series_output(
 )
 def nodule_segmentation(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
-) -> Output[pd.DataFrame]:
+) -> Output:
     patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
     src = _source(source, store)
     chosen = choose_segmentation(src.patient_series(patient_id, context.log.info), patient_id)
@@ -274,7 +274,7 @@ def ct_series(
     nodule_segmentation: pd.DataFrame,
     source: SourceResource,
     store: StoreResource,
-) -> Output[pd.DataFrame]:
+) -> Output:
     patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
     referenced = nodule_segmentation["referenced_series_uid"].dropna().unique()
     if len(referenced) != 1:
