@@ -209,9 +209,7 @@ def _fetch_series_rows(
     return pd.DataFrame(rows), staged
 
 
-def _series_output(
-    frame: pd.DataFrame, staged: Staged, src: DataSource, **extra: object
-) -> Output:
+def _series_output(frame: pd.DataFrame, staged: Staged, src: DataSource, **extra: object) -> Output:
     return table_output(
         frame.assign(source=src.name),
         staged=[staged],

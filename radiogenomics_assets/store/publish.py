@@ -20,6 +20,7 @@ this assumes one run at a time per asset (partition).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -98,10 +99,8 @@ def _remove(path: Path) -> None:
 def _abandon(staging: Path) -> None:
     """Remove a failed staging entry, and its folder if nothing was ever published there."""
     _remove(staging)
-    try:
+    with contextlib.suppress(OSError):  # not empty: earlier versions, or another run's staging
         staging.parent.rmdir()
-    except OSError:  # not empty: earlier versions, or another run's staging
-        pass
 
 
 def _clear_stale(folder: Path) -> None:

@@ -158,6 +158,10 @@ def test_ingest_tables_match_the_served_files(
     digest = hashlib.sha256(served.clinical_csv).hexdigest()
     stored = store.files.path("raw", "clinical_labels", f"{digest}.csv")
     assert stored.read_bytes() == served.clinical_csv
+    # Where each file came from is the URL the user configured, not the store's copy.
+    origins = _table(store, "raw.stored_files").set_index("recorded_by")["source_file"]
+    assert origins["raw/clinical_labels"] == served.source.clinical_url
+    assert origins["raw/rnaseq_expression"] == served.source.rnaseq_url
 
     matrix = pd.read_csv(
         io.BytesIO(gzip.decompress(served.rnaseq_matrix)),
