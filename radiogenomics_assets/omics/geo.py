@@ -16,9 +16,10 @@ What is refused, and how much:
   broken export, and silently loading the rest would hand the models a different matrix than
   the user thinks. The error lists every bad cell (up to :data:`MAX_LISTED_CELLS`, with line,
   gene, column and patient) and the total, so one run shows the whole extent of the damage.
-- The whole matrix, too, when it has no patient columns, a patient column twice, a row with the
-  wrong number of cells (line named), or when it is GEO's *series matrix* (sample metadata,
-  no expression values) instead of the supplementary expression file.
+- The whole matrix, too, when it has no patient columns, a patient column twice, rows with the
+  wrong number of cells (lines named; a short row would otherwise read as missing values), or
+  when it is GEO's *series matrix* (sample metadata, no expression values) instead of the
+  supplementary expression file.
 
 Every message and ``Rejection.source_file`` names the file as the user gave it
 (``display_name``: the configured path or URL), never the store's copy.
@@ -121,6 +122,24 @@ def _bad_cells_error(
     )
 
 
+def _refuse_short_rows(path: Path, delimiter: str, n_cells: int, name: str) -> None:
+    """pandas pads a short row with empty cells, which would read as NA: name such lines."""
+    with _open_text(path) as handle:
+        next(handle)
+        short = [
+            (number, line.count(delimiter) + 1)
+            for number, line in enumerate(handle, start=2)
+            if line.strip() and line.count(delimiter) + 1 < n_cells
+        ]
+    if short:
+        shown = ", ".join(f"line {number} ({cells})" for number, cells in short[:MAX_LISTED_CELLS])
+        more = f" and {len(short) - MAX_LISTED_CELLS} more" if len(short) > MAX_LISTED_CELLS else ""
+        raise GeoMatrixError(
+            f"{name}: {len(short)} row(s) have fewer cells than the header line's {n_cells}: "
+            f"{shown}{more}"
+        )
+
+
 def read_geo_matrix(path: Path, display_name: str | None = None) -> GeoMatrix:
     """Read the matrix at ``path`` into a long table with one row per (gene line, patient).
 
@@ -128,7 +147,7 @@ def read_geo_matrix(path: Path, display_name: str | None = None) -> GeoMatrix:
 
     Raises:
         GeoMatrixError: an empty file, GEO's series matrix, a header with no patient columns, a
-            patient column given twice, a row with the wrong number of cells, or non-numeric
+            patient column given twice, rows with the wrong number of cells, or non-numeric
             values (every one listed, up to :data:`MAX_LISTED_CELLS`, with the total).
     """
     name = display_name or str(path)
@@ -160,6 +179,7 @@ def read_geo_matrix(path: Path, display_name: str | None = None) -> GeoMatrix:
         raise GeoMatrixError(
             f"{name}: rows have {table.shape[1]} cells but the header line has {len(columns)}"
         )
+    _refuse_short_rows(path, delimiter, len(columns), name)
     seen: set[str] = set()
     for patient in patients:
         if patient in seen:

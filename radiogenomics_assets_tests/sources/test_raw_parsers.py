@@ -184,6 +184,15 @@ def test_a_row_with_too_many_cells_names_its_line_in_the_file(tmp_path: Path) ->
         read_geo_matrix(path, display_name="m.txt")
 
 
+def test_short_rows_are_refused_rather_than_read_as_missing(tmp_path: Path) -> None:
+    path = tmp_path / "m.txt"
+    path.write_text("\tR01-001\tR01-002\nA1BG\t1\t2\nA2M\t2\nB2M\t\t\n")
+    with pytest.raises(
+        GeoMatrixError, match=r"^m\.txt: 1 row\(s\) have fewer cells .*line 3 \(2\)$"
+    ):
+        read_geo_matrix(path, display_name="m.txt")
+
+
 def test_the_geo_series_matrix_is_refused_with_the_file_to_use(shared_data: Path) -> None:
     path = shared_data / SERIES_MATRIX
     with pytest.raises(GeoMatrixError) as raised:
