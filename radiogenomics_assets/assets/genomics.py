@@ -3,14 +3,14 @@
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import pandas as pd
-from dagster import AssetIn, Config, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
 from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
 from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.features.blocks import genomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, RAW
-from radiogenomics_assets.omics.expression import clean_expression
+from radiogenomics_assets.omics.expression import ExpressionScaleError, clean_expression
 from radiogenomics_assets.omics.gene_matrix import top500_whole_cohort
 
 
@@ -21,6 +21,15 @@ class ExpressionConfig(Config):
     )
     impute: str = Field(default="gene_median", description="gene_median, gene_mean or none")
     duplicates: str = Field(default="mean", description="duplicate symbols: mean, first, error")
+
+
+def transform_setting_hint(op_name: str) -> str:
+    """Where a user sets ``transform``: this asset's run config (launchpad or ``run_config``)."""
+    return (
+        f". The setting is the run config of this asset: "
+        f"ops: {{{op_name}: {{config: {{transform: none}}}}}} "
+        "(the launchpad's config editor in the UI, or run_config= in Python)"
+    )
 
 
 @with_code_version
@@ -36,16 +45,24 @@ class ExpressionConfig(Config):
     "and imputation; long (gene, patient_id, expression, imputed), sorted by gene.",
 )
 def gene_expression(
-    config: ExpressionConfig, rnaseq_expression: pd.DataFrame, study_cohort: pd.DataFrame
+    context: AssetExecutionContext,
+    config: ExpressionConfig,
+    rnaseq_expression: pd.DataFrame,
+    study_cohort: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
-    cleaned = clean_expression(
-        rnaseq_expression,
-        study_cohort["patient_id"].astype(str).tolist(),
-        max_na_fraction=config.max_na_fraction,
-        transform=config.transform,
-        impute=config.impute,
-        duplicates=config.duplicates,
-    )
+    try:
+        cleaned = clean_expression(
+            rnaseq_expression,
+            study_cohort["patient_id"].astype(str).tolist(),
+            max_na_fraction=config.max_na_fraction,
+            transform=config.transform,
+            impute=config.impute,
+            duplicates=config.duplicates,
+        )
+    except ExpressionScaleError as error:
+        raise ExpressionScaleError(
+            f"{error}{transform_setting_hint(context.op_def.name)}"
+        ) from error
     report = cleaned.report
     return table_output(
         cleaned.long,

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import pandas as pd
 from dagster import BetaWarning, DataVersion, MetadataValue, Output
 
 from radiogenomics_assets.resources.io_manager import TableWithRejections
 from radiogenomics_assets.store.database import frame_digest
+from radiogenomics_assets.store.publish import Staged
 
 
 def digest_of(parts: Iterable[str]) -> str:
@@ -28,14 +29,17 @@ def table_output(
     metadata: Mapping[str, object] | None = None,
     output_name: str = "result",
     rejections: pd.DataFrame | None = None,
+    staged: Sequence[Staged] = (),
 ) -> Output:
     """Wrap ``frame`` so its data version is its content (or the given input-bytes digest).
 
     Downstream assets then go stale only when the content they read changes. ``rejections``
-    (a raw asset's refused records) are stored with the rows, in the same transaction.
+    (a raw asset's refused records) are stored with the rows, in the same transaction, and the
+    ``staged`` files they were read from are published in it (see the IO manager).
     """
     version = data_version or frame_digest(frame)
-    value = frame if rejections is None else TableWithRejections(frame, rejections)
+    wrapped = rejections is not None or bool(staged)
+    value = TableWithRejections(frame, rejections, tuple(staged)) if wrapped else frame
     with warnings.catch_warnings():
         # Data versions are what lets reruns recompute only stale assets; Dagster 1.13 still
         # labels the parameter beta and would warn on every output of every run.

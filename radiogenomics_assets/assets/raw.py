@@ -1,9 +1,12 @@
 """Raw assets: the source's bytes in the store, one table per source file and per patient series.
 
 Each asset records where its bytes came from and returns a data version derived from them, so
-everything downstream is traceable to exact inputs. The per-patient assets are partitioned by
-the dynamic ``patients`` set and fetch only that patient's series: a new patient never makes an
-existing patient's partitions stale.
+everything downstream is traceable to exact inputs. Fetched bytes are parsed and verified under
+a hidden staging name and published, under a name derived from their content, by the IO manager
+in the transaction that writes their rows (:mod:`radiogenomics_assets.store.publish`): a refused
+or killed run leaves the previous rows and files exactly as they were. The per-patient assets are
+partitioned by the dynamic ``patients`` set and fetch only that patient's series: a new patient
+never makes an existing patient's partitions stale.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
@@ -27,7 +30,7 @@ from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.dicom.headers import read_series_instances
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
-from radiogenomics_assets.omics.geo import read_geo_matrix
+from radiogenomics_assets.omics.geo import matrix_suffix, read_geo_matrix
 from radiogenomics_assets.partitions import patients_partitions
 from radiogenomics_assets.registration import SOURCE_IMAGING
 from radiogenomics_assets.resources.source import SourceResource
@@ -35,9 +38,16 @@ from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
 from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
-from radiogenomics_assets.sources.rejections import Rejection, describe, rejections_frame
+from radiogenomics_assets.sources.rejections import describe, rejections_frame
 from radiogenomics_assets.store.database import frame_digest
-from radiogenomics_assets.store.files import StoredFile, sha256_file
+from radiogenomics_assets.store.files import sha256_file
+from radiogenomics_assets.store.publish import (
+    Staged,
+    stage_file,
+    stage_folder,
+    staging_file,
+    staging_folder,
+)
 
 PATIENT_PARTITION = {"partition_expr": "patient_id"}
 
@@ -46,34 +56,14 @@ def _source(source: SourceResource, store: StoreResource) -> DataSource:
     return source.build(store.files.path("sources"))
 
 
-def _set_aside(kind: str, source_file: str, rejected: pd.DataFrame) -> pd.DataFrame:
-    """A parser's set-aside rows (location, raw value, reason) as ``raw.rejected_records`` rows."""
-    return rejections_frame(
-        Rejection(
-            kind=kind,
-            source_file=source_file,
-            location=f"{rejected.columns[0]} {row.iloc[0]}",
-            raw_value=None if pd.isna(row.iloc[1]) else str(row.iloc[1]),
-            reason=str(row["reason"]),
-        )
-        for _, row in rejected.iterrows()
-    )
-
-
-def _file_metadata(src: DataSource, stored: StoredFile) -> dict[str, object]:
+def _file_metadata(src: DataSource, staged: Staged) -> dict[str, object]:
     return {
         **src.describe(),
-        "file": stored.relpath,
-        "sha256": stored.sha256,
-        "bytes": stored.bytes,
+        "source_file": MetadataValue.text(staged.origin or ""),
+        "file": staged.relpath,
+        "sha256": staged.sha256,
+        "bytes": staged.bytes,
     }
-
-
-def _fetched_file(store: StoreResource, name: str, fetch) -> StoredFile:
-    destination = store.files.path("raw", name)
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fetch(destination)
-    return store.files.describe("raw", name)
 
 
 @with_code_version
@@ -87,18 +77,20 @@ def clinical_labels(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
 ) -> Output:
     src = _source(source, store)
-    stored = _fetched_file(
-        store, "clinical_labels.csv", lambda dest: src.fetch_clinical_labels(dest, context.log.info)
-    )
-    parsed = read_clinical_labels(stored.path)
-    for reason in parsed.rejected["reason"]:
-        context.log.warning(f"clinical row set aside: {reason}")
+    origin = src.clinical_origin()
+    with staging_file(store.files, RAW, "clinical_labels") as staging:
+        src.fetch_clinical_labels(staging, context.log.info)
+        parsed = read_clinical_labels(staging, display_name=origin)
+        staged = stage_file(store.files, staging, ".csv", origin=origin)
+    for record in parsed.rejected:
+        context.log.warning(f"clinical row set aside: {describe(record)}")
     return table_output(
         parsed.frame,
-        rejections=_set_aside("clinical_row", stored.relpath, parsed.rejected),
-        data_version=stored.sha256,
+        rejections=rejections_frame(parsed.rejected),
+        staged=[staged],
+        data_version=staged.sha256,
         metadata={
-            **_file_metadata(src, stored),
+            **_file_metadata(src, staged),
             "n_patients": len(parsed.frame),
             "n_rejected_rows": len(parsed.rejected),
         },
@@ -116,23 +108,25 @@ def rnaseq_expression(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
 ) -> Output:
     src = _source(source, store)
-    stored = _fetched_file(
-        store, "rnaseq_matrix.txt.gz", lambda dest: src.fetch_rnaseq_matrix(dest, context.log.info)
-    )
-    matrix = read_geo_matrix(stored.path)
-    for reason in matrix.rejected_columns["reason"]:
-        context.log.warning(f"RNA-seq column set aside: {reason}")
+    origin = src.rnaseq_origin()
+    with staging_file(store.files, RAW, "rnaseq_expression") as staging:
+        src.fetch_rnaseq_matrix(staging, context.log.info)
+        matrix = read_geo_matrix(staging, display_name=origin)
+        staged = stage_file(store.files, staging, matrix_suffix(staging), origin=origin)
+    for record in matrix.rejected:
+        context.log.warning(f"RNA-seq column set aside: {describe(record)}")
     long = matrix.long
     return table_output(
         long,
-        rejections=_set_aside("expression_column", stored.relpath, matrix.rejected_columns),
-        data_version=stored.sha256,
+        rejections=rejections_frame(matrix.rejected),
+        staged=[staged],
+        data_version=staged.sha256,
         metadata={
-            **_file_metadata(src, stored),
+            **_file_metadata(src, staged),
             "n_patients": int(long["patient_id"].nunique()),
             "n_genes": int(long["gene"].nunique()),
             "n_missing_values": int(long["expression"].isna().sum()),
-            "n_rejected_columns": len(matrix.rejected_columns),
+            "n_rejected_columns": len(matrix.rejected),
         },
     )
 
@@ -176,14 +170,16 @@ def _fetch_series_rows(
     patient_id: str,
     series_uid: str,
     modality: str,
-) -> pd.DataFrame:
-    """Fetch one series into ``files/raw/<modality>/<patient>/<series>/``, checked file by file.
+) -> tuple[pd.DataFrame, Staged]:
+    """Fetch one series into a staging folder under ``files/raw/<modality>/<patient>/<series>/``.
 
-    The folder appears under its final name only once every file parsed as a complete DICOM
-    instance of that series and modality; on any failure nothing is published.
+    Every file is checked as a complete DICOM instance of that series and modality there. The
+    rows point into ``<series>/<digest>/``, the name the IO manager publishes the folder under
+    with them (a digest of the instances' names and sha256s), so a re-fetched series that
+    differs never overwrites the files the current rows describe.
     """
-    parts = ("raw", modality.lower(), patient_id, series_uid)
-    with store.files.atomic_directory(*parts) as staging:
+    series_folder = (RAW, modality.lower(), patient_id, series_uid)
+    with staging_folder(store.files, *series_folder) as staging:
         src.fetch_series(patient_id, series_uid, staging, context.log.info)
         files = sorted(p for p in staging.iterdir() if p.is_file())
         if not files:
@@ -196,9 +192,13 @@ def _fetch_series_rows(
             expected_patient_id=patient_id,
             name=lambda path: f"instance {path.stem} of {modality} series {series_uid}",
         )
+        sha256s = {path.name: sha256_file(path) for path in files}
+        staged = stage_folder(
+            store.files, staging, sha256s, origin=f"{src.name} series {series_uid}"
+        )
     rows = []
     for header in headers:
-        stored = store.files.describe(*parts, Path(header.path).name)
+        name = Path(header.path).name
         rows.append(
             {
                 "patient_id": patient_id,
@@ -208,20 +208,22 @@ def _fetch_series_rows(
                 "instance_number": header.instance_number,
                 "frame_of_reference_uid": header.frame_of_reference_uid,
                 "referenced_series_uid": header.referenced_series_uid,
-                "path": stored.relpath,
-                "bytes": stored.bytes,
-                "sha256": stored.sha256,
+                "path": f"{staged.relpath}/{name}",
+                "bytes": (staging / name).stat().st_size,
+                "sha256": sha256s[name],
             }
         )
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows), staged
 
 
-def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Output[pd.DataFrame]:
+def _series_output(frame: pd.DataFrame, staged: Staged, src: DataSource, **extra: object) -> Output:
     return table_output(
         frame.assign(source=src.name),
+        staged=[staged],
         data_version=digest_of(frame["sha256"]),
         metadata={
             **src.describe(),
+            "folder": staged.relpath,
             "n_files": len(frame),
             "mb": round(float(frame["bytes"].sum()) / 1e6, 2),
             **extra,
@@ -243,15 +245,16 @@ def _series_output(frame: pd.DataFrame, src: DataSource, **extra: object) -> Out
 )
 def nodule_segmentation(
     context: AssetExecutionContext, source: SourceResource, store: StoreResource
-) -> Output[pd.DataFrame]:
+) -> Output:
     patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
     src = _source(source, store)
     chosen = choose_segmentation(src.patient_series(patient_id, context.log.info), patient_id)
-    frame = _fetch_series_rows(
+    frame, staged = _fetch_series_rows(
         context, src, store, patient_id=patient_id, series_uid=chosen["series_uid"], modality="SEG"
     )
     return _series_output(
         frame,
+        staged,
         src,
         seg_series_uid=chosen["series_uid"],
         seg_series_description=MetadataValue.text(str(chosen["series_description"])),
@@ -276,7 +279,7 @@ def ct_series(
     nodule_segmentation: pd.DataFrame,
     source: SourceResource,
     store: StoreResource,
-) -> Output[pd.DataFrame]:
+) -> Output:
     patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
     referenced = nodule_segmentation["referenced_series_uid"].dropna().unique()
     if len(referenced) != 1:
@@ -285,11 +288,14 @@ def ct_series(
             f"({list(referenced)}), expected exactly one"
         )
     src = _source(source, store)
-    frame = _fetch_series_rows(
+    frame, staged = _fetch_series_rows(
         context, src, store, patient_id=patient_id, series_uid=str(referenced[0]), modality="CT"
     )
     return _series_output(
-        frame.drop(columns=["referenced_series_uid"]), src, ct_series_uid=str(referenced[0])
+        frame.drop(columns=["referenced_series_uid"]),
+        staged,
+        src,
+        ct_series_uid=str(referenced[0]),
     )
 
 

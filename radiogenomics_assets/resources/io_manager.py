@@ -5,15 +5,21 @@ Partitioned assets name their partition column in the definition metadata ``part
 one transaction, so reruns replace rather than duplicate. ``column_types`` in the definition
 metadata pins SQL types such as ``FLOAT[1024]`` for array columns.
 
-Raw assets return a :class:`TableWithRejections`: the rows they kept and the records of what they
-refused go into their table and ``raw.rejected_records`` in the same transaction.
+Raw assets return a :class:`TableWithRejections`: the rows they kept, the records of what they
+refused and the files they fetched are stored together. In one transaction, under the store's
+writer lock, the rows go into their table, the refusals into ``raw.rejected_records``, one row
+per fetched file or series folder into ``raw.stored_files``, and the staged files are renamed to
+their content-addressed names (:mod:`radiogenomics_assets.store.publish`) just before the commit;
+superseded versions are pruned once it committed. A failed or killed run therefore leaves rows
+and files as they were.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+import duckdb
 import pandas as pd
 from dagster import (
     ConfigurableIOManager,
@@ -32,8 +38,12 @@ from radiogenomics_assets.store.database import (
     write_partition,
     write_table,
 )
+from radiogenomics_assets.store.publish import Staged
 
 REJECTED_RECORDS = "rejected_records"
+STORED_FILES = "stored_files"
+#: Columns of ``raw.stored_files``: the file or folder each raw table (partition) was read from.
+STORED_FILE_COLUMNS = ("recorded_by", "path", "bytes", "sha256", "source_file")
 
 
 class TableNotMaterializedError(LookupError):
@@ -49,11 +59,13 @@ def _schema_and_table(context: OutputContext | InputContext) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class TableWithRejections:
-    """A raw asset's rows and what its intake refused (:func:`~radiogenomics_assets.sources.
-    rejections.rejections_frame`), stored together or not at all."""
+    """A raw asset's rows, what its intake refused (:func:`~radiogenomics_assets.sources.
+    rejections.rejections_frame`; None: the asset refuses nothing record by record) and the
+    staged files they were read from, stored together or not at all."""
 
     table: pd.DataFrame
-    rejections: pd.DataFrame
+    rejections: pd.DataFrame | None = None
+    staged: Sequence[Staged] = field(default_factory=tuple)
 
 
 def recorded_by(context: OutputContext) -> str:
@@ -82,37 +94,25 @@ class DuckDBTableIOManager(ConfigurableIOManager):
     ) -> None:
         if obj is None:
             return
-        rejections = None
+        rejections, staged = None, ()
         if isinstance(obj, TableWithRejections):
-            obj, rejections = obj.table, obj.rejections.assign(recorded_by=recorded_by(context))
+            if obj.rejections is not None:
+                rejections = obj.rejections.assign(recorded_by=recorded_by(context))
+            obj, staged = obj.table, tuple(obj.staged)
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()} returned {type(obj).__name__}")
         schema, table = _schema_and_table(context)
         metadata: Mapping[str, object] = context.definition_metadata or {}
         column_types = dict(metadata.get("column_types") or {})
-        with self.store.get_connection() as conn, transaction(conn):
-            if context.has_asset_partitions:
-                write_partition(
-                    conn,
-                    schema,
-                    table,
-                    obj,
-                    partition_column=str(metadata["partition_expr"]),
-                    partition_keys=list(context.asset_partition_keys),
-                    column_types=column_types,
-                )
-            else:
-                write_table(conn, schema, table, obj, column_types=column_types)
-            if rejections is not None:
-                write_partition(
-                    conn,
-                    RAW,
-                    REJECTED_RECORDS,
-                    rejections,
-                    partition_column="recorded_by",
-                    partition_keys=[recorded_by(context)],
-                    column_types=dict.fromkeys(rejections.columns, "VARCHAR"),
-                )
+        with self.store.get_connection() as conn:
+            with transaction(conn):
+                self._write_rows(context, conn, obj, rejections, staged, column_types)
+                # Last, so that any failure above publishes nothing; a kill between the rename
+                # and the commit leaves a complete but unreferenced version, pruned next time.
+                for item in staged:
+                    item.publish()
+            for item in staged:  # still under the writer lock: no other run's rows point here
+                item.prune_superseded()
         if rejections is not None:
             context.add_output_metadata({"n_rejected_records": len(rejections)})
         count_key = (
@@ -126,6 +126,54 @@ class DuckDBTableIOManager(ConfigurableIOManager):
                 "duckdb_table": MetadataValue.text(f"{schema}.{table}"),
             }
         )
+
+    def _write_rows(
+        self,
+        context: OutputContext,
+        conn: duckdb.DuckDBPyConnection,
+        obj: pd.DataFrame,
+        rejections: pd.DataFrame | None,
+        staged: tuple[Staged, ...],
+        column_types: dict[str, str],
+    ) -> None:
+        """Every row of one output, inside the caller's transaction."""
+        schema, table = _schema_and_table(context)
+        metadata: Mapping[str, object] = context.definition_metadata or {}
+        if context.has_asset_partitions:
+            write_partition(
+                conn,
+                schema,
+                table,
+                obj,
+                partition_column=str(metadata["partition_expr"]),
+                partition_keys=list(context.asset_partition_keys),
+                column_types=column_types,
+            )
+        else:
+            write_table(conn, schema, table, obj, column_types=column_types)
+        slices = {"partition_column": "recorded_by", "partition_keys": [recorded_by(context)]}
+        if rejections is not None:
+            write_partition(
+                conn,
+                RAW,
+                REJECTED_RECORDS,
+                rejections,
+                **slices,
+                column_types=dict.fromkeys(rejections.columns, "VARCHAR"),
+            )
+        if staged:
+            files = pd.DataFrame(
+                [(recorded_by(context), i.relpath, i.bytes, i.sha256, i.origin) for i in staged],
+                columns=list(STORED_FILE_COLUMNS),
+            )
+            write_partition(
+                conn,
+                RAW,
+                STORED_FILES,
+                files,
+                **slices,
+                column_types={"bytes": "BIGINT", "source_file": "VARCHAR"},
+            )
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         schema, table = _schema_and_table(context)

@@ -71,6 +71,17 @@ class DataSource(abc.ABC):
     def fetch_rnaseq_matrix(self, dest: Path, log: LogFn) -> None:
         """Write the GEO-format RNA-seq matrix (tab-separated, optionally gzipped) to ``dest``."""
 
+    def clinical_origin(self) -> str:
+        """The clinical labels file as the user named it (configured path or URL).
+
+        Messages and rejected records name this, never the file store's copy.
+        """
+        return f"the {self.name} source's clinical labels"
+
+    def rnaseq_origin(self) -> str:
+        """The RNA-seq matrix as the user named it (configured path or URL)."""
+        return f"the {self.name} source's RNA-seq matrix"
+
     @abc.abstractmethod
     def imaging_manifest(self, log: LogFn) -> Manifest:
         """One row per CT or SEG series (:data:`MANIFEST_COLUMNS`) and the records refused."""

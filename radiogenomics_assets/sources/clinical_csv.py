@@ -2,8 +2,22 @@
 
 The raw layer renames columns to snake_case (``Case ID`` becomes ``patient_id``) and keeps every
 value as the string in the file, so typing, vocabularies and exclusion rules live in one place
-downstream (``radiogenomics_assets.cohort``). Rows whose id is unusable are quarantined with a
-reason rather than failing the whole cohort.
+downstream (``radiogenomics_assets.cohort``).
+
+What is refused, and how much:
+
+- The whole file, when it cannot be read as the clinical labels at all: empty, no id column, a
+  required column missing, two headers with the same snake_case name.
+- One row (a :class:`~radiogenomics_assets.sources.rejections.Rejection` of kind
+  ``clinical_row``, location ``line N``), when only that row is unusable: the wrong number of
+  cells, an invalid or empty patient id.
+- A patient id on several rows: which row is right cannot be known, so every one of them is
+  refused and the rest of the file loads. Byte-identical repeats (the same cells, a copy-paste
+  or a doubled export) are the exception: they say the same thing, so the first is kept and
+  each copy is refused as a duplicate of it, which the user still sees.
+
+Every message and ``Rejection.source_file`` names the file as the user gave it
+(``display_name``: the configured path or URL), never the store's copy.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from radiogenomics_assets.ids import InvalidPatientIdError, validate_patient_id
+from radiogenomics_assets.sources.rejections import Rejection
 
 ID_HEADERS = ("Case ID", "Patient ID")
 
@@ -38,10 +53,10 @@ class ClinicalCsvError(ValueError):
 
 @dataclass(frozen=True)
 class ClinicalLabels:
-    """The parsed file: usable rows, and rows set aside with the reason."""
+    """The parsed file: usable rows, and the rows refused with the reason."""
 
     frame: pd.DataFrame
-    rejected: pd.DataFrame
+    rejected: tuple[Rejection, ...]
 
 
 def snake_case(header: str) -> str:
@@ -55,73 +70,124 @@ def snake_case(header: str) -> str:
     return f"c_{text}" if text[0].isdigit() else text
 
 
-def read_clinical_labels(path: Path) -> ClinicalLabels:
+def _check_headers(headers: list[str], name: str) -> list[str]:
+    stripped = [h.strip() for h in headers]
+    if not any(h in stripped for h in ID_HEADERS):
+        raise ClinicalCsvError(f"{name}: no patient id column (expected one of {ID_HEADERS})")
+    missing = [h for h in REQUIRED_HEADERS if h not in stripped]
+    if missing:
+        raise ClinicalCsvError(f"{name}: required column(s) missing: {', '.join(missing)}")
+    names = [snake_case(h) for h in headers]
+    duplicated = sorted({n for n in names if names.count(n) > 1})
+    if duplicated:
+        raise ClinicalCsvError(f"{name}: several headers map to the same column {duplicated}")
+    return names
+
+
+def _refuse_repeated_ids(
+    lines: dict[int, list[str]], ids: dict[int, str], name: str
+) -> tuple[set[int], list[Rejection]]:
+    """Lines to drop because their patient id is on another line too, with a record each."""
+    by_id: dict[str, list[int]] = {}
+    for line_number, patient_id in ids.items():
+        by_id.setdefault(patient_id, []).append(line_number)
+    dropped: set[int] = set()
+    refused: list[Rejection] = []
+    for patient_id, numbers in by_id.items():
+        if len(numbers) < 2:
+            continue
+        first = numbers[0]
+        identical = all(lines[n] == lines[first] for n in numbers)
+        for number in numbers if not identical else numbers[1:]:
+            others = ", ".join(str(n) for n in numbers if n != number)
+            reason = (
+                f"an identical copy of line {first} (patient id {patient_id!r}), which is kept"
+                if identical
+                else f"patient id {patient_id!r} is also on line(s) {others} with different "
+                "values; none of them is used"
+            )
+            dropped.add(number)
+            refused.append(
+                Rejection(
+                    kind="clinical_row",
+                    source_file=name,
+                    location=f"line {number}",
+                    reason=reason,
+                    patient_id=patient_id,
+                    raw_value=patient_id,
+                )
+            )
+    return dropped, refused
+
+
+def read_clinical_labels(path: Path, display_name: str | None = None) -> ClinicalLabels:
     """Read the clinical labels CSV at ``path``.
 
-    Returns every row as strings (empty cells as None) under snake_case names, plus
-    ``source_row`` (the 1-based line number in the file). Rows with an invalid or empty patient id
-    go to ``rejected`` (columns ``source_row``, ``raw_patient_id``, ``reason``).
+    Returns every usable row as strings (empty cells as None) under snake_case names, plus
+    ``source_row`` (the 1-based line number in the file), and the refused rows as
+    :class:`Rejection` records (see the module docstring for what is refused).
+    ``display_name`` (default: ``path``) is how messages and records name the file.
 
     Raises:
-        ClinicalCsvError: no id column, a required column missing (named), a header that maps to
-            the same name twice, or the same valid patient id on two rows (both lines named).
+        ClinicalCsvError: the file is empty, has no id column, lacks a required column (named),
+            or has two headers that map to the same name.
     """
+    name = display_name or str(path)
     with open(path, newline="", encoding="utf-8-sig") as handle:
         reader = csv.reader(handle)
         try:
             headers = next(reader)
         except StopIteration:
-            raise ClinicalCsvError(f"{path}: the clinical CSV is empty") from None
+            raise ClinicalCsvError(f"{name}: the clinical CSV is empty") from None
         rows = list(reader)
+    names = _check_headers(headers, name)
+    id_index = names.index("patient_id")
 
-    stripped = [h.strip() for h in headers]
-    id_header = next((h for h in ID_HEADERS if h in stripped), None)
-    if id_header is None:
-        raise ClinicalCsvError(f"{path}: no patient id column (expected one of {ID_HEADERS})")
-    missing = [h for h in REQUIRED_HEADERS if h not in stripped]
-    if missing:
-        raise ClinicalCsvError(f"{path}: required column(s) missing: {', '.join(missing)}")
-    names = [snake_case(h) for h in headers]
-    duplicated = sorted({n for n in names if names.count(n) > 1})
-    if duplicated:
-        raise ClinicalCsvError(f"{path}: several headers map to the same column {duplicated}")
-
-    records, rejected, first_line = [], [], {}
+    refused: list[Rejection] = []
+    usable: dict[int, list[str]] = {}
     for line_number, row in enumerate(rows, start=2):
         if not any(cell.strip() for cell in row):
             continue
+        raw_id = row[id_index] if len(row) > id_index else None
         if len(row) != len(headers):
-            rejected.append(
-                {
-                    "source_row": line_number,
-                    "raw_patient_id": row[0] if row else None,
-                    "reason": (
-                        f"line {line_number} has {len(row)} cells, the header has {len(headers)}"
-                    ),
-                }
+            refused.append(
+                Rejection(
+                    kind="clinical_row",
+                    source_file=name,
+                    location=f"line {line_number}",
+                    reason=f"{len(row)} cells, the header has {len(headers)}",
+                    raw_value=raw_id,
+                )
             )
             continue
-        record = {
-            name: (cell if cell != "" else None) for name, cell in zip(names, row, strict=True)
-        }
-        raw_id = record["patient_id"]
         try:
-            validate_patient_id(raw_id, where=f"{path.name} line {line_number}")
+            validate_patient_id(raw_id or None)
         except InvalidPatientIdError as error:
-            rejected.append(
-                {"source_row": line_number, "raw_patient_id": raw_id, "reason": str(error)}
+            refused.append(
+                Rejection(
+                    kind="clinical_row",
+                    source_file=name,
+                    location=f"line {line_number}",
+                    reason=str(error),
+                    raw_value=raw_id,
+                )
             )
             continue
-        if raw_id in first_line:
-            raise ClinicalCsvError(
-                f"{path}: patient id {raw_id!r} appears on lines {first_line[raw_id]} "
-                f"and {line_number}"
-            )
-        first_line[raw_id] = line_number
-        record["source_row"] = line_number
-        records.append(record)
+        usable[line_number] = row
 
+    dropped, repeated = _refuse_repeated_ids(
+        usable, {n: row[id_index] for n, row in usable.items()}, name
+    )
+    refused.extend(repeated)
+    records = [
+        {
+            **{key: (cell if cell != "" else None) for key, cell in zip(names, row, strict=True)},
+            "source_row": line_number,
+        }
+        for line_number, row in usable.items()
+        if line_number not in dropped
+    ]
     frame = pd.DataFrame.from_records(records, columns=[*names, "source_row"])
     frame = frame[["patient_id", *[n for n in names if n != "patient_id"], "source_row"]]
-    rejected_frame = pd.DataFrame(rejected, columns=["source_row", "raw_patient_id", "reason"])
-    return ClinicalLabels(frame=frame, rejected=rejected_frame)
+    refused.sort(key=lambda record: int(record.location.split()[-1]))
+    return ClinicalLabels(frame=frame, rejected=tuple(refused))

@@ -124,6 +124,12 @@ class IdcSource(DataSource):
         manifest = self.imaging_manifest(lambda _line: None).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
+    def clinical_origin(self) -> str:
+        return self.clinical_url
+
+    def rnaseq_origin(self) -> str:
+        return self.rnaseq_url
+
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
         fetch_file(self.http, self.clinical_url, dest, check="csv", log=log)
 

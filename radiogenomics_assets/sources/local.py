@@ -95,6 +95,12 @@ class LocalSource(DataSource):
             "rnaseq_matrix": str(self.rnaseq_matrix),
         }
 
+    def clinical_origin(self) -> str:
+        return str(self.clinical_csv)
+
+    def rnaseq_origin(self) -> str:
+        return str(self.rnaseq_matrix)
+
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
         """Copy the clinical CSV to ``dest`` atomically.
 

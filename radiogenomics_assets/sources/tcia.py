@@ -106,6 +106,12 @@ class TciaSource(DataSource):
             "rnaseq_url": self.rnaseq_url,
         }
 
+    def clinical_origin(self) -> str:
+        return self.clinical_url
+
+    def rnaseq_origin(self) -> str:
+        return self.rnaseq_url
+
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
         fetch_file(self.http, self.clinical_url, dest, check="csv", log=log)
 

@@ -37,6 +37,15 @@ def _local_copy(small_cohort, tmp_path: Path) -> tuple[SourceResource, Path]:
     return source, Path(source.local_dicom_root)
 
 
+def _with_rnaseq(source: SourceResource, matrix: Path) -> SourceResource:
+    return SourceResource(
+        name="local",
+        local_dicom_root=source.local_dicom_root,
+        local_clinical_csv=source.local_clinical_csv,
+        local_rnaseq_matrix=str(matrix),
+    )
+
+
 def _ct_files(dicom_root: Path, patient: str) -> list[Path]:
     folders = [f for f in (dicom_root / patient).glob("*/*") if len(list(f.glob("*.dcm"))) > 1]
     return sorted(folders[0].glob("*.dcm"))
@@ -106,9 +115,11 @@ def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp
     assert rejected["recorded_by"].tolist() == ["raw/clinical_labels"]
     assert rejected["kind"].tolist() == ["clinical_row"]
     assert "invalid patient id" in rejected["reason"].iloc[0]
+    # The user's file and line, not the store's copy.
+    assert rejected[["source_file", "location"]].values.tolist() == [[str(csv.resolve()), "line 2"]]
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.WARN
-    assert "invalid patient id" in evaluation.description
+    assert f"{csv.resolve()} line 2: invalid patient id" in evaluation.description
 
     # The corrected file replaces the records with its rows, in the same transaction.
     frame.loc[0, "Case ID"] = victim
@@ -127,7 +138,9 @@ def test_a_clinical_csv_without_a_required_column_names_it(small_cohort, store, 
         [clinical_labels], resources=resources_for(store, source), raise_on_error=False
     )
     assert not result.success
-    assert "required column(s) missing: CT Date" in _failure_message(result)
+    message = _failure_message(result)
+    assert f"{csv.resolve()}: required column(s) missing: CT Date" in message
+    assert str(store.files.root) not in message
 
 
 @pytest.mark.parametrize("bad_value", ["12,5", "high"])
@@ -150,7 +163,9 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
         [rnaseq_expression], resources=resources_for(store, source), raise_on_error=False
     )
     assert not result.success
-    assert f"at line 4 (gene {cells[0]!r}), column {patient!r}" in _failure_message(result)
+    message = _failure_message(result)
+    assert f"{matrix.resolve()}: 1 expression value(s) are not numbers" in message
+    assert f"line 4 (gene {cells[0]!r}), column 3 (patient {patient!r}): {bad_value!r}" in message
 
 
 def _seg_file(dicom_root: Path, patient: str) -> Path:
@@ -226,3 +241,30 @@ def test_a_series_uid_collision_keeps_the_good_patient_and_names_the_bad_records
             "SELECT patient_id, series_uid, count(*) AS n FROM raw.ct_series GROUP BY ALL"
         ).fetchall()
     assert stored == [(good, good_ct, small_cohort.config.n_slices)]
+
+
+def test_the_geo_series_matrix_as_rnaseq_names_the_file_to_use(
+    small_cohort, store, tmp_path, shared_data
+) -> None:
+    source, _ = _local_copy(small_cohort, tmp_path)
+    series_matrix = shared_data / "nsclc-radiogenomics-rnaseq-derived/GSE103584_series_matrix.txt"
+    source = _with_rnaseq(source, series_matrix)
+    result = materialize(
+        [rnaseq_expression], resources=resources_for(store, source), raise_on_error=False
+    )
+    assert not result.success
+    message = _failure_message(result)
+    assert f"{series_matrix} is a GEO series matrix" in message
+    assert "Use GSE103584_R01_NSCLC_RNAseq.txt.gz" in message
+
+
+def test_a_plain_text_matrix_is_stored_under_a_plain_name(small_cohort, store, tmp_path) -> None:
+    import gzip
+
+    source, _ = _local_copy(small_cohort, tmp_path)
+    plain = tmp_path / "matrix.txt"
+    plain.write_bytes(gzip.decompress(Path(source.local_rnaseq_matrix).read_bytes()))
+    source = _with_rnaseq(source, plain)
+    assert materialize([rnaseq_expression], resources=resources_for(store, source)).success
+    (stored,) = store.files.path("raw", "rnaseq_expression").iterdir()
+    assert stored.name.endswith(".txt") and stored.read_bytes() == plain.read_bytes()

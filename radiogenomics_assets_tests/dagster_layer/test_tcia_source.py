@@ -140,7 +140,8 @@ def _assert_series_rows(frame: pd.DataFrame, patient: str, series: ServedSeries)
 
 def _assert_published(store: StoreResource, series: ServedSeries) -> None:
     folder = store.files.path("raw", series.modality.lower(), series.patient_id, series.series_uid)
-    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+    (published,) = folder.iterdir()  # one version, named by its content; no staging left
+    on_disk = {hashlib.sha256(p.read_bytes()).hexdigest() for p in published.iterdir()}
     assert on_disk == _digests(series)
     assert [p.name for p in folder.parent.iterdir()] == [series.series_uid]
 
@@ -154,7 +155,13 @@ def test_ingest_tables_match_the_served_files(
     csv = pd.read_csv(io.BytesIO(served.clinical_csv), dtype=str)
     clinical = _table(store, "raw.clinical_labels")
     assert sorted(clinical["patient_id"]) == sorted(csv["Case ID"])
-    assert store.files.path("raw", "clinical_labels.csv").read_bytes() == served.clinical_csv
+    digest = hashlib.sha256(served.clinical_csv).hexdigest()
+    stored = store.files.path("raw", "clinical_labels", f"{digest}.csv")
+    assert stored.read_bytes() == served.clinical_csv
+    # Where each file came from is the URL the user configured, not the store's copy.
+    origins = _table(store, "raw.stored_files").set_index("recorded_by")["source_file"]
+    assert origins["raw/clinical_labels"] == served.source.clinical_url
+    assert origins["raw/rnaseq_expression"] == served.source.rnaseq_url
 
     matrix = pd.read_csv(
         io.BytesIO(gzip.decompress(served.rnaseq_matrix)),

@@ -221,5 +221,7 @@ def test_non_numeric_geo_value_names_line_and_column(tmp_path: Path) -> None:
         ["", "R01-001", "R01-002"],
         [["TP53", "4", "1"], ["EGFR", "1", "n/d"]],
     )
-    with pytest.raises(GeoMatrixError, match=r"'n/d' at line 3 \(gene 'EGFR'\), column 'R01-002'"):
+    with pytest.raises(
+        GeoMatrixError, match=r"line 3 \(gene 'EGFR'\), column 3 \(patient 'R01-002'\): 'n/d'$"
+    ):
         read_geo_matrix(path)

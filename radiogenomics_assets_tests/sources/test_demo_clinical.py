@@ -145,5 +145,5 @@ def test_outcome_days_match_the_ground_truth(
 
 def test_the_project_parser_reads_it(small_cohort: DemoCohort) -> None:
     labels = read_clinical_labels(small_cohort.clinical_csv)
-    assert labels.rejected.empty
+    assert labels.rejected == ()
     assert len(labels.frame) == small_cohort.config.n_patients

@@ -57,6 +57,6 @@ def test_na_concentrates_in_some_genes(small_cohort: DemoCohort) -> None:
 
 def test_the_project_parser_reads_it(small_cohort: DemoCohort) -> None:
     parsed = read_geo_matrix(small_cohort.rnaseq_matrix)
-    assert parsed.rejected_columns.empty
+    assert parsed.rejected == ()
     n_columns = len(_lines(small_cohort)[0].split("\t")) - 1
     assert len(parsed.long) == n_columns * small_cohort.config.n_genes

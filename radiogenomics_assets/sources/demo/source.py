@@ -17,7 +17,9 @@ import pandas as pd
 
 from radiogenomics_assets.sources.base import DataSource, LogFn, Manifest
 from radiogenomics_assets.sources.demo.cohort import (
+    CLINICAL_FILENAME,
     GROUND_TRUTH_FILENAME,
+    RNASEQ_FILENAME,
     DemoCohort,
     generate_demo_cohort,
 )
@@ -82,6 +84,12 @@ class DemoSource(DataSource):
     def _local(self, log: LogFn) -> LocalSource:
         cohort = self.cohort(log)
         return LocalSource(cohort.dicom_root, cohort.clinical_csv, cohort.rnaseq_matrix)
+
+    def clinical_origin(self) -> str:
+        return str(self.cohort_root / CLINICAL_FILENAME)
+
+    def rnaseq_origin(self) -> str:
+        return str(self.cohort_root / RNASEQ_FILENAME)
 
     def fetch_clinical_labels(self, dest: Path, log: LogFn) -> None:
         self._local(log).fetch_clinical_labels(dest, log)
