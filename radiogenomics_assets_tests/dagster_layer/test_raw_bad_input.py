@@ -17,20 +17,19 @@ from radiogenomics_assets.assets.raw import (
     rnaseq_expression,
 )
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 
-def _local_copy(small_cohort, tmp_path: Path) -> tuple[SourceResource, Path]:
+def _local_copy(small_cohort, tmp_path: Path) -> tuple[LocalSourceResource, Path]:
     root = tmp_path / "download"
     shutil.copytree(small_cohort.root, root)
-    source = SourceResource(
-        name="local",
-        local_dicom_root=str(root / small_cohort.dicom_root.relative_to(small_cohort.root)),
-        local_clinical_csv=str(root / small_cohort.clinical_csv.relative_to(small_cohort.root)),
-        local_rnaseq_matrix=str(root / small_cohort.rnaseq_matrix.relative_to(small_cohort.root)),
+    source = LocalSourceResource(
+        dicom_root=str(root / small_cohort.dicom_root.relative_to(small_cohort.root)),
+        clinical_csv=str(root / small_cohort.clinical_csv.relative_to(small_cohort.root)),
+        rnaseq_matrix=str(root / small_cohort.rnaseq_matrix.relative_to(small_cohort.root)),
     )
-    return source, Path(source.local_dicom_root)
+    return source, Path(source.dicom_root)
 
 
 def _ct_files(dicom_root: Path, patient: str) -> list[Path]:
@@ -83,7 +82,7 @@ def test_a_bad_file_fails_only_its_patient(small_cohort, store, tmp_path: Path) 
 
 def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp_path) -> None:
     source, _ = _local_copy(small_cohort, tmp_path)
-    csv = Path(source.local_clinical_csv)
+    csv = Path(source.clinical_csv)
     frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
     victim = frame.loc[0, "Case ID"]
     frame.loc[0, "Case ID"] = "R01-001'; DROP TABLE x;--"
@@ -101,7 +100,7 @@ def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp
 
 def test_a_clinical_csv_without_a_required_column_names_it(small_cohort, store, tmp_path) -> None:
     source, _ = _local_copy(small_cohort, tmp_path)
-    csv = Path(source.local_clinical_csv)
+    csv = Path(source.clinical_csv)
     pd.read_csv(csv, dtype=str).drop(columns=["CT Date"]).to_csv(csv, index=False)
     result = materialize(
         [clinical_labels], resources=resources_for(store, source), raise_on_error=False
@@ -117,7 +116,7 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
     import gzip
 
     source, _ = _local_copy(small_cohort, tmp_path)
-    matrix = Path(source.local_rnaseq_matrix)
+    matrix = Path(source.rnaseq_matrix)
     with gzip.open(matrix, "rt") as handle:
         lines = handle.read().splitlines()
     cells = lines[3].split("\t")
