@@ -14,12 +14,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from radiogenomics_assets.dicom.errors import (
     DuplicateInstanceError,
@@ -30,6 +25,10 @@ from radiogenomics_assets.dicom.errors import (
     TruncatedDicomError,
     WrongModalityError,
 )
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UID
 
 PIXEL_DATA_TAG = 0x7FE00010
 # Explicit-VR encodings whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
@@ -67,6 +66,9 @@ def inspect_dicom_file(path: Path | str) -> DicomHeader:
         TruncatedDicomError: the file ends inside its header or its Pixel Data.
         MissingAttributeError: SOPInstanceUID, SeriesInstanceUID or Modality is absent.
     """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as handle:
@@ -241,6 +243,8 @@ def check_pixel_data_complete(dataset: Dataset, path: Path | str) -> None:
     Raises:
         TruncatedDicomError: naming ``path`` and both byte counts.
     """
+    from pydicom.uid import UID
+
     meta = getattr(dataset, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
     if "PixelData" not in dataset or not syntax:
@@ -330,6 +334,8 @@ def _check_encapsulated_end(handle: BinaryIO, path: Path, size: int, endian: str
 
 
 def _transfer_syntax(dataset: Dataset, path: Path) -> UID:
+    from pydicom.uid import UID
+
     meta = getattr(dataset, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
     if not uid:

@@ -9,7 +9,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from radiogenomics_assets.dicom.errors import (
     CropTooSmallError,
@@ -61,6 +60,8 @@ def dilate_mask(
         EmptySegmentError: the mask has no foreground voxel.
         ValueError: a negative or non-finite margin, or a bad spacing.
     """
+    from scipy import ndimage
+
     pad = margin_voxels(spacing, margin_mm)
     box = bounding_box(mask, where=where)
     result = np.zeros(mask.shape, dtype=bool)

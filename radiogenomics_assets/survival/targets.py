@@ -11,7 +11,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sksurv.util import Surv
 
 from radiogenomics_assets.ids import validate_patient_id
 
@@ -45,6 +44,8 @@ def make_target(
             time is missing, non-finite or not positive. Offending rows are named by their
             index label (pandas input) or position.
     """
+    from sksurv.util import Surv
+
     event_series = event if isinstance(event, pd.Series) else pd.Series(np.asarray(event))
     days_series = days if isinstance(days, pd.Series) else pd.Series(np.asarray(days))
     if len(event_series) != len(days_series):
