@@ -194,7 +194,7 @@ def test_bad_options() -> None:
 
 def test_the_written_out_imagenet_names_are_torchvisions() -> None:
     published = DenseNet121_Weights.IMAGENET1K_V1
-    assert (densenet_weights.IMAGENET_WEIGHTS, densenet_weights.IMAGENET_URL) == (
+    assert (
         str(published),
         published.url,
-    )
+    ) == (densenet_weights.IMAGENET_WEIGHTS, densenet_weights.IMAGENET_URL)
