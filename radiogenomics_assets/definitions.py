@@ -1,14 +1,14 @@
 """The code location: every asset, check, job, sensor and resource of the product.
 
-``defs`` is built on first access rather than at import (PEP 562 module ``__getattr__``):
+``defs`` is built when accessed rather than at import (PEP 562 module ``__getattr__``):
 binding the ``source`` resource reads ``$RADIOGENOMICS_SOURCE``, and importing the module must
-read no environment. Dagster's loader and ``from radiogenomics_assets.definitions import defs``
-both access the attribute, so they get the same object as before.
+read no environment. Dagster's loader (``workspace.yaml``: attribute ``defs``) and
+``from radiogenomics_assets.definitions import defs`` both access the attribute, so they get a
+``Definitions`` as before.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from dagster import AssetsDefinition, Definitions, ExecutorDefinition
@@ -65,12 +65,9 @@ def build_definitions(
     )
 
 
-@functools.cache
-def _code_location() -> Definitions:
-    return build_definitions()
-
-
 def __getattr__(name: str) -> Definitions:
+    # Built on every access (about 10 ms) rather than cached, so that it follows the environment
+    # of the moment: a process that changes $RADIOGENOMICS_SOURCE (a test) gets that backend.
     if name == "defs":
-        return _code_location()
+        return build_definitions()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
