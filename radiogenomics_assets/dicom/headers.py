@@ -26,6 +26,9 @@ from radiogenomics_assets.dicom.errors import (
     WrongModalityError,
 )
 
+# pydicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
     from pydicom.uid import UID

@@ -20,6 +20,9 @@ from radiogenomics_assets.dicom.series import CtVolume
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.store.files import FileStore, StoredFile
 
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 

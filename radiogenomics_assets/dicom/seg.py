@@ -47,6 +47,9 @@ from radiogenomics_assets.dicom.segments import (
 from radiogenomics_assets.dicom.series import CtVolume
 from radiogenomics_assets.ids import validate_patient_id
 
+# highdicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import highdicom as hd
     from pydicom.dataset import Dataset

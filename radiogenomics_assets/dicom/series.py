@@ -32,6 +32,9 @@ from radiogenomics_assets.dicom.geometry import (
 from radiogenomics_assets.dicom.headers import DicomHeader, check_series_files, require
 from radiogenomics_assets.ids import validate_patient_id
 
+# SimpleITK and pydicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 

@@ -28,6 +28,9 @@ from radiogenomics_assets.features.densenet_weights import (
 )
 from radiogenomics_assets.features.roi import bounding_box, square_crop
 
+# torch is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import torch
     from torch import nn

@@ -33,6 +33,9 @@ import requests
 from radiogenomics_assets.features.errors import WeightsUnavailableError
 from radiogenomics_assets.store.files import sha256_file
 
+# torch and torchvision is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import torch
     from torch import nn

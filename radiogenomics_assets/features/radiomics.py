@@ -37,6 +37,9 @@ from radiogenomics_assets.features.errors import (
 )
 from radiogenomics_assets.features.roi import bounding_box, dilate_mask, expand_box
 
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     import SimpleITK as sitk
 

@@ -16,6 +16,9 @@ from radiogenomics_assets.dicom.errors import (
     InconsistentGeometryError,
 )
 
+# scipy is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 Box = tuple[slice, slice, slice]
 
 

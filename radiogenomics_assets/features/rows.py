@@ -31,6 +31,9 @@ from radiogenomics_assets.features.radiomics import (
 )
 from radiogenomics_assets.ids import validate_patient_id
 
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 
 def radiomics_row(
     patient_id: str,

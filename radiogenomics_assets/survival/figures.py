@@ -18,6 +18,9 @@ import pandas as pd
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
 from radiogenomics_assets.survival.results import model_label
 
+# matplotlib is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 

@@ -35,6 +35,9 @@ from radiogenomics_assets.survival.targets import (
     validate_outcomes,
 )
 
+# scikit-survival is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 if TYPE_CHECKING:
     from radiogenomics_assets.survival.fitted import FittedModel
 

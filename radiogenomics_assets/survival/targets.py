@@ -14,6 +14,9 @@ import pandas as pd
 
 from radiogenomics_assets.ids import validate_patient_id
 
+# scikit-survival is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 OUTCOME_COLUMNS: tuple[str, ...] = ("patient_id", "event", "days")
 _MAX_NAMED = 10
 
