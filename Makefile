@@ -43,7 +43,8 @@ ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as 
 sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"
 	$(PY) -m radiogenomics_assets.query $(FILE) $(VARS)
 
-bench: $(STAMP)  ## imaging features, then the neural grid trained sequentially against batched
+bench: $(STAMP)  ## code-location load time, imaging features, then the neural grid sequential vs batched
+	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/imaging_features.py
 	$(PY) benchmarks/neural_grid.py
 

@@ -1,4 +1,11 @@
-"""The code location: every asset, check, job, sensor and resource of the product."""
+"""The code location: every asset, check, job, sensor and resource of the product.
+
+``defs`` is built when accessed rather than at import (PEP 562 module ``__getattr__``):
+binding the ``source`` resource reads ``$RADIOGENOMICS_SOURCE``, and importing the module must
+read no environment. Dagster's loader (``workspace.yaml``: attribute ``defs``) and
+``from radiogenomics_assets.definitions import defs`` both access the attribute, so they get a
+``Definitions`` as before.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +27,7 @@ from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import SourceResource, source_from_environment
 from radiogenomics_assets.resources.store import StoreResource
 
 
@@ -37,6 +44,10 @@ def build_definitions(
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
     ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
     ``executor``: Dagster's multiprocess executor unless given (a test runs steps in-process).
+    ``source``: unless given, the backend ``$RADIOGENOMICS_SOURCE`` names, read now.
+
+    Raises:
+        ValueError: ``source`` is not given and ``$RADIOGENOMICS_SOURCE`` names no backend.
     """
     store = store or StoreResource()
     return Definitions(
@@ -49,10 +60,15 @@ def build_definitions(
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,
-            "source": source or SourceResource(),
+            "source": source or source_from_environment(),
             "settings": settings or ModelingSettings(),
         },
     )
 
 
-defs = build_definitions()
+def __getattr__(name: str) -> Definitions:
+    # Built on every access (about 10 ms) rather than cached, so that it follows the environment
+    # of the moment: a process that changes $RADIOGENOMICS_SOURCE (a test) gets that backend.
+    if name == "defs":
+        return build_definitions()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -235,8 +235,11 @@ def _source_changes(
         if staleness.status(key) == StaleStatus.MISSING:
             return []  # the plan runs the ingest anyway
         current[key] = staleness.resolver.get_current_data_version(key).value
+    # Outside a run nothing resolves the resource's EnvVar settings; a missing variable is a
+    # configuration error, raised here rather than taken for an unreachable archive below.
+    source = defs.resources["source"].process_config_and_initialize()
     try:
-        versions = source_data_versions(defs.resources["source"], defs.resources["store"])
+        versions = source_data_versions(source, defs.resources["store"])
     except Exception as error:  # an unreachable archive must not stop a refresh of the rest
         announce(f"  could not read the source, raw tables kept as stored: {error}")
         return []

@@ -27,7 +27,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def sources_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A SourceResource ``cache_dir`` shared by the session (the demo cohort lives in it)."""
+    """A DemoSourceResource ``cache_dir`` shared by the session (the demo cohort lives in it)."""
     return tmp_path_factory.mktemp("sources")
 
 

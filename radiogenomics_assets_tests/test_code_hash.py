@@ -87,3 +87,69 @@ def test_one_changed_spec_changes_only_that_models_version() -> None:
     assert old_version.split(".")[0] == new_version.split(".")[0]  # same code, another spec
     (other_version,) = [s.code_version for s in build_model_asset(other).specs_by_key.values()]
     assert other_version.split(".")[0] == old_version.split(".")[0]
+
+
+def _imports_neural_when_run() -> object:
+    from radiogenomics_assets.survival.neural import fit_net
+
+    return fit_net
+
+
+def test_a_module_imported_inside_the_function_counts(monkeypatch) -> None:
+    before = code_hash.code_digest(_imports_neural_when_run)
+    real = code_hash.module_digest
+    monkeypatch.setattr(
+        code_hash,
+        "module_digest",
+        lambda name: real(name) + ("x" if name == "radiogenomics_assets.survival.neural" else ""),
+    )
+    assert code_hash.code_digest(_imports_neural_when_run) != before
+
+
+def test_modules_imported_inside_library_functions_count() -> None:
+    imported = code_hash.imported_modules("radiogenomics_assets.survival.fitting")
+    assert {
+        "radiogenomics_assets.survival.neural",
+        "radiogenomics_assets.survival.fusion",
+    } <= imported
+    assert "radiogenomics_assets.survival.neural.fit_net" not in imported  # a name, not a module
+
+
+# Run in a fresh interpreter: in this one, other tests have imported the lazily imported
+# modules already, which would hide a hash that only follows what ``sys.modules`` holds.
+FRESH_LOAD = """
+import json
+import sys
+from radiogenomics_assets import code_hash
+from radiogenomics_assets.assets.modeling import build_model_asset
+from radiogenomics_assets.survival.registry import get_spec
+
+neural = "radiogenomics_assets.survival.neural"
+assert neural not in sys.modules, "survival.neural is imported at load: nothing to test"
+before = build_model_asset(get_spec("mlp_g")).specs_by_key
+real = code_hash.module_digest
+code_hash.module_digest = lambda name: real(name) + ("x" if name == neural else "")
+after = build_model_asset(get_spec("mlp_g")).specs_by_key
+versions = {s.code_version for s in before.values()} ^ {s.code_version for s in after.values()}
+print(json.dumps(sorted(versions)))
+"""
+
+
+def test_a_net_models_version_follows_the_lazily_imported_neural_code() -> None:
+    import json
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-c", FRESH_LOAD], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    changed = json.loads(completed.stdout)
+    assert len(changed) == 2, changed  # the version before and the one after
+
+
+def test_a_module_importing_its_own_package_back_does_not_reach_the_whole_package() -> None:
+    # provenance reads the asset list of the package that imports it: a cycle, not code it runs.
+    imported = code_hash.imported_modules("radiogenomics_assets.assets.provenance")
+    assert "radiogenomics_assets.assets" not in imported
+    assert "radiogenomics_assets.assets.outputs" in imported

@@ -12,6 +12,7 @@ predictions are not constant.
 
 import base64
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from dagster import (
@@ -45,7 +46,6 @@ from radiogenomics_assets.survival.fitting import (
     constant_prediction,
     fit_predict,
 )
-from radiogenomics_assets.survival.neural import FittedNet
 from radiogenomics_assets.survival.registry import (
     MODEL_REGISTRY,
     ModelSpec,
@@ -53,6 +53,9 @@ from radiogenomics_assets.survival.registry import (
     spec_version,
 )
 from radiogenomics_assets.survival.splits import assign_test_folds, split_event_counts, split_fold
+
+if TYPE_CHECKING:
+    from radiogenomics_assets.survival.neural import FittedNet
 
 FOLD_PARTITION = {"partition_expr": "fold"}
 #: Dagster kinds shown in the UI, per estimator family.
@@ -193,7 +196,7 @@ def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
     )
 
 
-def _training_metadata(fitted: FittedNet, fold: str) -> dict[str, object]:
+def _training_metadata(fitted: "FittedNet", fold: str) -> dict[str, object]:
     """The grid's outcome and its training-curve PNG (as markdown), for a neural model."""
     outcomes = pd.DataFrame(
         {
@@ -282,7 +285,8 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         with store.files.atomic_path("models", spec.name, f"{fold}{suffix}") as tmp:
             fitted.save(tmp)
         stored = store.files.describe("models", spec.name, f"{fold}{suffix}")
-        extra = _training_metadata(fitted, fold) if isinstance(fitted, FittedNet) else {}
+        # The estimator, not isinstance: a CoxNet run should not import torch to rule it out.
+        extra = _training_metadata(fitted, fold) if spec.estimator == "net" else {}
         summary = {k: v for k, v in fitted.summary().items() if v is not None}
         yield table_output(
             predictions_frame(fitted),

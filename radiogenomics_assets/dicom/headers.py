@@ -18,12 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import pydicom
-from pydicom.dataset import Dataset
-from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from radiogenomics_assets.dicom.errors import (
     DuplicateInstanceError,
@@ -37,6 +32,13 @@ from radiogenomics_assets.dicom.errors import (
     WrongModalityError,
 )
 from radiogenomics_assets.ids import InvalidUidError, validate_uid
+
+# pydicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+    from pydicom.uid import UID
 
 PIXEL_DATA_TAG = 0x7FE00010
 # Explicit-VR encodings whose length field is 4 bytes after 2 reserved bytes (PS3.5 7.1.2).
@@ -86,6 +88,9 @@ def inspect_dicom_file(
         TruncatedDicomError: the file ends inside its header or its Pixel Data.
         MissingAttributeError: SOPInstanceUID, SeriesInstanceUID or Modality is absent.
     """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
     path = Path(path)
     where = name or str(path)
     size = path.stat().st_size
@@ -393,6 +398,8 @@ def _check_encapsulated_end(handle: BinaryIO, path: str, size: int, endian: str)
 
 
 def _transfer_syntax(dataset: Dataset, path: str) -> UID:
+    from pydicom.uid import UID
+
     meta = getattr(dataset, "file_meta", None)
     uid = meta.get("TransferSyntaxUID") if meta is not None else None
     if not uid:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
-import SimpleITK as sitk
 
 from radiogenomics_assets.dicom.errors import InconsistentGeometryError
 from radiogenomics_assets.dicom.seg import NoduleMask
 from radiogenomics_assets.dicom.series import CtVolume
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.store.files import FileStore, StoredFile
+
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 CT_FILE_NAME = "ct_hu.nii.gz"
 MASK_FILE_NAME = "nodule_mask.nii.gz"
@@ -62,6 +67,8 @@ def write_mask_nifti(
 
 def read_nifti(path: Path | str) -> NiftiImage:
     """Read a NIfTI file written here (or any 3D NIfTI) into (z, y, x) and LPS geometry."""
+    import SimpleITK as sitk
+
     image = sitk.ReadImage(str(path))
     if image.GetDimension() != 3:
         raise InconsistentGeometryError(
@@ -140,6 +147,8 @@ def store_nodule_volume(
 
 
 def _write(store: FileStore, parts: tuple[str, ...], image: sitk.Image) -> StoredFile:
+    import SimpleITK as sitk
+
     with store.atomic_path(*parts) as temp:
         sitk.WriteImage(image, str(temp), useCompression=True)
     return store.describe(*parts)

@@ -17,10 +17,9 @@ import sqlite3
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import highdicom as hd
 import numpy as np
-from pydicom.dataset import Dataset
 
 from radiogenomics_assets.dicom.errors import (
     FrameOfReferenceMismatchError,
@@ -47,6 +46,13 @@ from radiogenomics_assets.dicom.segments import (
 )
 from radiogenomics_assets.dicom.series import CtVolume
 from radiogenomics_assets.ids import validate_patient_id
+
+# highdicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import highdicom as hd
+    from pydicom.dataset import Dataset
 
 #: a FRACTIONAL segment's pixel is foreground at or above this fraction of its maximum
 FRACTIONAL_THRESHOLD = 0.5
@@ -152,6 +158,8 @@ def decode_segmentation(
 
 
 def _read_segmentation(path: Path, where: str) -> hd.seg.Segmentation:
+    import highdicom as hd
+
     try:
         return hd.seg.segread(path)
     except (

@@ -24,11 +24,12 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-from pydicom.dataset import Dataset
+from typing import TYPE_CHECKING, Literal
 
 from radiogenomics_assets.dicom.errors import EmptySegmentError, NoNoduleSegmentError
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
 
 SelectionRule = Literal["explicit", "property_type", "label", "smallest_unlabelled"]
 

@@ -11,11 +11,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pydicom
-import SimpleITK as sitk
-from pydicom.pixels import apply_modality_lut
 
 from radiogenomics_assets.dicom.errors import (
     FrameOfReferenceMismatchError,
@@ -32,6 +30,12 @@ from radiogenomics_assets.dicom.geometry import (
 )
 from radiogenomics_assets.dicom.headers import DicomHeader, check_series_files, require
 from radiogenomics_assets.ids import validate_patient_id
+
+# SimpleITK and pydicom is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,6 +87,8 @@ class CtVolume:
         Raises:
             InconsistentGeometryError: the array's shape is not the volume's.
         """
+        import SimpleITK as sitk
+
         if tuple(array.shape) != self.shape:
             raise InconsistentGeometryError(
                 f"{self.describe()}: array of shape {tuple(array.shape)} does not fit the CT "
@@ -267,6 +273,9 @@ def _declared_slice_spacing(header: DicomHeader) -> float | None:
 
 
 def _decode_hu(header: DicomHeader, rows: int, columns: int) -> np.ndarray:
+    import pydicom
+    from pydicom.pixels import apply_modality_lut
+
     dataset = pydicom.dcmread(header.path)
     try:
         stored = dataset.pixel_array

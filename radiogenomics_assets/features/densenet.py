@@ -16,11 +16,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from radiogenomics_assets.dicom.errors import InconsistentGeometryError
 from radiogenomics_assets.features.densenet_weights import (
@@ -29,6 +27,13 @@ from radiogenomics_assets.features.densenet_weights import (
     load_densenet121,
 )
 from radiogenomics_assets.features.roi import bounding_box, square_crop
+
+# torch is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -81,6 +86,9 @@ def slice_batches(
         CropTooSmallError: the slice is smaller than the crop.
         ValueError: a non-positive window width, or a bad margin or spacing.
     """
+    import torch
+    import torch.nn.functional as F
+
     if ct_hu.ndim != 3 or ct_hu.shape != mask.shape:
         raise InconsistentGeometryError(
             f"{where}: CT of shape {ct_hu.shape} and mask of shape {mask.shape} must be equal 3D"
@@ -103,6 +111,8 @@ def slice_batches(
 
 def pooled_features(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """(n, 1024): ReLU and global average pooling of DenseNet's ``features`` output."""
+    import torch.nn.functional as F
+
     maps = model.features(batch)  # type: ignore[operator]
     return F.adaptive_avg_pool2d(F.relu(maps), 1).flatten(1)
 
@@ -136,6 +146,8 @@ def densenet_features(
         ValueError: ``batch_size`` or ``num_threads`` below 1, and everything
             :func:`slice_batches` raises.
     """
+    import torch
+
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     where = f"patient {patient_id}" if patient_id else "DenseNet input"
@@ -154,6 +166,8 @@ def densenet_features(
 
 @contextmanager
 def _threads(count: int | None) -> Iterator[None]:
+    import torch
+
     if count is None:
         yield
         return

@@ -26,20 +26,26 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import requests
-import torch
-from torch import nn
-from torchvision.models import DenseNet121_Weights, densenet121
 
 from radiogenomics_assets.features.errors import WeightsUnavailableError
 from radiogenomics_assets.store.files import sha256_file
 
+# torch and torchvision is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
 DenseNetWeights = Literal["auto", "imagenet", "path", "random"]
-IMAGENET_WEIGHTS = DenseNet121_Weights.IMAGENET1K_V1
+#: torchvision's names for the ImageNet weights, written out so that importing this module does
+#: not import torchvision (a test checks them against torchvision's).
+IMAGENET_WEIGHTS = "DenseNet121_Weights.IMAGENET1K_V1"
 #: Where the ImageNet state dict is fetched from; its name carries a sha256 prefix.
-IMAGENET_URL: str = IMAGENET_WEIGHTS.url
+IMAGENET_URL = "https://download.pytorch.org/models/densenet121-a639ec97.pth"
 DEFAULT_SEED = 0
 DEFAULT_DOWNLOAD_TIMEOUT_S = 60.0
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
@@ -81,6 +87,8 @@ def clear_model_cache() -> None:
 
 def imagenet_cache_path() -> Path:
     """Where torchvision keeps the ImageNet checkpoint (follows ``TORCH_HOME``)."""
+    import torch
+
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(IMAGENET_URL)
 
 
@@ -90,6 +98,8 @@ def resolve_device(device: str = "auto") -> torch.device:
     Raises:
         ValueError: ``cuda`` was asked for and is not available.
     """
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
@@ -185,6 +195,9 @@ def _cache_key(
 
 
 def _random_model(seed: int) -> nn.Module:
+    import torch
+    from torchvision.models import densenet121
+
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return densenet121(weights=None)
@@ -239,6 +252,8 @@ def _download(url: str, path: Path, expected_prefix: str, timeout_s: float) -> N
 
 
 def _read_state_dict(path: Path) -> Mapping[str, torch.Tensor]:
+    import torch
+
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as error:

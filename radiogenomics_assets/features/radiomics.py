@@ -26,10 +26,9 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import SimpleITK as sitk
 
 from radiogenomics_assets.dicom.errors import EmptySegmentError, InconsistentGeometryError
 from radiogenomics_assets.features.errors import (
@@ -37,6 +36,12 @@ from radiogenomics_assets.features.errors import (
     UnexpectedFeatureSetError,
 )
 from radiogenomics_assets.features.roi import bounding_box, dilate_mask, expand_box
+
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    import SimpleITK as sitk
 
 #: Feature classes enabled, with the number of features each must yield.
 RADIOMIC_FEATURE_CLASSES: dict[str, int] = {
@@ -148,6 +153,8 @@ def extract_radiomic_features(
         RadiomicsExtractionError: pyradiomics refused the ROI (too small, flat).
         UnexpectedFeatureSetError: the features returned are not the documented 107.
     """
+    import SimpleITK as sitk
+
     where = f"patient {patient_id}" if patient_id else "radiomics input"
     _check_same_grid(image, mask, where)
     if shape_roi not in ("nodule", "roi"):
@@ -238,12 +245,16 @@ def _ordered(features: dict[str, float]) -> list[str]:
 
 
 def _label_image(array: np.ndarray, reference: sitk.Image) -> sitk.Image:
+    import SimpleITK as sitk
+
     image = sitk.GetImageFromArray(array.astype(np.uint8))
     image.CopyInformation(reference)
     return image
 
 
 def _check_same_grid(image: sitk.Image, mask: sitk.Image, where: str) -> None:
+    import SimpleITK as sitk
+
     if image.GetDimension() != 3 or mask.GetDimension() != 3:
         raise InconsistentGeometryError(f"{where}: image and mask must be 3D")
     if image.GetSize() != mask.GetSize():

@@ -9,13 +9,15 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from radiogenomics_assets.dicom.errors import (
     CropTooSmallError,
     EmptySegmentError,
     InconsistentGeometryError,
 )
+
+# scipy is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
 
 Box = tuple[slice, slice, slice]
 
@@ -61,6 +63,8 @@ def dilate_mask(
         EmptySegmentError: the mask has no foreground voxel.
         ValueError: a negative or non-finite margin, or a bad spacing.
     """
+    from scipy import ndimage
+
     pad = margin_voxels(spacing, margin_mm)
     box = bounding_box(mask, where=where)
     result = np.zeros(mask.shape, dtype=bool)

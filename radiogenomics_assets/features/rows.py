@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import SimpleITK as sitk
 
 from radiogenomics_assets.dicom.errors import InconsistentGeometryError
 from radiogenomics_assets.dicom.nifti import read_nifti
@@ -32,6 +31,9 @@ from radiogenomics_assets.features.radiomics import (
 )
 from radiogenomics_assets.ids import validate_patient_id
 
+# SimpleITK is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
 
 def radiomics_row(
     patient_id: str,
@@ -48,6 +50,8 @@ def radiomics_row(
     Raises:
         InvalidPatientIdError, and everything ``extract_radiomic_features`` raises.
     """
+    import SimpleITK as sitk
+
     validate_patient_id(patient_id, where="radiomics_row")
     image = sitk.ReadImage(str(ct_path))
     mask = sitk.ReadImage(str(mask_path))

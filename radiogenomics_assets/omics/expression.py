@@ -41,7 +41,6 @@ import numpy as np
 import pandas as pd
 
 from radiogenomics_assets.ids import validate_patient_id
-from radiogenomics_assets.omics.imputation import GeneImputer
 
 Transform = Literal["log1p", "log10p", "none"]
 Impute = Literal["gene_median", "gene_mean", "none"]
@@ -293,6 +292,8 @@ def clean_expression(
     was_na = kept.isna()
     cells_imputed = 0
     if impute != "none" and kept.shape[1]:
+        from radiogenomics_assets.omics.imputation import GeneImputer  # imports scikit-learn
+
         kept = GeneImputer(statistic=impute).fit_transform(kept)
         cells_imputed = int(was_na.to_numpy().sum())
 

@@ -15,8 +15,6 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from radiogenomics_assets.omics.selection import top_variance_genes
-
 
 class GeneSelectionError(ValueError):
     """The matrix or the training rows cannot support the selection (named)."""
@@ -42,6 +40,8 @@ def top500_whole_cohort(matrix: pd.DataFrame, n: int = 500) -> pd.DataFrame:
         GeneSelectionError: a patient or gene is listed twice.
         ValueError: ``n`` is not positive or fewer than two patients (from ``top_variance_genes``).
     """
+    from radiogenomics_assets.omics.selection import top_variance_genes  # imports scikit-learn
+
     _check_matrix(matrix)
     return matrix.loc[:, top_variance_genes(matrix, n)]
 
@@ -64,4 +64,6 @@ def top_genes_for_training(
     absent = [patient for patient in train if patient not in matrix.index]
     if absent:
         raise GeneSelectionError(f"training ids not in the expression matrix: {absent[:20]}")
+    from radiogenomics_assets.omics.selection import top_variance_genes  # imports scikit-learn
+
     return top_variance_genes(matrix.loc[train], n)

@@ -1,75 +1,110 @@
-"""The data-source resource: builds the configured :class:`DataSource` for a run.
+"""The data-source resources: one typed resource per backend, each building its DataSource.
 
-Every setting can come from the run config or, when left unset, from the environment at run
-time (``RADIOGENOMICS_SOURCE`` and the ``RADIOGENOMICS_*`` variables below), never at import.
+The raw assets ask for a :class:`SourceResource` under the resource key ``source`` and call
+:meth:`SourceResource.build`; which backend is bound there is the code location's choice (see
+:func:`source_from_environment`). Each backend imports its library code only in ``build``, so
+loading the code location does not pay for the backends it does not use.
 """
 
 from __future__ import annotations
 
 import os
+from abc import abstractmethod
 from pathlib import Path
 from typing import Any
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
 from radiogenomics_assets import config
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.http import RetryPolicy
 
-
-def _env_path(value: str | None, variable: str) -> Path:
-    chosen = value or os.environ.get(variable)
-    if not chosen:
-        raise ValueError(f"the local source needs {variable} (or the resource setting) to be set")
-    return Path(chosen).expanduser().resolve()
+DEMO_PATIENTS_ENV = "RADIOGENOMICS_DEMO_PATIENTS"
+LOCAL_DICOM_ENV = "RADIOGENOMICS_LOCAL_DICOM"
+LOCAL_CLINICAL_ENV = "RADIOGENOMICS_LOCAL_CLINICAL"
+LOCAL_RNASEQ_ENV = "RADIOGENOMICS_LOCAL_RNASEQ"
 
 
 class SourceResource(ConfigurableResource):
-    """Which source feeds the raw assets, and its settings."""
+    """Where the raw assets read clinical labels, RNA-seq and imaging from."""
 
-    name: str | None = Field(default=None, description="demo | local | tcia | idc; unset: env")
-    demo_patients: int | None = Field(
-        default=None, description="demo cohort size; unset: $RADIOGENOMICS_DEMO_PATIENTS or default"
+    @abstractmethod
+    def build(self, default_cache: Path) -> DataSource:
+        """The configured source; files it generates or indexes go under ``default_cache``.
+
+        Call it on a resource Dagster initialized (or on ``process_config_and_initialize()``'s
+        result): before that, an :class:`~dagster.EnvVar` setting is not yet its value.
+        """
+
+
+class DemoSourceResource(SourceResource):
+    """The synthetic demo cohort, generated on first use (no network)."""
+
+    patients: int | None = Field(
+        default=None, description="cohort size; unset: the DemoConfig default"
     )
-    demo_seed: int | None = Field(default=None, description="demo seed; unset: default")
-    demo_config: dict[str, Any] | None = Field(
-        default=None, description="demo: DemoConfig fields to override (n_genes, fractions, ...)"
+    seed: int | None = Field(default=None, description="cohort seed; unset: the DemoConfig default")
+    config: dict[str, Any] | None = Field(
+        default=None, description="DemoConfig fields to override (n_genes, fractions, ...)"
     )
     cache_dir: str | None = Field(
         default=None,
-        description="where sources keep generated or index files; unset: "
-        "files/sources in the store",
+        description="where the generated cohort is kept; unset: files/sources in the store",
     )
-    local_dicom_root: str | None = Field(default=None, description="$RADIOGENOMICS_LOCAL_DICOM")
-    local_clinical_csv: str | None = Field(
-        default=None, description="$RADIOGENOMICS_LOCAL_CLINICAL"
+
+    def build(self, default_cache: Path) -> DataSource:
+        from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
+
+        overrides: dict[str, Any] = dict(self.config or {})
+        if self.patients is not None:
+            overrides["n_patients"] = self.patients
+        if self.seed is not None:
+            overrides["seed"] = self.seed
+        cache_root = Path(self.cache_dir) if self.cache_dir else default_cache
+        return DemoSource(cache_root / "demo", DemoConfig(**overrides))
+
+
+class LocalSourceResource(SourceResource):
+    """An existing download: a DICOM tree, the clinical CSV and the GEO RNA-seq matrix."""
+
+    dicom_root: str = Field(
+        description=f"folder holding the CT and SEG series (${LOCAL_DICOM_ENV})"
     )
-    local_rnaseq_matrix: str | None = Field(default=None, description="$RADIOGENOMICS_LOCAL_RNASEQ")
-    nbia_base_url: str | None = Field(default=None, description="tcia: NBIA v4 base URL")
-    clinical_url: str | None = Field(default=None, description="tcia/idc: clinical labels CSV URL")
-    rnaseq_url: str | None = Field(default=None, description="tcia/idc: GEO RNA-seq matrix URL")
-    s3_endpoint: str | None = Field(default=None, description="idc: bucket endpoint template")
+    clinical_csv: str = Field(description=f"TCIA clinical labels CSV (${LOCAL_CLINICAL_ENV})")
+    rnaseq_matrix: str = Field(description=f"GEO GSE103584 matrix (${LOCAL_RNASEQ_ENV})")
+
+    def build(self, default_cache: Path) -> DataSource:
+        from radiogenomics_assets.sources.local import LocalSource
+
+        return LocalSource(
+            dicom_root=Path(self.dicom_root).expanduser().resolve(),
+            clinical_csv=Path(self.clinical_csv).expanduser().resolve(),
+            rnaseq_matrix=Path(self.rnaseq_matrix).expanduser().resolve(),
+        )
+
+
+class _RemoteSourceResource(SourceResource):
+    """Settings the archives share: the TCIA/GEO file URLs and the per-request retries."""
+
+    clinical_url: str | None = Field(
+        default=None, description="clinical labels CSV URL; unset: the TCIA file"
+    )
+    rnaseq_url: str | None = Field(
+        default=None, description="RNA-seq matrix URL; unset: the GEO GSE103584 file"
+    )
     http_attempts: int | None = Field(
         default=None,
-        description="tcia/idc: tries per HTTP request, the first included; unset: "
-        f"{RetryPolicy().attempts}",
+        description=f"tries per HTTP request, the first included; unset: {RetryPolicy().attempts}",
     )
     http_backoff_s: float | None = Field(
         default=None,
-        description="tcia/idc: seconds before the first retry, doubling with each further "
-        f"retry; unset: {RetryPolicy().backoff_initial_s}",
+        description="seconds before the first retry, doubling with each further retry; unset: "
+        f"{RetryPolicy().backoff_initial_s}",
     )
 
-    def source_name(self) -> str:
-        if self.name:
-            if self.name not in config.SOURCE_NAMES:
-                raise ValueError(f"source {self.name!r} is not one of {config.SOURCE_NAMES}")
-            return self.name
-        return config.source_name()
-
     def retry_policy(self) -> RetryPolicy:
-        """The remote sources' per-request retry policy: ``RetryPolicy()`` where unset.
+        """The per-request retry policy: ``RetryPolicy()`` where unset.
 
         Raises:
             ValueError: ``http_attempts`` < 1 or ``http_backoff_s`` < 0.
@@ -81,40 +116,69 @@ class SourceResource(ConfigurableResource):
             settings["backoff_initial_s"] = self.http_backoff_s
         return RetryPolicy(**settings)
 
+    def _remote_settings(self) -> dict[str, object]:
+        # Unset URLs are left out so the source's own defaults apply.
+        settings: dict[str, object] = {"retry": self.retry_policy()}
+        if self.clinical_url:
+            settings["clinical_url"] = self.clinical_url
+        if self.rnaseq_url:
+            settings["rnaseq_url"] = self.rnaseq_url
+        return settings
+
+
+class TciaSourceResource(_RemoteSourceResource):
+    """The TCIA NBIA REST API for imaging, the TCIA and GEO files for labels and RNA-seq."""
+
+    base_url: str | None = Field(default=None, description="NBIA v4 base URL; unset: TCIA's")
+
     def build(self, default_cache: Path) -> DataSource:
-        """The configured source, keeping its files under ``cache_dir`` or ``default_cache``."""
-        cache_root = Path(self.cache_dir) if self.cache_dir else default_cache
-        name = self.source_name()
-        if name == "demo":
-            from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
+        from radiogenomics_assets.sources.tcia import TciaSource
 
-            overrides: dict[str, Any] = dict(self.demo_config or {})
-            patients = self.demo_patients or os.environ.get("RADIOGENOMICS_DEMO_PATIENTS")
-            if patients:
-                overrides["n_patients"] = int(patients)
-            if self.demo_seed is not None:
-                overrides["seed"] = self.demo_seed
-            return DemoSource(cache_root / "demo", DemoConfig(**overrides))
-        if name == "local":
-            from radiogenomics_assets.sources.local import LocalSource
+        settings = self._remote_settings()
+        if self.base_url:
+            settings["base_url"] = self.base_url
+        return TciaSource(**settings)
 
-            return LocalSource(
-                dicom_root=_env_path(self.local_dicom_root, "RADIOGENOMICS_LOCAL_DICOM"),
-                clinical_csv=_env_path(self.local_clinical_csv, "RADIOGENOMICS_LOCAL_CLINICAL"),
-                rnaseq_matrix=_env_path(self.local_rnaseq_matrix, "RADIOGENOMICS_LOCAL_RNASEQ"),
-            )
-        remote: dict[str, object] = {"retry": self.retry_policy()}
-        for setting in ("clinical_url", "rnaseq_url"):
-            if getattr(self, setting):
-                remote[setting] = getattr(self, setting)
-        if name == "tcia":
-            from radiogenomics_assets.sources.tcia import TciaSource
 
-            if self.nbia_base_url:
-                remote["base_url"] = self.nbia_base_url
-            return TciaSource(**remote)
+class IdcSourceResource(_RemoteSourceResource):
+    """NCI Imaging Data Commons (idc-index) for imaging, the TCIA and GEO files for the rest."""
+
+    s3_endpoint: str | None = Field(
+        default=None, description="bucket endpoint template; unset: IDC's public buckets"
+    )
+
+    def build(self, default_cache: Path) -> DataSource:
         from radiogenomics_assets.sources.idc import IdcSource
 
+        settings = self._remote_settings()
         if self.s3_endpoint:
-            remote["s3_endpoint"] = self.s3_endpoint
-        return IdcSource(**remote)
+            settings["s3_endpoint"] = self.s3_endpoint
+        return IdcSource(**settings)
+
+
+def source_from_environment() -> SourceResource:
+    """The resource ``$RADIOGENOMICS_SOURCE`` names (``demo`` if unset), configured by EnvVar.
+
+    Called when the code location loads, never at import. Only the backend's name and whether
+    the optional ``$RADIOGENOMICS_DEMO_PATIENTS`` is set are read here; every value is an
+    :class:`~dagster.EnvVar` that Dagster resolves when a run starts, so a missing local path
+    fails that run with a message naming the variable.
+
+    Raises:
+        ValueError: ``$RADIOGENOMICS_SOURCE`` is not one of :data:`config.SOURCE_NAMES`.
+    """
+    name = config.source_name()
+    if name == "demo":
+        # EnvVar has no default: bound only when set, so an unset variable keeps DemoConfig's.
+        if os.environ.get(DEMO_PATIENTS_ENV):
+            return DemoSourceResource(patients=EnvVar.int(DEMO_PATIENTS_ENV))
+        return DemoSourceResource()
+    if name == "local":
+        return LocalSourceResource(
+            dicom_root=EnvVar(LOCAL_DICOM_ENV),
+            clinical_csv=EnvVar(LOCAL_CLINICAL_ENV),
+            rnaseq_matrix=EnvVar(LOCAL_RNASEQ_ENV),
+        )
+    if name == "tcia":
+        return TciaSourceResource()
+    return IdcSourceResource()

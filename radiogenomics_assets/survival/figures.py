@@ -10,16 +10,19 @@ Agg canvas: no pyplot, no global backend switch, no display.
 from __future__ import annotations
 
 import io
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import pandas as pd
-from matplotlib import colormaps
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
 from radiogenomics_assets.survival.results import model_label
+
+# matplotlib is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 CurveKind = Literal["single", "fusion", "reference"]
 CURVE_COLUMNS: tuple[str, ...] = ("model", "time", "auc", "mean_auc")
@@ -58,6 +61,8 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
     Raises:
         FigureInputError: columns are missing or no curve is left to draw.
     """
+    from matplotlib.figure import Figure
+
     missing = [column for column in CURVE_COLUMNS if column not in curves.columns]
     if missing:
         raise FigureInputError(f"curves lack columns {missing}; got {list(curves.columns)}")
@@ -106,6 +111,8 @@ def _palette() -> list[tuple[float, ...]]:
     # tab20 without its greys (14, 15, reserved for the greyed single-modality curves): the
     # nine dark hues, then their light shades, so a panel of Table 1(b) (13 curves) never
     # repeats a colour.
+    from matplotlib import colormaps
+
     colours = colormaps["tab20"].colors
     order = [*range(0, 20, 2), *range(1, 20, 2)]
     return [colours[index] for index in order if index not in (14, 15)] * 2
@@ -137,6 +144,8 @@ def training_curve_figure(
     Raises:
         FigureInputError: columns are missing or the history is empty.
     """
+    from matplotlib.figure import Figure
+
     needed = ["step", "config", "train_loss", "validation_c"]
     missing = [column for column in needed if column not in history.columns]
     if missing or history.empty:
@@ -166,6 +175,8 @@ def training_curve_figure(
 
 
 def _png(figure: Figure, dpi: int = 100) -> bytes:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
     FigureCanvasAgg(figure)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})

@@ -13,19 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from radiogenomics_assets.survival.coxnet import AlphaSelection
 from radiogenomics_assets.survival.design import ModelData, prepare_model_data
 from radiogenomics_assets.survival.fitted import FittedModel
-from radiogenomics_assets.survival.fusion import fit_coxnet, load_model
-from radiogenomics_assets.survival.neural import fit_net, load_net
 from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpec, RegistryError
 from radiogenomics_assets.survival.splits import Split
+
+if TYPE_CHECKING:
+    from radiogenomics_assets.survival.coxnet import AlphaSelection
 
 
 @dataclass(frozen=True)
@@ -39,12 +39,22 @@ class FitOptions:
 
 Fitter = Callable[[ModelSpec, ModelData, FitOptions], FittedModel]
 
-FITTERS: Mapping[Estimator, Fitter] = {
-    "coxnet": lambda spec, data, options: fit_coxnet(
-        spec, data, alpha_selection=options.alpha_selection, seed=options.seed
-    ),
-    "net": lambda spec, data, options: fit_net(spec, data, options.net_training, seed=options.seed),
-}
+
+# The families are imported when they fit: scikit-survival and torch cost seconds to import,
+# and the code location imports this module only to name the fitting.
+def _fit_coxnet(spec: ModelSpec, data: ModelData, options: FitOptions) -> FittedModel:
+    from radiogenomics_assets.survival.fusion import fit_coxnet
+
+    return fit_coxnet(spec, data, alpha_selection=options.alpha_selection, seed=options.seed)
+
+
+def _fit_net(spec: ModelSpec, data: ModelData, options: FitOptions) -> FittedModel:
+    from radiogenomics_assets.survival.neural import fit_net
+
+    return fit_net(spec, data, options.net_training, seed=options.seed)
+
+
+FITTERS: Mapping[Estimator, Fitter] = {"coxnet": _fit_coxnet, "net": _fit_net}
 #: The model file's suffix per family (``joblib`` for scikit-learn objects, ``pt`` for a
 #: torch ``state_dict`` with plain metadata).
 ARTIFACT_SUFFIXES: Mapping[Estimator, str] = {"coxnet": ".joblib", "net": ".pt"}
@@ -93,8 +103,12 @@ def load_predictor(path: Path) -> Any:
     """
     suffix = Path(path).suffix
     if suffix == ARTIFACT_SUFFIXES["net"]:
+        from radiogenomics_assets.survival.neural import load_net
+
         return load_net(path)
     if suffix == ARTIFACT_SUFFIXES["coxnet"]:
+        from radiogenomics_assets.survival.fusion import load_model
+
         return load_model(path)["estimator"]
     raise RegistryError(f"{path}: unknown model file suffix {suffix!r}")
 

@@ -26,13 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sksurv.exceptions import NoComparablePairException
-from sksurv.metrics import (
-    concordance_index_censored,
-    concordance_index_ipcw,
-    cumulative_dynamic_auc,
-    integrated_brier_score,
-)
 
 from radiogenomics_assets.survival.splits import SPLITS, Split
 from radiogenomics_assets.survival.targets import (
@@ -41,6 +34,9 @@ from radiogenomics_assets.survival.targets import (
     target_for,
     validate_outcomes,
 )
+
+# scikit-survival is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
 
 if TYPE_CHECKING:
     from radiogenomics_assets.survival.fitted import FittedModel
@@ -80,6 +76,9 @@ def harrell_c_index(target: np.ndarray, risk: np.ndarray, *, where: str = "") ->
         NoComparablePairsError: no pair of rows is comparable.
         MetricInputError: lengths differ or a risk is not finite.
     """
+    from sksurv.exceptions import NoComparablePairException
+    from sksurv.metrics import concordance_index_censored
+
     event, time = target_arrays(target)
     risk = _check_risk(risk, len(time), where)
     message = (
@@ -193,6 +192,13 @@ def evaluate_split(
         NoComparablePairsError: no comparable pair (Harrell's or Uno's).
         MetricInputError: misaligned or non-finite inputs.
     """
+    from sksurv.exceptions import NoComparablePairException
+    from sksurv.metrics import (
+        concordance_index_ipcw,
+        cumulative_dynamic_auc,
+        integrated_brier_score,
+    )
+
     event, time = target_arrays(eval_target)
     risk = _check_risk(risk, len(time), where)
     c_index = harrell_c_index(eval_target, risk, where=where)

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from sksurv.util import Surv
 
 from radiogenomics_assets.ids import validate_patient_id
+
+# scikit-survival is imported inside the functions that use it: the code location imports this
+# module, and loading it must not cost seconds.
 
 OUTCOME_COLUMNS: tuple[str, ...] = ("patient_id", "event", "days")
 _MAX_NAMED = 10
@@ -45,6 +47,8 @@ def make_target(
             time is missing, non-finite or not positive. Offending rows are named by their
             index label (pandas input) or position.
     """
+    from sksurv.util import Surv
+
     event_series = event if isinstance(event, pd.Series) else pd.Series(np.asarray(event))
     days_series = days if isinstance(days, pd.Series) else pd.Series(np.asarray(days))
     if len(event_series) != len(days_series):

@@ -9,7 +9,7 @@ from dagster import DagsterInstance
 
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
@@ -31,9 +31,7 @@ def store(tmp_path: Path) -> StoreResource:
 @pytest.fixture
 def demo_source(sources_cache: Path, small_cohort) -> SourceResource:
     """The session's small demo cohort (already generated) as the run's source."""
-    return SourceResource(
-        name="demo", demo_config=SMALL_CONFIG.to_dict(), cache_dir=str(sources_cache)
-    )
+    return DemoSourceResource(config=SMALL_CONFIG.to_dict(), cache_dir=str(sources_cache))
 
 
 @pytest.fixture

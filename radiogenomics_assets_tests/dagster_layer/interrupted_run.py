@@ -29,7 +29,7 @@ from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.resources import io_manager
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.publish import Staged
 
@@ -84,7 +84,7 @@ def _install_stop(where: str, table: str, marker: Path) -> None:
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     store = StoreResource(database=spec["database"])
-    source = SourceResource(name="local", **spec["source"])
+    source = LocalSourceResource(**spec["source"])
     resources = {
         "io_manager": DuckDBTableIOManager(store=store),
         "store": store,

@@ -13,7 +13,7 @@ from dagster import materialize
 from radiogenomics_assets.assets.cohort import outcomes, patients, study_cohort_and_flow
 from radiogenomics_assets.assets.genomics import gene_expression, gene_matrix_top500
 from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 CLINICAL = (
@@ -47,11 +47,10 @@ def _expected_flow(shared_data) -> list[int]:
 
 
 def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
-    source = SourceResource(
-        name="local",
-        local_dicom_root=str(shared_data / CT),
-        local_clinical_csv=str(shared_data / CLINICAL),
-        local_rnaseq_matrix=str(shared_data / ZSCORE),
+    source = LocalSourceResource(
+        dicom_root=str(shared_data / CT),
+        clinical_csv=str(shared_data / CLINICAL),
+        rnaseq_matrix=str(shared_data / ZSCORE),
     )
     run_config = {
         "ops": {

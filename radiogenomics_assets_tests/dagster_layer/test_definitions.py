@@ -10,6 +10,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from radiogenomics_assets.definitions import defs
 
 SNAPSHOT = Path(__file__).with_name("asset_graph.json")
@@ -49,12 +51,24 @@ def test_every_asset_lives_in_a_schema_named_by_its_group() -> None:
         assert key.path[0] == graph.get(key).group_name, key
 
 
-def test_loading_reads_no_environment(monkeypatch) -> None:
+def test_importing_reads_no_environment(monkeypatch) -> None:
     import importlib
 
     import radiogenomics_assets.definitions as module
 
     monkeypatch.setenv("RADIOGENOMICS_SOURCE", "not-a-source")
     monkeypatch.setenv("RADIOGENOMICS_HOME", "/nonexistent/path")
-    importlib.reload(module)  # would raise if configuration were read at import
-    assert module.defs is not None
+    importlib.reload(module)  # would raise if the source were chosen at import
+    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "demo")
+    assert module.defs.resources["source"] is not None  # built on access; the home is not read
+
+
+def test_loading_names_a_wrong_source_variable(monkeypatch) -> None:
+    import importlib
+
+    import radiogenomics_assets.definitions as module
+
+    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "not-a-source")
+    importlib.reload(module)
+    with pytest.raises(ValueError, match="RADIOGENOMICS_SOURCE='not-a-source'"):
+        module.defs  # noqa: B018 - the access is what loads the code location

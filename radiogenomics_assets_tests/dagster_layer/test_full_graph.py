@@ -25,7 +25,7 @@ from radiogenomics_assets.graph_runner import execute, materialize_graph
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import DemoSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo.plan import plan_cohort
@@ -56,7 +56,7 @@ SQL_FILES = sorted((REPO_ROOT / "sql").glob("*.sql"))
 class Graph:
     def __init__(self, root: Path, sources_cache: Path) -> None:
         self.store = StoreResource(database=str(root / "radiogenomics.duckdb"))
-        self.source = SourceResource(name="demo", demo_config=DEMO, cache_dir=str(sources_cache))
+        self.source = DemoSourceResource(config=DEMO, cache_dir=str(sources_cache))
         self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS)
         self.n_patients = DEMO["n_patients"]
         self.defs = build_definitions(self.store, self.source, self.settings)
@@ -306,8 +306,8 @@ def test_refreshing_a_changed_spec_reruns_that_model_and_the_evaluation(
 def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified) -> None:
     old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
     n, imaged = _grown_size(DEMO, DEMO["n_patients"])
-    grown_source = SourceResource(
-        name="demo", demo_config={**DEMO, "n_patients": n}, cache_dir=graph.source.cache_dir
+    grown_source = DemoSourceResource(
+        config={**DEMO, "n_patients": n}, cache_dir=graph.source.cache_dir
     )
     grown = build_definitions(
         graph.store, grown_source, graph.settings, assets=_with_spec(_respecified_cox_g())
@@ -374,12 +374,12 @@ from dagster import in_process_executor
 
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import DemoSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 
 defs = build_definitions(
     StoreResource(database={database!r}),
-    SourceResource(name="demo", demo_config={demo!r}, cache_dir={cache!r}),
+    DemoSourceResource(config={demo!r}, cache_dir={cache!r}),
     ModelingSettings(alpha_selection="validation", net=NetTrainingSettings(**{nets!r})),
     retrain_cron="* * * * *",
     # One process per run, not per step: 125 step processes importing torch would dominate.
@@ -472,7 +472,7 @@ def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tm
             daemon_log,
         )
         before = graph.instance.event_log_storage.get_maximum_record_id()
-        grown = SourceResource(name="demo", demo_config=demo, cache_dir=graph.source.cache_dir)
+        grown = DemoSourceResource(config=demo, cache_dir=graph.source.cache_dir)
         manual_ingest = build_definitions(graph.store, grown, graph.settings)
         assert execute(manual_ingest, graph.instance, "ingest_job").success
 

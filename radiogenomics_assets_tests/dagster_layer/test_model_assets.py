@@ -19,7 +19,7 @@ from radiogenomics_assets.features.blocks import DENSENET_COLUMN
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import DemoSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.store.files import sha256_file
@@ -91,7 +91,7 @@ def _materialize(store: StoreResource, names: list[str], cohort_ids: list[str]):
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,
-            "source": SourceResource(),
+            "source": DemoSourceResource(),
             "settings": ModelingSettings(net=SMALL_NETS),
         },
     )

@@ -22,7 +22,7 @@ from radiogenomics_assets.graph_runner import execute, plan_phase
 from radiogenomics_assets.jobs import PHASES
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets.staleness import Staleness, StaleStatus
 
 pytestmark = pytest.mark.slow
@@ -32,17 +32,15 @@ PATIENT_PHASE = next(p for p in PHASES if p.partitioned_by == "patients")
 
 
 @pytest.fixture
-def local_source(tmp_path: Path, small_cohort) -> SourceResource:
+def local_source(tmp_path: Path, small_cohort) -> LocalSourceResource:
     root = tmp_path / "local"
     shutil.copytree(small_cohort.dicom_root, root / "dicom")
     shutil.copy(small_cohort.clinical_csv, root / "clinical.csv")
     shutil.copy(small_cohort.rnaseq_matrix, root / "rnaseq.txt.gz")
-    return SourceResource(
-        name="local",
-        local_dicom_root=str(root / "dicom"),
-        local_clinical_csv=str(root / "clinical.csv"),
-        local_rnaseq_matrix=str(root / "rnaseq.txt.gz"),
-        cache_dir=str(tmp_path / "cache"),
+    return LocalSourceResource(
+        dicom_root=str(root / "dicom"),
+        clinical_csv=str(root / "clinical.csv"),
+        rnaseq_matrix=str(root / "rnaseq.txt.gz"),
     )
 
 
@@ -84,7 +82,7 @@ def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_
         assert _not_fresh(defs, instance) == set()
 
         corrected = patients[1]
-        _correct_seg(Path(local_source.local_dicom_root), corrected)
+        _correct_seg(Path(local_source.dicom_root), corrected)
         _ingest_and_sync(defs, instance, store)
 
         assert _not_fresh(defs, instance) == {

@@ -21,28 +21,24 @@ from radiogenomics_assets.assets.raw import (
 from radiogenomics_assets.checks.intake import intake_checks
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 
-def _local_copy(small_cohort, tmp_path: Path) -> tuple[SourceResource, Path]:
+def _local_copy(small_cohort, tmp_path: Path) -> tuple[LocalSourceResource, Path]:
     root = tmp_path / "download"
     shutil.copytree(small_cohort.root, root)
-    source = SourceResource(
-        name="local",
-        local_dicom_root=str(root / small_cohort.dicom_root.relative_to(small_cohort.root)),
-        local_clinical_csv=str(root / small_cohort.clinical_csv.relative_to(small_cohort.root)),
-        local_rnaseq_matrix=str(root / small_cohort.rnaseq_matrix.relative_to(small_cohort.root)),
+    source = LocalSourceResource(
+        dicom_root=str(root / small_cohort.dicom_root.relative_to(small_cohort.root)),
+        clinical_csv=str(root / small_cohort.clinical_csv.relative_to(small_cohort.root)),
+        rnaseq_matrix=str(root / small_cohort.rnaseq_matrix.relative_to(small_cohort.root)),
     )
-    return source, Path(source.local_dicom_root)
+    return source, Path(source.dicom_root)
 
 
-def _with_rnaseq(source: SourceResource, matrix: Path) -> SourceResource:
-    return SourceResource(
-        name="local",
-        local_dicom_root=source.local_dicom_root,
-        local_clinical_csv=source.local_clinical_csv,
-        local_rnaseq_matrix=str(matrix),
+def _with_rnaseq(source: LocalSourceResource, matrix: Path) -> LocalSourceResource:
+    return LocalSourceResource(
+        dicom_root=source.dicom_root, clinical_csv=source.clinical_csv, rnaseq_matrix=str(matrix)
     )
 
 
@@ -96,7 +92,7 @@ def test_a_bad_file_fails_only_its_patient(small_cohort, store, tmp_path: Path) 
 
 def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp_path) -> None:
     source, _ = _local_copy(small_cohort, tmp_path)
-    csv = Path(source.local_clinical_csv)
+    csv = Path(source.clinical_csv)
     frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
     victim = frame.loc[0, "Case ID"]
     frame.loc[0, "Case ID"] = "R01-001'; DROP TABLE x;--"
@@ -132,7 +128,7 @@ def test_clinical_ids_with_odd_characters_are_set_aside(small_cohort, store, tmp
 
 def test_a_clinical_csv_without_a_required_column_names_it(small_cohort, store, tmp_path) -> None:
     source, _ = _local_copy(small_cohort, tmp_path)
-    csv = Path(source.local_clinical_csv)
+    csv = Path(source.clinical_csv)
     pd.read_csv(csv, dtype=str).drop(columns=["CT Date"]).to_csv(csv, index=False)
     result = materialize(
         [clinical_labels], resources=resources_for(store, source), raise_on_error=False
@@ -150,7 +146,7 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
     import gzip
 
     source, _ = _local_copy(small_cohort, tmp_path)
-    matrix = Path(source.local_rnaseq_matrix)
+    matrix = Path(source.rnaseq_matrix)
     with gzip.open(matrix, "rt") as handle:
         lines = handle.read().splitlines()
     cells = lines[3].split("\t")
@@ -263,7 +259,7 @@ def test_a_plain_text_matrix_is_stored_under_a_plain_name(small_cohort, store, t
 
     source, _ = _local_copy(small_cohort, tmp_path)
     plain = tmp_path / "matrix.txt"
-    plain.write_bytes(gzip.decompress(Path(source.local_rnaseq_matrix).read_bytes()))
+    plain.write_bytes(gzip.decompress(Path(source.rnaseq_matrix).read_bytes()))
     source = _with_rnaseq(source, plain)
     assert materialize([rnaseq_expression], resources=resources_for(store, source)).success
     (stored,) = store.files.path("raw", "rnaseq_expression").iterdir()

@@ -31,7 +31,7 @@ from radiogenomics_assets.assets.raw import (
     rnaseq_expression,
 )
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
@@ -44,7 +44,7 @@ _MARKER_WAIT_S = 120
 
 @dataclass
 class Ingested:
-    source: SourceResource
+    source: LocalSourceResource
     dicom_root: Path
     instance: DagsterInstance
     resources: dict[str, object]
@@ -64,7 +64,7 @@ class Ingested:
 def ingested(small_cohort, store: StoreResource, tmp_path: Path):
     source, dicom_root = _local_copy(small_cohort, tmp_path)
     # One refused clinical row, so that raw.rejected_records has a slice to keep as well.
-    csv = Path(source.local_clinical_csv)
+    csv = Path(source.clinical_csv)
     lines = csv.read_text().splitlines()
     csv.write_text("\n".join([*lines, "R01/../x" + lines[1][lines[1].index(",") :]]) + "\n")
     with DagsterInstance.ephemeral() as instance:
@@ -115,12 +115,12 @@ def _truncate(path: Path) -> None:
 
 
 def _drop_required_column(state: Ingested) -> None:
-    csv = Path(state.source.local_clinical_csv)
+    csv = Path(state.source.clinical_csv)
     pd.read_csv(csv, dtype=str).drop(columns=["CT Date"]).to_csv(csv, index=False)
 
 
 def _break_a_matrix_cell(state: Ingested) -> None:
-    matrix = Path(state.source.local_rnaseq_matrix)
+    matrix = Path(state.source.rnaseq_matrix)
     with gzip.open(matrix, "rt") as handle:
         lines = handle.read().splitlines()
     cells = lines[2].split("\t")
@@ -162,7 +162,7 @@ def test_a_refused_reingest_leaves_rows_and_files_as_they_were(
 def test_a_changed_file_is_published_beside_and_replaces_the_old_one(
     ingested: Ingested, store: StoreResource
 ) -> None:
-    user_csv = Path(ingested.source.local_clinical_csv)
+    user_csv = Path(ingested.source.clinical_csv)
     before = _files(store)
     user_csv.write_text(user_csv.read_text().replace("\n", "\r\n"))  # same rows, new bytes
     assert ingested.run([clinical_labels]).success
@@ -211,12 +211,12 @@ def test_a_changed_series_gets_a_new_folder_and_rows_that_match_it(
 
 
 def _run_until_stopped(
-    tmp_path: Path, store: StoreResource, source: SourceResource, **spec: str
+    tmp_path: Path, store: StoreResource, source: LocalSourceResource, **spec: str
 ) -> None:
     """Start :mod:`interrupted_run` in a real process; SIGKILL it once it reports the stop."""
     marker = tmp_path / f"stopped-{spec['where']}"
     spec_path = tmp_path / "spec.json"
-    settings = ("local_dicom_root", "local_clinical_csv", "local_rnaseq_matrix")
+    settings = ("dicom_root", "clinical_csv", "rnaseq_matrix")
     spec_path.write_text(
         json.dumps(
             {
@@ -295,7 +295,7 @@ def test_a_file_store_write_killed_midway_leaves_nothing_partial(
     ingested: Ingested, store: StoreResource, tmp_path: Path
 ) -> None:
     """Killed halfway through copying a changed clinical CSV into the file store."""
-    user_csv = Path(ingested.source.local_clinical_csv)
+    user_csv = Path(ingested.source.clinical_csv)
     user_csv.write_text(user_csv.read_text().replace("\n", "\r\n"))
     tables, files = _tables(store), _files(store, hidden=False)
 

@@ -26,7 +26,7 @@ from radiogenomics_assets.assets.raw import (
     rnaseq_expression,
 )
 from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import IdcSourceResource, TciaSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.http import RetryPolicy
@@ -59,7 +59,7 @@ class Served:
     unreferenced_ct: ServedSeries
     clinical_csv: bytes
     rnaseq_matrix: bytes
-    source: SourceResource
+    source: TciaSourceResource
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,7 @@ def demo_series(small_cohort: DemoCohort) -> tuple[Cohort, ServedSeries]:
 
 
 @pytest.fixture
-def served(
-    small_cohort: DemoCohort, demo_series: tuple[Cohort, ServedSeries], tmp_path: Path
-) -> Iterator[Served]:
+def served(small_cohort: DemoCohort, demo_series: tuple[Cohort, ServedSeries]) -> Iterator[Served]:
     cohort, extra = demo_series
     state = NbiaTestServer()
     for ct, seg in cohort.values():
@@ -84,12 +82,10 @@ def served(
     matrix = small_cohort.rnaseq_matrix.read_bytes()
     state.files.update({CLINICAL_FILE: clinical, RNASEQ_FILE: matrix})
     with running_nbia_server(state) as running:
-        source = SourceResource(
-            name="tcia",
-            nbia_base_url=running.base_url,
+        source = TciaSourceResource(
+            base_url=running.base_url,
             clinical_url=f"{running.files_url}/{CLINICAL_FILE}",
             rnaseq_url=f"{running.files_url}/{RNASEQ_FILE}",
-            cache_dir=str(tmp_path / "sources"),
             http_attempts=HTTP_ATTEMPTS,
             http_backoff_s=0.0,
         )
@@ -254,13 +250,13 @@ def test_a_failing_ct_download_fails_only_its_partition_and_a_rerun_completes_it
         _assert_series_rows(cts, patient, served.cohort[patient][0])
 
 
-@pytest.mark.parametrize("name", ["tcia", "idc"])
+@pytest.mark.parametrize("resource", [TciaSourceResource, IdcSourceResource])
 def test_the_resource_passes_its_retry_budget_to_the_remote_sources(
-    name: str, tmp_path: Path
+    resource: type[TciaSourceResource | IdcSourceResource], tmp_path: Path
 ) -> None:
-    default = SourceResource(name=name).build(tmp_path)
+    default = resource().build(tmp_path)
     assert default.http.retry == RetryPolicy()
-    tuned = SourceResource(name=name, http_attempts=3, http_backoff_s=0.25).build(tmp_path)
+    tuned = resource(http_attempts=3, http_backoff_s=0.25).build(tmp_path)
     assert tuned.http.retry == RetryPolicy(attempts=3, backoff_initial_s=0.25)
     with pytest.raises(ValueError, match="attempts must be >= 1, got 0"):
-        SourceResource(name=name, http_attempts=0).build(tmp_path)
+        resource(http_attempts=0).build(tmp_path)

@@ -190,3 +190,11 @@ def test_bad_options() -> None:
         with pytest.raises(ValueError, match="CUDA is not available"):
             resolve_device("cuda")
     assert resolve_device("cpu") == torch.device("cpu")
+
+
+def test_the_written_out_imagenet_names_are_torchvisions() -> None:
+    published = DenseNet121_Weights.IMAGENET1K_V1
+    assert (
+        str(published),
+        published.url,
+    ) == (densenet_weights.IMAGENET_WEIGHTS, densenet_weights.IMAGENET_URL)
