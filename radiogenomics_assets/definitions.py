@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dagster import AssetsDefinition, Definitions, ExecutorDefinition
 
 from radiogenomics_assets.assets import all_assets, source_imaging
+from radiogenomics_assets.assets.cohort import with_cohort_settings
 from radiogenomics_assets.automation import (
     RETRAIN_CRON,
     automation_sensor,
@@ -17,6 +18,7 @@ from radiogenomics_assets.automation import (
 from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.source import SourceResource
@@ -27,6 +29,7 @@ def build_definitions(
     store: StoreResource | None = None,
     source: SourceResource | None = None,
     settings: ModelingSettings | None = None,
+    cohort: CohortResource | None = None,
     retrain_cron: str = RETRAIN_CRON,
     assets: Sequence[AssetsDefinition] = all_assets,
     executor: ExecutorDefinition | None = None,
@@ -36,8 +39,12 @@ def build_definitions(
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
     ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
     ``executor``: Dagster's multiprocess executor unless given (a test runs steps in-process).
+    ``cohort``: the cohort filter and outcome origin (the paper's unless given); its values are
+    part of the cohort assets' code versions, so changing one makes them stale.
     """
     store = store or StoreResource()
+    cohort = cohort or CohortResource()
+    assets = with_cohort_settings(assets, cohort)
     return Definitions(
         executor=executor,
         assets=[*with_automation(assets, retrain_cron), source_imaging],
@@ -50,6 +57,7 @@ def build_definitions(
             "store": store,
             "source": source or SourceResource(),
             "settings": settings or ModelingSettings(),
+            "cohort": cohort,
         },
     )
 

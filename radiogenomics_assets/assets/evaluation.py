@@ -20,12 +20,11 @@ from dagster import (
     multi_asset,
 )
 
-from radiogenomics_assets.assets.modeling import FOLD_PARTITION, survival_functions_of
 from radiogenomics_assets.assets.outputs import table_output
-from radiogenomics_assets.assets.provenance import latest_materialization
 from radiogenomics_assets.assets.versions import with_code_version
+from radiogenomics_assets.materializations import latest_materialization
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
-from radiogenomics_assets.partitions import FOLD_NAMES, folds_partitions
+from radiogenomics_assets.partitions import FOLD_NAMES, FOLD_PARTITION, folds_partitions
 from radiogenomics_assets.resources.source import SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.survival.figures import curves_with_mean_auc, td_auc_figure
@@ -37,6 +36,7 @@ from radiogenomics_assets.survival.results import (
     results_markdown,
     results_table,
 )
+from radiogenomics_assets.survival.stored import survival_functions_of
 
 MODEL_INS = {spec.name: AssetIn(key=[MODELING, spec.name]) for spec in MODEL_REGISTRY}
 #: Fig. 2 per family: (a)/(b) are the CoxNet curves, (c) the neural ones.
