@@ -1,4 +1,5 @@
-"""The stored predictions table of a fitted model, and its survival curves back from it.
+"""The stored predictions table of a fitted model, its survival curves back from it, and its
+evaluation.
 
 A model's rows (``model, fold, patient_id, split, risk, ...``) carry each patient's survival
 curve as two list columns (``survival_times``, ``survival``), ``None`` where the model has none.
@@ -9,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 
 from radiogenomics_assets.survival.fitted import FittedModel
+from radiogenomics_assets.survival.metrics import evaluate_predictions
 
 PREDICTION_COLUMNS = (
     "model",
@@ -60,4 +62,20 @@ def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
         [list(v) for v in rows["survival"]],
         index=pd.Index(rows["patient_id"], name="patient_id"),
         columns=times,
+    )
+
+
+def evaluate_stored(
+    predictions: pd.DataFrame, outcomes: pd.DataFrame, *, model: str, fold: str
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics and TD-AUC curves of one model's stored rows of one fold (``fit_splits`` and the
+    survival curves are read from the rows)."""
+    fit_splits = tuple(str(predictions["fit_splits"].iloc[0]).split(","))
+    return evaluate_predictions(
+        predictions,
+        outcomes,
+        model=model,
+        fold=fold,
+        fit_splits=fit_splits,
+        survival_functions=survival_functions_of(predictions),
     )
