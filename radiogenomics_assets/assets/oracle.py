@@ -82,7 +82,7 @@ def demo_oracle(
     predictions = oracle_predictions(truth, fold_splits).assign(fit_splits="train")
     metrics = pd.concat(
         [
-            evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold)[0]
+            evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold, splits=("test",))[0]
             for fold, part in predictions.groupby("fold")
         ],
         ignore_index=True,

@@ -7,10 +7,13 @@ curve as two list columns (``survival_times``, ``survival``), ``None`` where the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 
 from radiogenomics_assets.survival.fitted import FittedModel
 from radiogenomics_assets.survival.metrics import evaluate_predictions
+from radiogenomics_assets.survival.splits import Split
 
 PREDICTION_COLUMNS = (
     "model",
@@ -66,7 +69,12 @@ def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def evaluate_stored(
-    predictions: pd.DataFrame, outcomes: pd.DataFrame, *, model: str, fold: str
+    predictions: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    model: str,
+    fold: str,
+    splits: Sequence[Split] = ("validation", "test"),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics and TD-AUC curves of one model's stored rows of one fold (``fit_splits`` and the
     survival curves are read from the rows)."""
@@ -78,4 +86,5 @@ def evaluate_stored(
         fold=fold,
         fit_splits=fit_splits,
         survival_functions=survival_functions_of(predictions),
+        splits=splits,
     )
