@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dagster import AssetsDefinition, Definitions, ExecutorDefinition
 
 from radiogenomics_assets.assets import all_assets, source_imaging
+from radiogenomics_assets.assets.cohort import with_cohort_settings
 from radiogenomics_assets.automation import (
     RETRAIN_CRON,
     automation_sensor,
@@ -25,6 +26,7 @@ from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.checks.intake import intake_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.source import SourceResource, source_from_environment
@@ -35,6 +37,7 @@ def build_definitions(
     store: StoreResource | None = None,
     source: SourceResource | None = None,
     settings: ModelingSettings | None = None,
+    cohort: CohortResource | None = None,
     retrain_cron: str = RETRAIN_CRON,
     assets: Sequence[AssetsDefinition] = all_assets,
     executor: ExecutorDefinition | None = None,
@@ -45,11 +48,15 @@ def build_definitions(
     ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
     ``executor``: Dagster's multiprocess executor unless given (a test runs steps in-process).
     ``source``: unless given, the backend ``$RADIOGENOMICS_SOURCE`` names, read now.
+    ``cohort``: the cohort filter and outcome origin (the paper's unless given); its values are
+    part of the cohort assets' code versions, so changing one makes them stale.
 
     Raises:
         ValueError: ``source`` is not given and ``$RADIOGENOMICS_SOURCE`` names no backend.
     """
     store = store or StoreResource()
+    cohort = cohort or CohortResource()
+    assets = with_cohort_settings(assets, cohort)
     return Definitions(
         executor=executor,
         assets=[*with_automation(assets, retrain_cron), source_imaging],
@@ -62,6 +69,7 @@ def build_definitions(
             "store": store,
             "source": source or source_from_environment(),
             "settings": settings or ModelingSettings(),
+            "cohort": cohort,
         },
     )
 

@@ -24,15 +24,20 @@ TABLE_TITLES = {"1a": "Table 1(a), linear models", "1b": "Table 1(b), neural mod
 
 
 def _table1(database: Path) -> str:
-    """Both halves of Table 1 as printed text, each with the oracle row."""
+    """Both halves of Table 1 as printed text, each followed by the demo oracle's row."""
     import duckdb
+    import pandas as pd
 
-    query = (SQL_DIR / "select_table1.sql").read_text()
     with duckdb.connect(str(database), read_only=True) as conn:
-        frame = conn.sql(query).df()
+        frame = conn.sql((SQL_DIR / "select_table1.sql").read_text()).df()
+        oracle = (
+            conn.sql((SQL_DIR / "select_demo_oracle.sql").read_text()).df()
+            if _has_table(conn, "demo_oracle")
+            else None
+        )
     return "\n\n".join(
         f"{TABLE_TITLES.get(half, half)}:\n"
-        + rows.drop(columns="paper_table").to_string(index=False)
+        + pd.concat([rows.drop(columns="paper_table"), oracle]).to_string(index=False)
         for half, rows in frame.groupby("paper_table", sort=True)
     )
 
@@ -62,11 +67,16 @@ def _has_results(database: Path) -> bool:
     import duckdb
 
     with duckdb.connect(str(database), read_only=True) as conn:
-        found = conn.execute(
-            "SELECT count(*) FROM information_schema.tables "
-            "WHERE table_schema = 'evaluation' AND table_name = 'results_table'"
-        ).fetchone()
-    return bool(found and found[0])
+        return _has_table(conn, "results_table")
+
+
+def _has_table(conn, table: str) -> bool:
+    [(found,)] = conn.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'evaluation' AND table_name = ?",
+        [table],
+    ).fetchall()
+    return bool(found)
 
 
 if __name__ == "__main__":

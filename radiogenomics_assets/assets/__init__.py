@@ -9,6 +9,7 @@ from radiogenomics_assets.assets.evaluation import evaluation_assets as _evaluat
 from radiogenomics_assets.assets.genomics import genomics_assets
 from radiogenomics_assets.assets.imaging import imaging_assets
 from radiogenomics_assets.assets.modeling import model_assets, modeling_assets
+from radiogenomics_assets.assets.oracle import oracle_assets
 from radiogenomics_assets.assets.provenance import lineage
 from radiogenomics_assets.assets.raw import raw_assets, source_imaging
 from radiogenomics_assets.names import EVALUATION, RAW
@@ -32,6 +33,7 @@ all_assets: list[AssetsDefinition] = [
     *imaging_assets,
     *modeling_assets,
     *_evaluation,
+    *oracle_assets,
     lineage,
 ]
 

@@ -1,30 +1,31 @@
 """Cohort assets: outcomes, the per-patient verdict, the study cohort and its CONSORT flow.
 
-The science lives in ``radiogenomics_assets.cohort``; these assets load the raw tables, pass the
-run's configuration (defaulting to the paper's filter) and publish tables plus metadata.
+The science lives in ``radiogenomics_assets.cohort``; these assets load the raw tables, read the
+``cohort`` resource (one setting for all of them, defaulting to the paper's filter) and publish
+tables plus metadata.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+from collections.abc import Sequence
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetOut,
-    Config,
+    AssetsDefinition,
     MetadataValue,
     Output,
     asset,
     multi_asset,
 )
-from pydantic import Field
 
 from radiogenomics_assets.assets.outputs import markdown_table, table_output
 from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.cohort.availability import availability, unmatched_patients
 from radiogenomics_assets.cohort.clinical import type_clinical_labels
 from radiogenomics_assets.cohort.criteria import (
-    CohortCriteria,
     apply_criteria,
     consort_flow,
     flow_markdown,
@@ -32,43 +33,59 @@ from radiogenomics_assets.cohort.criteria import (
 )
 from radiogenomics_assets.cohort.outcomes import compute_outcomes
 from radiogenomics_assets.names import COHORT, RAW
+from radiogenomics_assets.resources.cohort import CohortResource
+
+#: The cohort settings each asset reads (None: all of them); their values are part of its code
+#: version (see :func:`with_cohort_settings`).
+SETTINGS_READ: dict[str, tuple[str, ...] | None] = {
+    f"{COHORT}/outcomes": ("origin",),
+    f"{COHORT}/patients": None,
+    f"{COHORT}/study_cohort": None,
+    f"{COHORT}/consort_flow": None,
+}
+SETTINGS_MARK = ".cohort-"
 
 
-class OutcomeConfig(Config):
-    origin: str = Field(
-        default="ct",
-        description="'ct': days from the CT date (the paper's repository); "
-        "'surgery': from CT date + 'Days between CT and surgery'",
-    )
+def with_cohort_settings(
+    assets: Sequence[AssetsDefinition], cohort: CohortResource
+) -> list[AssetsDefinition]:
+    """``assets`` with the values of the cohort settings they read in their code versions.
+
+    A resource value is not code, so Dagster would not see its change; in the code version it
+    makes exactly the assets that read the changed setting stale.
+    """
+
+    def versioned(spec):
+        name = spec.key.to_user_string()
+        if name not in SETTINGS_READ:
+            return spec
+        digest = cohort.version(SETTINGS_READ[name])
+        return spec.replace_attributes(code_version=f"{spec.code_version}{SETTINGS_MARK}{digest}")
+
+    return [
+        a.map_asset_specs(versioned)
+        if any(k.to_user_string() in SETTINGS_READ for k in a.keys)
+        else a
+        for a in assets
+    ]
 
 
-class CohortConfig(Config):
-    """The cohort filter; the defaults are the paper's criteria."""
+def _require_versioned_settings(context: AssetExecutionContext, cohort: CohortResource) -> None:
+    """Refuse settings other than those the code version names (e.g. a launchpad override):
+    the materialization would record a code version that does not say how it was made.
 
-    require_rnaseq: bool = True
-    require_ct: bool = True
-    require_seg: bool = True
-    require_known_recurrence: bool = True
-    require_valid_outcome: bool = True
-    exclude_adjuvant_therapy: bool = True
-    therapy_flags: list[str] = Field(
-        default_factory=lambda: ["adjuvant", "chemotherapy", "radiation"]
-    )
-    exclude_unknown_therapy: bool = True
-    origin: str = Field(default="ct", description="must match cohort/outcomes' origin")
-
-    def criteria(self) -> CohortCriteria:
-        return CohortCriteria(
-            require_rnaseq=self.require_rnaseq,
-            require_ct=self.require_ct,
-            require_seg=self.require_seg,
-            require_known_recurrence=self.require_known_recurrence,
-            require_valid_outcome=self.require_valid_outcome,
-            exclude_adjuvant_therapy=self.exclude_adjuvant_therapy,
-            therapy_flags=tuple(self.therapy_flags),
-            exclude_unknown_therapy=self.exclude_unknown_therapy,
-            origin=self.origin,
-        )
+    Raises:
+        ValueError: the run's cohort settings differ from the code location's.
+    """
+    for key in context.selected_asset_keys:
+        version = context.assets_def.code_versions_by_key.get(key) or ""
+        _, mark, named = version.rpartition(SETTINGS_MARK)
+        if mark and named != cohort.version(SETTINGS_READ[key.to_user_string()]):
+            raise ValueError(
+                f"{key.to_user_string()}: the run's cohort settings {cohort.model_dump()} "
+                "differ from the code location's; set them once, in build_definitions(cohort="
+                "CohortResource(...)), so the assets' versions record them"
+            )
 
 
 @with_code_version
@@ -79,13 +96,16 @@ class CohortConfig(Config):
     kinds={"duckdb"},
     description="Recurrence event (0/1) and days from the CT date (or surgery), per patient.",
 )
-def outcomes(config: OutcomeConfig, clinical_labels: pd.DataFrame) -> Output[pd.DataFrame]:
-    frame = compute_outcomes(type_clinical_labels(clinical_labels), origin=config.origin)
+def outcomes(
+    context: AssetExecutionContext, cohort: CohortResource, clinical_labels: pd.DataFrame
+) -> Output[pd.DataFrame]:
+    _require_versioned_settings(context, cohort)
+    frame = compute_outcomes(type_clinical_labels(clinical_labels), origin=cohort.origin)
     usable = frame["outcome_problem"].isna()
     return table_output(
         frame,
         metadata={
-            "origin": config.origin,
+            "origin": cohort.origin,
             "n_patients": len(frame),
             "n_usable": int(usable.sum()),
             "n_events": int(frame.loc[usable, "event"].sum()),
@@ -110,16 +130,17 @@ def outcomes(config: OutcomeConfig, clinical_labels: pd.DataFrame) -> Output[pd.
 )
 def patients(
     context: AssetExecutionContext,
-    config: CohortConfig,
+    cohort: CohortResource,
     clinical_labels: pd.DataFrame,
     rnaseq_expression: pd.DataFrame,
     imaging_manifest: pd.DataFrame,
     outcomes: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
+    _require_versioned_settings(context, cohort)
     typed = type_clinical_labels(clinical_labels)
     ids = typed["patient_id"].astype(str).tolist()
     present = availability(ids, rnaseq_expression, imaging_manifest)
-    frame = apply_criteria(typed, outcomes, present, config.criteria())
+    frame = apply_criteria(typed, outcomes, present, cohort.criteria())
     unmatched = unmatched_patients(ids, rnaseq_expression, imaging_manifest)
     for reason in unmatched["reason"]:
         context.log.warning(reason)
@@ -130,6 +151,7 @@ def patients(
             "n_patients": len(frame),
             "n_included": int(frame["included"].sum()),
             "exclusions": MetadataValue.json({str(k): int(v) for k, v in reasons.items()}),
+            "cohort_settings": MetadataValue.json(cohort.model_dump()),
             "n_unmatched_patients": len(unmatched),
             "unmatched_patients": markdown_table(unmatched),
         },
@@ -157,18 +179,25 @@ def patients(
         "outcomes": AssetIn(key=[COHORT, "outcomes"]),
     },
 )
-def study_cohort_and_flow(config: CohortConfig, patients: pd.DataFrame, outcomes: pd.DataFrame):
-    cohort = study_cohort(patients, outcomes)
-    flow = consort_flow(patients, config.criteria())
+def study_cohort_and_flow(
+    context: AssetExecutionContext,
+    cohort: CohortResource,
+    patients: pd.DataFrame,
+    outcomes: pd.DataFrame,
+):
+    _require_versioned_settings(context, cohort)
+    included = study_cohort(patients, outcomes)
+    flow = consort_flow(patients, cohort.criteria())
     markdown = MetadataValue.md(flow_markdown(flow))
     yield table_output(
-        cohort,
+        included,
         output_name="study_cohort",
         metadata={
-            "n_patients": len(cohort),
-            "n_events": int(cohort["event"].sum()),
-            "median_days": float(cohort["days"].median()) if len(cohort) else float("nan"),
+            "n_patients": len(included),
+            "n_events": int(included["event"].sum()),
+            "median_days": float(included["days"].median()) if len(included) else float("nan"),
             "consort_flow": markdown,
+            "cohort_settings": MetadataValue.json(cohort.model_dump()),
         },
     )
     yield table_output(flow, output_name="consort_flow", metadata={"consort_flow": markdown})

@@ -1,15 +1,20 @@
-"""Evaluation assets: per-fold metrics of every model, Table 1(a) and 1(b), Fig. 2, lineage.
+"""Evaluation assets: per-fold metrics of the materialized models, Table 1(a) and 1(b), Fig. 2.
 
 Metrics come from scikit-survival through ``survival.metrics``; these assets gather the model
 predictions of a fold, tabulate, draw, and record which materializations produced each number.
+They depend on every registered model but read only the models whose predictions are stored:
+a user who trains some models (the genomics ones, say) gets their metrics, table rows and
+curves, and the metadata names the models left out (``missing_models``, ``absent_models``).
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import base64
+from collections.abc import Sequence
 
 import pandas as pd
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     AssetIn,
     AssetKey,
@@ -20,43 +25,58 @@ from dagster import (
     multi_asset,
 )
 
-from radiogenomics_assets.assets.modeling import FOLD_PARTITION, survival_functions_of
 from radiogenomics_assets.assets.outputs import table_output
-from radiogenomics_assets.assets.provenance import latest_materialization
 from radiogenomics_assets.assets.versions import with_code_version
+from radiogenomics_assets.cohort.outcomes import usable_outcomes
+from radiogenomics_assets.materializations import latest_materialization
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
-from radiogenomics_assets.partitions import FOLD_NAMES, folds_partitions
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.partitions import FOLD_PARTITION, folds_partitions
 from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.store.database import read_table, table_exists
 from radiogenomics_assets.survival.figures import curves_with_mean_auc, td_auc_figure
-from radiogenomics_assets.survival.metrics import evaluate_predictions
-from radiogenomics_assets.survival.registry import MODEL_REGISTRY, PAPER_TABLES
+from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.results import (
-    ORACLE_MODEL,
-    oracle_predictions,
-    results_markdown,
+    models_in_every_fold,
     results_table,
+    table1_halves,
 )
+from radiogenomics_assets.survival.splits import fold_number
+from radiogenomics_assets.survival.stored import evaluate_stored
 
-MODEL_INS = {spec.name: AssetIn(key=[MODELING, spec.name]) for spec in MODEL_REGISTRY}
+MODEL_NAMES = tuple(spec.name for spec in MODEL_REGISTRY)
+#: Every model, as a dependency only: its table is read from the store when it holds rows.
+MODEL_DEPS = [AssetDep(AssetKey([MODELING, name])) for name in MODEL_NAMES]
 #: Fig. 2 per family: (a)/(b) are the CoxNet curves, (c) the neural ones.
 FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
 
-def _usable_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
-    return outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
+class NoPredictionsError(ValueError):
+    """No model has stored predictions for what the evaluation was asked to cover."""
 
 
-def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fold: str):
-    fit_splits = tuple(str(predictions["fit_splits"].iloc[0]).split(","))
-    return evaluate_predictions(
-        predictions,
-        outcomes,
-        model=model,
-        fold=fold,
-        fit_splits=fit_splits,
-        survival_functions=survival_functions_of(predictions),
-    )
+def stored_predictions(
+    store: StoreResource, models: Sequence[str], folds: Sequence[str] | None = None
+) -> dict[str, pd.DataFrame]:
+    """The stored prediction rows of each of ``models`` (of ``folds``) that has any."""
+    found = {}
+    with store.get_connection() as conn:
+        for model in models:
+            if not table_exists(conn, MODELING, model):
+                continue
+            rows = read_table(
+                conn,
+                MODELING,
+                model,
+                partition_column="fold" if folds is not None else None,
+                partition_keys=list(folds) if folds is not None else None,
+            )
+            if not rows.empty:
+                found[model] = rows
+    return found
+
+
+def _names(models: Sequence[str]) -> str:
+    return ", ".join(models) or "none"
 
 
 @with_code_version
@@ -67,9 +87,10 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
             group_name=EVALUATION,
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
-            description="Per model and split of a fold: Harrell's and Uno's C, mean TD-AUC on "
-            "the paper's grid, IBS where survival functions exist, and the model "
-            "materialization (run, code and data version) that produced them.",
+            description="Per materialized model and split of a fold: Harrell's and Uno's C, "
+            "mean TD-AUC on the paper's grid, IBS where survival functions exist, and the model "
+            "materialization (run, code and data version) that produced them; models without "
+            "predictions for the fold are named in metadata (missing_models).",
         ),
         "td_auc_curves": AssetOut(
             key=[EVALUATION, "td_auc_curves"],
@@ -80,18 +101,25 @@ def _evaluate(predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, fol
         ),
     },
     partitions_def=folds_partitions,
-    ins={"outcomes": AssetIn(key=[COHORT, "outcomes"]), **MODEL_INS},
+    ins={"outcomes": AssetIn(key=[COHORT, "outcomes"])},
+    deps=MODEL_DEPS,
 )
-def fold_metrics(context: AssetExecutionContext, outcomes: pd.DataFrame, **predictions):
+def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes: pd.DataFrame):
     fold = context.partition_key
-    usable = _usable_outcomes(outcomes)
-    metric_frames, curve_frames = [], []
-    for spec in MODEL_REGISTRY:
-        frame = predictions[spec.name]
-        metrics, curves = _evaluate(frame, usable, spec.name, fold)
-        produced_by = latest_materialization(
-            context.instance, AssetKey([MODELING, spec.name]), fold
+    usable = usable_outcomes(outcomes)
+    predictions = stored_predictions(store, MODEL_NAMES, [fold])
+    if not predictions:
+        raise NoPredictionsError(
+            f"no model has predictions for {fold}: materialize at least one modeling asset's "
+            f"{fold} partition first (registered: {_names(MODEL_NAMES)})"
         )
+    missing = [name for name in MODEL_NAMES if name not in predictions]
+    if missing:
+        context.log.warning(f"{fold}: no predictions of {_names(missing)}; evaluated without")
+    metric_frames, curve_frames = [], []
+    for name, frame in predictions.items():
+        metrics, curves = evaluate_stored(frame, usable, model=name, fold=fold)
+        produced_by = latest_materialization(context.instance, AssetKey([MODELING, name]), fold)
         metric_frames.append(
             metrics.assign(
                 alpha_selection=frame["alpha_selection"].iloc[0],
@@ -107,26 +135,13 @@ def fold_metrics(context: AssetExecutionContext, outcomes: pd.DataFrame, **predi
     yield table_output(
         metrics,
         output_name="fold_metrics",
-        metadata={f"c_index_{model}": float(value) for model, value in test.items()},
+        metadata={
+            "n_models": len(predictions),
+            "missing_models": _names(missing),
+            **{f"c_index_{model}": float(value) for model, value in test.items()},
+        },
     )
     yield table_output(pd.concat(curve_frames, ignore_index=True), output_name="td_auc_curves")
-
-
-def _oracle_metrics(
-    source: SourceResource, store: StoreResource, splits: pd.DataFrame, outcomes: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame] | None:
-    """The oracle's metrics and predictions on the demo cohort (None for real sources)."""
-    src = source.build(store.files.path("sources"))
-    ground_truth = getattr(src, "ground_truth", None)
-    if ground_truth is None:
-        return None
-    truth = ground_truth().set_index("patient_id")["log_hazard"]
-    predictions = oracle_predictions(truth, splits).assign(fit_splits="train")
-    metrics = [
-        _evaluate(part, outcomes, ORACLE_MODEL, fold)[0]
-        for fold, part in predictions.groupby("fold")
-    ]
-    return pd.concat(metrics, ignore_index=True), predictions
 
 
 @with_code_version
@@ -136,42 +151,45 @@ def _oracle_metrics(
     group_name=EVALUATION,
     ins={
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),
-        "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
         "outcomes": AssetIn(key=[COHORT, "outcomes"]),
-        **MODEL_INS,
     },
+    deps=MODEL_DEPS,
     kinds={"duckdb"},
     description="Table 1(a) and 1(b) regenerated (column paper_table): test C-index per model "
-    "and fold, mean ± sd and a bootstrap 95% CI of the mean; an oracle row from the true risk on "
-    "the demo cohort.",
+    "and fold, mean ± sd and a bootstrap 95% CI of the mean, for the models evaluated on every "
+    "fold; the others are named in metadata (absent_models, incomplete_models).",
 )
 def results_table_asset(
     context: AssetExecutionContext,
-    source: SourceResource,
     store: StoreResource,
     fold_metrics: pd.DataFrame,
-    fold_splits: pd.DataFrame,
     outcomes: pd.DataFrame,
-    **model_predictions: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
-    usable = _usable_outcomes(outcomes)
-    predictions = pd.concat(model_predictions.values(), ignore_index=True)
-    oracle = _oracle_metrics(source, store, fold_splits, usable)
-    if oracle is not None:
-        fold_metrics = pd.concat([fold_metrics, oracle[0]], ignore_index=True)
-        predictions = pd.concat([predictions, oracle[1]], ignore_index=True)
-    table = results_table(fold_metrics, predictions, usable)
-    halves = {}
-    for half in sorted(set(PAPER_TABLES.values())):
-        halves[f"table_{half}"] = results_markdown(table, paper_table=half)
-        context.log.info(f"Table {half[0]}({half[1]}) regenerated:\n" + halves[f"table_{half}"])
-    alpha = sorted(set(fold_metrics["alpha_selection"].dropna()))
+    complete, incomplete = models_in_every_fold(fold_metrics)
+    if not complete:
+        raise NoPredictionsError(
+            f"no model has test metrics in every fold of fold_metrics ({_names(incomplete)} "
+            "lack some): materialize their missing fold partitions"
+        )
+    absent = [name for name in MODEL_NAMES if name not in set(fold_metrics["model"])]
+    if incomplete:
+        context.log.warning(f"left out of Table 1, not evaluated on every fold: {incomplete}")
+    folds = sorted(set(fold_metrics["fold"]), key=fold_number)
+    predictions = pd.concat(stored_predictions(store, complete, folds).values(), ignore_index=True)
+    kept = fold_metrics[fold_metrics["model"].isin(complete)]
+    table = results_table(kept, predictions, usable_outcomes(outcomes))
+    halves = table1_halves(table)
+    for key, text in halves.items():
+        context.log.info(f"{key} regenerated:\n{text}")
+    alpha = sorted(set(kept["alpha_selection"].dropna()))
     return table_output(
         table,
         metadata={
             **{key: MetadataValue.md(text) for key, text in halves.items()},
             "alpha_selection": ", ".join(alpha),
-            "has_oracle": oracle is not None,
+            "n_models": len(complete),
+            "absent_models": _names(absent),
+            "incomplete_models": _names(incomplete),
         },
     )
 
@@ -187,7 +205,8 @@ def results_table_asset(
     kinds={"duckdb", "png"},
     description="Fig. 2 regenerated: per fold, TD-AUC of the single-modality models (top) and "
     "fusion models with the single ones greyed (bottom), mean AUC in the legend; one figure of "
-    "the CoxNet models (Fig. 2(a)/(b), panel 'linear') and one of the nets (Fig. 2(c), 'neural').",
+    "the CoxNet models (Fig. 2(a)/(b), panel 'linear') and one of the nets (Fig. 2(c), "
+    "'neural'), each drawn from the models evaluated (a family with none is skipped).",
 )
 def td_auc_figures(
     store: StoreResource, td_auc_curves: pd.DataFrame, fold_metrics: pd.DataFrame
@@ -195,11 +214,13 @@ def td_auc_figures(
     curves = curves_with_mean_auc(td_auc_curves, fold_metrics)
     curves = curves[curves["split"] == "test"]
     family_of = {spec.name: spec.estimator for spec in MODEL_REGISTRY}
-    rows, images = [], []
+    rows, images, skipped = [], [], []
     for estimator, panel in FIGURE_PANELS.items():
-        # Unregistered models (the oracle) are the reference drawn on every panel.
-        shown = curves[curves["model"].map(family_of).fillna(estimator) == estimator]
-        for fold in FOLD_NAMES:
+        shown = curves[curves["model"].map(family_of) == estimator]
+        if shown.empty:
+            skipped.append(panel)
+            continue
+        for fold in sorted(set(shown["fold"]), key=fold_number):
             png = td_auc_figure(
                 shown[shown["fold"] == fold], fold=fold, title=f"Test TD-AUC, {fold}, {panel}"
             )
@@ -215,8 +236,14 @@ def td_auc_figures(
             )
             encoded = base64.b64encode(png).decode()
             images.append(f"**{fold}, {panel}**\n\n![{fold}](data:image/png;base64,{encoded})")
+    absent = [name for name in MODEL_NAMES if name not in set(curves["model"])]
     return table_output(
-        pd.DataFrame(rows), metadata={"figures": MetadataValue.md("\n\n".join(images))}
+        pd.DataFrame(rows, columns=["fold", "panel", "path", "bytes", "sha256"]),
+        metadata={
+            "figures": MetadataValue.md("\n\n".join(images) or "no curve to draw"),
+            "skipped_panels": _names(skipped),
+            "absent_models": _names(absent),
+        },
     )
 
 

@@ -34,7 +34,7 @@ from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.code_hash import code_digest
 from radiogenomics_assets.features.blocks import densenet_block, genomics_block, radiomics_block
 from radiogenomics_assets.names import COHORT, FEATURES, MODELING
-from radiogenomics_assets.partitions import folds_partitions
+from radiogenomics_assets.partitions import FOLD_PARTITION, folds_partitions
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
@@ -42,7 +42,6 @@ from radiogenomics_assets.survival import registry
 from radiogenomics_assets.survival.figures import training_curve_figure
 from radiogenomics_assets.survival.fitting import (
     ARTIFACT_SUFFIXES,
-    FittedModel,
     constant_prediction,
     fit_predict,
 )
@@ -53,11 +52,11 @@ from radiogenomics_assets.survival.registry import (
     spec_version,
 )
 from radiogenomics_assets.survival.splits import assign_test_folds, split_event_counts, split_fold
+from radiogenomics_assets.survival.stored import predictions_frame
 
 if TYPE_CHECKING:
     from radiogenomics_assets.survival.neural import FittedNet
 
-FOLD_PARTITION = {"partition_expr": "fold"}
 #: Dagster kinds shown in the UI, per estimator family.
 FAMILY_KINDS = {"coxnet": {"duckdb", "scikitlearn"}, "net": {"duckdb", "pytorch"}}
 CONSTANT_CHECK = "test_predictions_vary"
@@ -154,46 +153,6 @@ def fold_splits(
 def model_registry() -> Output[pd.DataFrame]:
     frame = spec_frame()
     return table_output(frame, metadata={"n_models": len(frame)})
-
-
-def predictions_frame(fitted: FittedModel) -> pd.DataFrame:
-    """The stored predictions of a fitted model, with survival curves where it has them."""
-    frame = fitted.predictions.assign(
-        model=fitted.model,
-        fold=fitted.fold,
-        spec_version=fitted.spec_version,
-        alpha_selection=fitted.alpha_selection,
-        fit_splits=",".join(fitted.fit_splits),
-    )
-    curves = fitted.survival_functions
-    if curves is None:
-        frame["survival_times"] = None
-        frame["survival"] = None
-    else:
-        times = [float(t) for t in curves.columns]
-        by_patient = {pid: [float(v) for v in row] for pid, row in curves.iterrows()}
-        frame["survival_times"] = [
-            times if pid in by_patient else None for pid in frame["patient_id"]
-        ]
-        frame["survival"] = [by_patient.get(pid) for pid in frame["patient_id"]]
-    columns = ["model", "fold", "patient_id", "split", "risk", "spec_version", "alpha_selection"]
-    return frame[[*columns, "fit_splits", "survival_times", "survival"]]
-
-
-def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
-    """Back from stored rows to patients × time survival probabilities (None if absent)."""
-    if "survival" not in predictions.columns:
-        return None
-    rows = predictions.dropna(subset=["survival"])
-    rows = rows[[v is not None and len(v) > 0 for v in rows["survival"]]]
-    if rows.empty:
-        return None
-    times = [float(t) for t in rows["survival_times"].iloc[0]]
-    return pd.DataFrame(
-        [list(v) for v in rows["survival"]],
-        index=pd.Index(rows["patient_id"], name="patient_id"),
-        columns=times,
-    )
 
 
 def _training_metadata(fitted: "FittedNet", fold: str) -> dict[str, object]:

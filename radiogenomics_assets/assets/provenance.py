@@ -7,58 +7,18 @@ DuckDB, so SQL can walk from a C-index back to the sha256 of the DICOM and CSV f
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
-from dataclasses import dataclass
-
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetRecordsFilter,
-    DagsterInstance,
     Output,
     asset,
 )
 
 from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.versions import with_code_version
+from radiogenomics_assets.materializations import latest_materialization
 from radiogenomics_assets.names import EVALUATION
-
-INPUT_VERSION_TAG = "dagster/input_data_version/"
-
-
-@dataclass(frozen=True)
-class Materialization:
-    run_id: str | None
-    code_version: str | None
-    data_version: str | None
-    timestamp: float | None
-    input_data_versions: dict[str, str]
-
-
-def latest_materialization(
-    instance: DagsterInstance, key: AssetKey, partition: str | None = None
-) -> Materialization:
-    """The latest materialization record of ``key`` (and ``partition``); fields None if none."""
-    records = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition] if partition else None),
-        limit=1,
-    ).records
-    if not records:
-        return Materialization(None, None, None, None, {})
-    event = records[0].asset_materialization
-    tags = event.tags or {}
-    inputs = {
-        name[len(INPUT_VERSION_TAG) :]: version
-        for name, version in tags.items()
-        if name.startswith(INPUT_VERSION_TAG)
-    }
-    return Materialization(
-        run_id=records[0].run_id,
-        code_version=tags.get("dagster/code_version"),
-        data_version=tags.get("dagster/data_version"),
-        timestamp=records[0].timestamp,
-        input_data_versions=inputs,
-    )
 
 
 def lineage_rows(context: AssetExecutionContext) -> pd.DataFrame:

@@ -153,3 +153,8 @@ def compute_outcomes(typed: pd.DataFrame, *, origin: Origin = "ct") -> pd.DataFr
     frame["end_point"] = frame["end_point"].astype("string")
     frame["outcome_problem"] = frame["outcome_problem"].astype("string")
     return frame
+
+
+def usable_outcomes(outcomes: pd.DataFrame) -> pd.DataFrame:
+    """``patient_id, event, days`` of the patients whose outcome has no problem."""
+    return outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]

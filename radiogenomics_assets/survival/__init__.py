@@ -8,7 +8,10 @@ Modules, in the order data flows through them:
 * :mod:`.design`: a model's feature blocks aligned on the patients that have all of them.
 * :mod:`.coxnet`: block preprocessing, CoxNet paths and the three alpha selections.
 * :mod:`.fusion`: ``fit_predict`` for single, early- and late-fusion specs; model files.
-* :mod:`.metrics`: Harrell's and Uno's C, time-dependent AUC and IBS via scikit-survival.
+* :mod:`.metrics`: Harrell's and Uno's C, time-dependent AUC and IBS via scikit-survival
+  (pure functions of predictions and outcomes: they import no model module).
+* :mod:`.fitted`: what every fitted model offers, and ``evaluate_fitted`` through the metrics.
+* :mod:`.stored`: a model's stored predictions table, its survival curves, its evaluation.
 * :mod:`.results` and :mod:`.figures`: Table 1(a) and Fig. 2 regenerated.
 
 Nothing here imports dagster.

@@ -1,13 +1,16 @@
-"""What every fitted model offers, whatever its estimator family, and the figures all report."""
+"""What every fitted model offers, whatever its estimator family, the figures all report, and
+its evaluation through the metrics every family shares."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 import pandas as pd
 
+from radiogenomics_assets.survival.metrics import PAPER_TIME_GRID, evaluate_predictions
 from radiogenomics_assets.survival.splits import SPLITS, Split
 
 
@@ -60,3 +63,29 @@ def common_summary(fitted: FittedModel) -> dict[str, Any]:
         summary[f"n_{split}"] = int((fitted.predictions["split"] == split).sum())
         summary[f"n_dropped_{split}"] = len(fitted.dropped[split])
     return summary
+
+
+def evaluate_fitted(
+    fitted: FittedModel,
+    outcomes: pd.DataFrame,
+    *,
+    splits: Sequence[Split] = ("validation", "test"),
+    time_grid: Sequence[float] | np.ndarray = PAPER_TIME_GRID,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`evaluate_predictions` for a :class:`FittedModel`.
+
+    Adds ``alpha_selection`` and ``n_dropped`` (patients of the split left out for lack of a
+    modality) to the metric rows.
+    """
+    metrics, curves = evaluate_predictions(
+        fitted.predictions,
+        outcomes,
+        model=fitted.model,
+        fold=fitted.fold or "",
+        fit_splits=fitted.fit_splits,
+        survival_functions=fitted.survival_functions,
+        splits=splits,
+        time_grid=time_grid,
+    )
+    dropped = metrics["split"].map(fitted.n_dropped).astype(int)
+    return metrics.assign(alpha_selection=fitted.alpha_selection, n_dropped=dropped), curves

@@ -22,7 +22,7 @@ scikit-survival refuses to weight them. The number of rows censored so is report
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,9 +37,6 @@ from radiogenomics_assets.survival.targets import (
 
 # scikit-survival is imported inside the functions that use it: the code location imports this
 # module, and loading it must not cost seconds.
-
-if TYPE_CHECKING:
-    from radiogenomics_assets.survival.fitted import FittedModel
 
 PAPER_TIME_GRID: np.ndarray = np.arange(250.0, 2451.0, 50.0)
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -323,29 +320,3 @@ def evaluate_predictions(
         )
     metrics = pd.DataFrame(rows, columns=list(METRIC_COLUMNS))
     return metrics, pd.concat(curves, ignore_index=True)
-
-
-def evaluate_fitted(
-    fitted: FittedModel,
-    outcomes: pd.DataFrame,
-    *,
-    splits: Sequence[Split] = ("validation", "test"),
-    time_grid: Sequence[float] | np.ndarray = PAPER_TIME_GRID,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`evaluate_predictions` for a :class:`FittedModel`.
-
-    Adds ``alpha_selection`` and ``n_dropped`` (patients of the split left out for lack of a
-    modality) to the metric rows.
-    """
-    metrics, curves = evaluate_predictions(
-        fitted.predictions,
-        outcomes,
-        model=fitted.model,
-        fold=fitted.fold or "",
-        fit_splits=fitted.fit_splits,
-        survival_functions=fitted.survival_functions,
-        splits=splits,
-        time_grid=time_grid,
-    )
-    dropped = metrics["split"].map(fitted.n_dropped).astype(int)
-    return metrics.assign(alpha_selection=fitted.alpha_selection, n_dropped=dropped), curves

@@ -25,7 +25,12 @@ import numpy as np
 import pandas as pd
 
 from radiogenomics_assets.survival.metrics import NoComparablePairsError, harrell_c_index
-from radiogenomics_assets.survival.registry import MODEL_REGISTRY, RegistryError, get_spec
+from radiogenomics_assets.survival.registry import (
+    MODEL_REGISTRY,
+    PAPER_TABLES,
+    RegistryError,
+    get_spec,
+)
 from radiogenomics_assets.survival.splits import FoldAssignmentError, fold_number
 from radiogenomics_assets.survival.targets import make_target, validate_outcomes
 
@@ -61,6 +66,25 @@ def _model_order(models: list[str]) -> list[str]:
     registered = [spec.name for spec in MODEL_REGISTRY if spec.name in models]
     others = sorted(m for m in models if m not in registered and m != ORACLE_MODEL)
     return registered + others + ([ORACLE_MODEL] if ORACLE_MODEL in models else [])
+
+
+def models_in_every_fold(
+    fold_metrics: pd.DataFrame, *, split: str = "test"
+) -> tuple[list[str], list[str]]:
+    """Which models have a ``split`` row in every fold the metrics hold, and which lack some.
+
+    A table of means over folds compares models only over the same folds, so a model evaluated
+    on fewer folds than the others is left out of it (and named) rather than averaged apart.
+
+    Returns:
+        ``(complete, incomplete)``, each in registry order, the oracle and unknown models last.
+    """
+    rows = fold_metrics[fold_metrics["split"] == split]
+    folds = set(rows["fold"])
+    present = rows.groupby("model")["fold"].agg(set)
+    complete = [m for m in present.index if present[m] == folds]
+    incomplete = [m for m in present.index if present[m] != folds]
+    return _model_order(complete), _model_order(incomplete)
 
 
 def oracle_predictions(true_risk: pd.Series, splits: pd.DataFrame) -> pd.DataFrame:
@@ -264,3 +288,11 @@ def results_markdown(
         cells.append(f"[{values['ci_low']:.2f}, {values['ci_high']:.2f}]" if has_ci else "n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def table1_halves(table: pd.DataFrame) -> dict[str, str]:
+    """``table_1a`` and ``table_1b``: :func:`results_markdown` of each half of Table 1."""
+    return {
+        f"table_{half}": results_markdown(table, paper_table=half)
+        for half in sorted(set(PAPER_TABLES.values()))
+    }

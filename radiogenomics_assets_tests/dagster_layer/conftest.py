@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
@@ -14,8 +15,11 @@ from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 
-def resources_for(store: StoreResource, source: SourceResource) -> dict[str, object]:
+def resources_for(
+    store: StoreResource, source: SourceResource, cohort: CohortResource | None = None
+) -> dict[str, object]:
     return {
+        "cohort": cohort or CohortResource(),
         "io_manager": DuckDBTableIOManager(store=store),
         "store": store,
         "source": source,

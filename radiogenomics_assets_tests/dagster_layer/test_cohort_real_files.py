@@ -2,7 +2,7 @@
 
 The local source reads the real TCIA clinical labels, the real 1000-gene GSE103584 derivative
 and the two real (partial) CT series. No real SEG is available here, so the imaging criteria are
-switched off in run config and the flow is checked against plain pandas on the same files.
+switched off in the cohort resource and the flow is checked against plain pandas on the same files.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dagster import materialize
 from radiogenomics_assets.assets.cohort import outcomes, patients, study_cohort_and_flow
 from radiogenomics_assets.assets.genomics import gene_expression, gene_matrix_top500
 from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
@@ -22,7 +23,7 @@ CLINICAL = (
 ZSCORE = "nsclc-radiogenomics-rnaseq-derived/df_zscore.csv"
 CT = "nsclc-radiogenomics-ct-r01-partial"
 
-NO_IMAGING = {"require_ct": False, "require_seg": False}
+NO_IMAGING = CohortResource(require_ct=False, require_seg=False)
 
 
 def _expected_flow(shared_data) -> list[int]:
@@ -54,8 +55,6 @@ def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
     )
     run_config = {
         "ops": {
-            "cohort__patients": {"config": NO_IMAGING},
-            "study_cohort_and_flow": {"config": NO_IMAGING},
             # The derivative is already log-scaled and z-scored: no log(x+1) on it.
             "features__gene_expression": {"config": {"transform": "none"}},
         }
@@ -71,7 +70,7 @@ def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
             gene_expression,
             gene_matrix_top500,
         ],
-        resources=resources_for(store, source),
+        resources=resources_for(store, source, NO_IMAGING),
         run_config=run_config,
     )
     assert result.success

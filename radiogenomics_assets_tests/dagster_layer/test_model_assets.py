@@ -17,6 +17,7 @@ from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 from radiogenomics_assets.assets import all_assets
 from radiogenomics_assets.features.blocks import DENSENET_COLUMN
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import DemoSourceResource
@@ -93,6 +94,7 @@ def _materialize(store: StoreResource, names: list[str], cohort_ids: list[str]):
             "store": store,
             "source": DemoSourceResource(),
             "settings": ModelingSettings(net=SMALL_NETS),
+            "cohort": CohortResource(),
         },
     )
 

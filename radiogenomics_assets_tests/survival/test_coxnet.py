@@ -13,8 +13,8 @@ from radiogenomics_assets.survival.coxnet import (
     fit_with_alpha_selection,
 )
 from radiogenomics_assets.survival.design import prepare_model_data
+from radiogenomics_assets.survival.fitted import evaluate_fitted
 from radiogenomics_assets.survival.fitting import fit_predict
-from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets.survival.splits import assign_test_folds, split_fold
 from radiogenomics_assets_tests.survival.synthetic import Cohort, make_cohort, with_hyperparameters

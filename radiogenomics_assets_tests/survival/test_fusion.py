@@ -7,13 +7,13 @@ import pytest
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.survival.design import FeatureError
+from radiogenomics_assets.survival.fitted import evaluate_fitted
 from radiogenomics_assets.survival.fitting import fit_predict, load_predictor
 from radiogenomics_assets.survival.fusion import (
     LateFusionModel,
     ModelFileError,
     load_model,
 )
-from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
 from radiogenomics_assets.survival.splits import NoEventInSplitError
 from radiogenomics_assets_tests.survival.synthetic import Cohort, with_hyperparameters

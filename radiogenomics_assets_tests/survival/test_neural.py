@@ -5,12 +5,12 @@ import pytest
 import torch
 from sksurv.metrics import concordance_index_censored
 
+from radiogenomics_assets.survival.fitted import evaluate_fitted
 from radiogenomics_assets.survival.fitting import (
     constant_prediction,
     fit_predict,
     load_predictor,
 )
-from radiogenomics_assets.survival.metrics import evaluate_fitted
 from radiogenomics_assets.survival.neural import NetFileError, load_net
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets_tests.survival.synthetic import Cohort

@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from radiogenomics_assets.survival.coxnet import ALPHA_SELECTIONS, AlphaSelection
+from radiogenomics_assets.survival.fitted import evaluate_fitted
 from radiogenomics_assets.survival.fitting import fit_predict
-from radiogenomics_assets.survival.metrics import evaluate_fitted, evaluate_predictions
+from radiogenomics_assets.survival.metrics import evaluate_predictions
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.results import oracle_predictions
 from radiogenomics_assets.survival.splits import FOLD_NAMES, split_fold

@@ -1,0 +1,103 @@
+"""The demo cohort's oracle: Table 1's row of the generator's true risk, an upper reference.
+
+Only the synthetic demo source knows each patient's planted log-hazard; no model and no
+production table asks for it. The source is chosen at run time (``RADIOGENOMICS_SOURCE``, read
+when a run starts, never when the code location loads), so this asset is always defined: on
+the demo it scores the true risk through the same metrics and bootstrap as the models; on any
+other source it stores an empty table and says so in metadata (``has_ground_truth``), which
+keeps it materialized (a skipped asset would be planned again by every refresh).
+"""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+import pandas as pd
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+
+from radiogenomics_assets.assets.outputs import table_output
+from radiogenomics_assets.assets.versions import with_code_version
+from radiogenomics_assets.cohort.outcomes import usable_outcomes
+from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.survival.results import (
+    ORACLE_MODEL,
+    oracle_predictions,
+    results_table,
+    table1_halves,
+)
+from radiogenomics_assets.survival.stored import evaluate_stored
+
+#: The columns of a Table 1 row (``evaluation.results_table``), with their DuckDB types.
+ROW_TYPES = {
+    "model": "VARCHAR",
+    "label": "VARCHAR",
+    "paper_table": "VARCHAR",
+    **{f"fold_{i}": "DOUBLE" for i in range(1, 6)},
+    "mean": "DOUBLE",
+    "sd": "DOUBLE",
+    "ci_low": "DOUBLE",
+    "ci_high": "DOUBLE",
+    "n_boot": "BIGINT",
+}
+
+
+def planted_risk(source: SourceResource, store: StoreResource) -> pd.Series | None:
+    """The demo's true log-hazard per patient; None for a source without planted truth."""
+    if source.source_name() != "demo":
+        return None
+    demo = source.build(store.files.path("sources"))
+    return demo.ground_truth().set_index("patient_id")["log_hazard"]
+
+
+@with_code_version
+@asset(
+    key_prefix=EVALUATION,
+    group_name=EVALUATION,
+    ins={
+        "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
+        "outcomes": AssetIn(key=[COHORT, "outcomes"]),
+        "table1": AssetIn(key=[EVALUATION, "results_table"]),
+    },
+    metadata={"column_types": ROW_TYPES},
+    kinds={"duckdb"},
+    description="Demo only: Table 1's oracle row, the generator's true risk scored like a "
+    "model (test C-index per fold, mean ± sd, bootstrap CI); metadata shows Table 1 with it. "
+    "Empty on real sources (has_ground_truth: false).",
+)
+def demo_oracle(
+    context: AssetExecutionContext,
+    source: SourceResource,
+    store: StoreResource,
+    fold_splits: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    table1: pd.DataFrame,
+) -> Output[pd.DataFrame]:
+    truth = planted_risk(source, store)
+    if truth is None:
+        name = source.source_name()
+        context.log.info(f"source {name!r} has no planted truth: no oracle row")
+        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_TYPES})
+        return table_output(empty, metadata={"has_ground_truth": False, "source": name})
+    usable = usable_outcomes(outcomes)
+    predictions = oracle_predictions(truth, fold_splits).assign(fit_splits="train")
+    metrics = pd.concat(
+        [
+            evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold, splits=("test",))[0]
+            for fold, part in predictions.groupby("fold")
+        ],
+        ignore_index=True,
+    )
+    row = results_table(metrics, predictions, usable)
+    halves = table1_halves(pd.concat([table1, row], ignore_index=True))
+    return table_output(
+        row,
+        metadata={
+            **{key: MetadataValue.md(text) for key, text in halves.items()},
+            "has_ground_truth": True,
+            "source": "demo",
+            "mean_c_index": float(row["mean"].iloc[0]),
+        },
+    )
+
+
+oracle_assets = [demo_oracle]

@@ -1,0 +1,90 @@
+"""The stored predictions table of a fitted model, its survival curves back from it, and its
+evaluation.
+
+A model's rows (``model, fold, patient_id, split, risk, ...``) carry each patient's survival
+curve as two list columns (``survival_times``, ``survival``), ``None`` where the model has none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from radiogenomics_assets.survival.fitted import FittedModel
+from radiogenomics_assets.survival.metrics import evaluate_predictions
+from radiogenomics_assets.survival.splits import Split
+
+PREDICTION_COLUMNS = (
+    "model",
+    "fold",
+    "patient_id",
+    "split",
+    "risk",
+    "spec_version",
+    "alpha_selection",
+    "fit_splits",
+    "survival_times",
+    "survival",
+)
+
+
+def predictions_frame(fitted: FittedModel) -> pd.DataFrame:
+    """The stored predictions of a fitted model, with survival curves where it has them."""
+    frame = fitted.predictions.assign(
+        model=fitted.model,
+        fold=fitted.fold,
+        spec_version=fitted.spec_version,
+        alpha_selection=fitted.alpha_selection,
+        fit_splits=",".join(fitted.fit_splits),
+    )
+    curves = fitted.survival_functions
+    if curves is None:
+        frame["survival_times"] = None
+        frame["survival"] = None
+    else:
+        times = [float(t) for t in curves.columns]
+        by_patient = {pid: [float(v) for v in row] for pid, row in curves.iterrows()}
+        frame["survival_times"] = [
+            times if pid in by_patient else None for pid in frame["patient_id"]
+        ]
+        frame["survival"] = [by_patient.get(pid) for pid in frame["patient_id"]]
+    return frame[list(PREDICTION_COLUMNS)]
+
+
+def survival_functions_of(predictions: pd.DataFrame) -> pd.DataFrame | None:
+    """Back from stored rows to patients × time survival probabilities (None if absent)."""
+    if "survival" not in predictions.columns:
+        return None
+    rows = predictions.dropna(subset=["survival"])
+    rows = rows[[v is not None and len(v) > 0 for v in rows["survival"]]]
+    if rows.empty:
+        return None
+    times = [float(t) for t in rows["survival_times"].iloc[0]]
+    return pd.DataFrame(
+        [list(v) for v in rows["survival"]],
+        index=pd.Index(rows["patient_id"], name="patient_id"),
+        columns=times,
+    )
+
+
+def evaluate_stored(
+    predictions: pd.DataFrame,
+    outcomes: pd.DataFrame,
+    *,
+    model: str,
+    fold: str,
+    splits: Sequence[Split] = ("validation", "test"),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Metrics and TD-AUC curves of one model's stored rows of one fold (``fit_splits`` and the
+    survival curves are read from the rows)."""
+    fit_splits = tuple(str(predictions["fit_splits"].iloc[0]).split(","))
+    return evaluate_predictions(
+        predictions,
+        outcomes,
+        model=model,
+        fold=fold,
+        fit_splits=fit_splits,
+        survival_functions=survival_functions_of(predictions),
+        splits=splits,
+    )

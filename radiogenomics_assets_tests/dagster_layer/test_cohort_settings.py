@@ -1,0 +1,97 @@
+"""The cohort setting is given once, as a resource, and a change of it is a change Dagster sees.
+
+Its values are part of the code version of exactly the cohort assets that read them: changing
+the outcome origin makes ``cohort/outcomes`` and everything reading the filter stale, changing
+a filter criterion leaves ``cohort/outcomes`` fresh. The cohort tables come from the real
+clinical CSV and RNA-seq matrix (no SEG there: the imaging criteria are off).
+"""
+
+from __future__ import annotations
+
+import pytest
+from dagster import AssetKey, DagsterInstance, materialize
+
+from radiogenomics_assets.assets.cohort import cohort_assets, with_cohort_settings
+from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
+from radiogenomics_assets.definitions import build_definitions
+from radiogenomics_assets.resources.cohort import CohortResource
+from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
+from radiogenomics_assets_tests.dagster_layer.test_cohort_real_files import CLINICAL, CT, ZSCORE
+
+BASE = CohortResource(require_ct=False, require_seg=False)
+SURGERY = CohortResource(require_ct=False, require_seg=False, origin="surgery")
+COHORT_KEYS = {
+    AssetKey(["cohort", name]) for name in ("outcomes", "patients", "study_cohort", "consort_flow")
+}
+
+
+def _code_versions(cohort: CohortResource) -> dict[AssetKey, str | None]:
+    graph = build_definitions(cohort=cohort).resolve_asset_graph()
+    return {key: graph.get(key).code_version for key in graph.get_all_asset_keys()}
+
+
+def test_a_setting_changes_the_code_version_of_exactly_the_assets_reading_it() -> None:
+    base = _code_versions(BASE)
+    surgery = _code_versions(SURGERY)
+    therapy = _code_versions(
+        CohortResource(require_ct=False, require_seg=False, exclude_unknown_therapy=False)
+    )
+    assert {k for k in base if base[k] != surgery[k]} == COHORT_KEYS
+    assert {k for k in base if base[k] != therapy[k]} == COHORT_KEYS - {
+        AssetKey(["cohort", "outcomes"])
+    }
+    assert base == _code_versions(CohortResource(require_ct=False, require_seg=False))
+
+
+def test_the_default_setting_is_the_papers_filter() -> None:
+    from radiogenomics_assets.cohort.criteria import CohortCriteria
+
+    assert CohortResource().criteria() == CohortCriteria()
+
+
+@pytest.fixture
+def materialized(shared_data, store):
+    """The cohort assets materialized under BASE, in an instance the test inspects."""
+    source = SourceResource(
+        name="local",
+        local_dicom_root=str(shared_data / CT),
+        local_clinical_csv=str(shared_data / CLINICAL),
+        local_rnaseq_matrix=str(shared_data / ZSCORE),
+    )
+    instance = DagsterInstance.ephemeral()
+    raw = [clinical_labels, rnaseq_expression, imaging_manifest]
+    result = materialize(
+        [*raw, *with_cohort_settings(cohort_assets, BASE)],
+        resources=resources_for(store, source, BASE),
+        instance=instance,
+    )
+    assert result.success
+    yield store, source, instance, raw
+    instance.dispose()
+
+
+def test_changing_the_origin_makes_the_cohort_assets_stale(materialized) -> None:
+    store, source, instance, _ = materialized
+    same = Staleness(build_definitions(store, source, cohort=BASE), instance)
+    assert {same.status(key) for key in COHORT_KEYS} == {StaleStatus.FRESH}
+    changed = Staleness(build_definitions(store, source, cohort=SURGERY), instance)
+    assert {key: changed.status(key) for key in COHORT_KEYS} == dict.fromkeys(
+        COHORT_KEYS, StaleStatus.STALE
+    )
+    assert "code version" in changed.reason(AssetKey(["cohort", "outcomes"]))
+
+
+def test_a_run_with_settings_other_than_the_code_locations_fails(materialized) -> None:
+    store, source, instance, raw = materialized
+    result = materialize(
+        [*raw, *with_cohort_settings(cohort_assets, BASE)],
+        selection=[AssetKey(["cohort", "outcomes"])],
+        resources=resources_for(store, source, SURGERY),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.is_step_failure]
+    assert "differ from the code location's" in str(failure.step_failure_data.error)

@@ -1,0 +1,13 @@
+-- The demo cohort's oracle row (evaluation/demo_oracle): the generator's true risk scored like
+-- a model, an upper reference for Table 1; no row on real sources.
+SELECT
+    model,
+    label,
+    round(fold_1, 2) AS fold_1,
+    round(fold_2, 2) AS fold_2,
+    round(fold_3, 2) AS fold_3,
+    round(fold_4, 2) AS fold_4,
+    round(fold_5, 2) AS fold_5,
+    printf('%.2f ± %.2f', mean, sd) AS mean_sd,
+    printf('[%.2f, %.2f]', ci_low, ci_high) AS ci_95
+FROM evaluation.demo_oracle;
