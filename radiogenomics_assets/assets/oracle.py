@@ -17,7 +17,7 @@ from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.cohort.outcomes import usable_outcomes
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.survival.results import (
     ORACLE_MODEL,
@@ -43,7 +43,7 @@ ROW_TYPES = {
 
 def planted_risk(source: SourceResource, store: StoreResource) -> pd.Series | None:
     """The demo's true log-hazard per patient; None for a source without planted truth."""
-    if source.source_name() != "demo":
+    if not isinstance(source, DemoSourceResource):
         return None
     demo = source.build(store.files.path("sources"))
     return demo.ground_truth().set_index("patient_id")["log_hazard"]
@@ -74,8 +74,8 @@ def demo_oracle(
 ) -> Output[pd.DataFrame]:
     truth = planted_risk(source, store)
     if truth is None:
-        name = source.source_name()
-        context.log.info(f"source {name!r} has no planted truth: no oracle row")
+        name = type(source).__name__
+        context.log.info(f"{name} has no planted truth: no oracle row")
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_TYPES})
         return table_output(empty, metadata={"has_ground_truth": False, "source": name})
     usable = usable_outcomes(outcomes)

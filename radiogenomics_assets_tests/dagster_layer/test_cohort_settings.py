@@ -15,7 +15,7 @@ from radiogenomics_assets.assets.cohort import cohort_assets, with_cohort_settin
 from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import LocalSourceResource
 from radiogenomics_assets.staleness import Staleness, StaleStatus
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 from radiogenomics_assets_tests.dagster_layer.test_cohort_real_files import CLINICAL, CT, ZSCORE
@@ -54,11 +54,10 @@ def test_the_default_setting_is_the_papers_filter() -> None:
 @pytest.fixture
 def materialized(shared_data, store):
     """The cohort assets materialized under BASE, in an instance the test inspects."""
-    source = SourceResource(
-        name="local",
-        local_dicom_root=str(shared_data / CT),
-        local_clinical_csv=str(shared_data / CLINICAL),
-        local_rnaseq_matrix=str(shared_data / ZSCORE),
+    source = LocalSourceResource(
+        dicom_root=str(shared_data / CT),
+        clinical_csv=str(shared_data / CLINICAL),
+        rnaseq_matrix=str(shared_data / ZSCORE),
     )
     instance = DagsterInstance.ephemeral()
     raw = [clinical_labels, rnaseq_expression, imaging_manifest]

@@ -17,7 +17,11 @@ from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.assets import all_assets
 from radiogenomics_assets.partitions import FOLD_NAMES
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import (
+    DemoSourceResource,
+    SourceResource,
+    TciaSourceResource,
+)
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.store.database import replace_partition, replace_table
@@ -96,7 +100,7 @@ def _oracle(store: StoreResource, source: SourceResource):
 
 def test_the_oracle_row_scores_the_planted_risk_on_every_fold(tmp_path, truth, demo_cache):
     store = _store(tmp_path, truth)
-    source = SourceResource(name="demo", demo_config=DEMO, cache_dir=str(demo_cache))
+    source = DemoSourceResource(config=DEMO, cache_dir=str(demo_cache))
     row, metadata = _oracle(store, source)
     assert row["model"].tolist() == ["oracle"] and row["paper_table"].isna().all()
     risk = truth.set_index("patient_id")["log_hazard"]
@@ -118,9 +122,9 @@ def test_the_oracle_row_scores_the_planted_risk_on_every_fold(tmp_path, truth, d
 
 def test_a_source_without_planted_truth_stores_an_empty_oracle(tmp_path, truth):
     store = _store(tmp_path, truth)
-    row, metadata = _oracle(store, SourceResource(name="tcia"))
+    row, metadata = _oracle(store, TciaSourceResource())
     assert row.empty and "mean" in row.columns
-    assert metadata["has_ground_truth"] is False and metadata["source"] == "tcia"
+    assert metadata["has_ground_truth"] is False and metadata["source"] == "TciaSourceResource"
 
 
 def test_table1_no_longer_asks_the_source() -> None:

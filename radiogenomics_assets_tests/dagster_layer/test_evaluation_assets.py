@@ -21,7 +21,7 @@ from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import SourceResource
+from radiogenomics_assets.resources.source import TciaSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
@@ -40,7 +40,7 @@ def _resources(store: StoreResource) -> dict[str, object]:
     return {
         "io_manager": DuckDBTableIOManager(store=store),
         "store": store,
-        "source": SourceResource(name="local"),
+        "source": TciaSourceResource(),
         "settings": ModelingSettings(alpha_selection="validation", net=SMALL_NETS),
         "cohort": CohortResource(),
     }
