@@ -58,7 +58,8 @@ def check_component(part: str) -> str:
     return part
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (before a commit or a caller that relies on it)."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -87,7 +88,7 @@ def replace_directory(final: Path) -> Iterator[Path]:
             shutil.rmtree(retired)
         else:
             os.replace(temp, final)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
     finally:
         if temp.exists():
             shutil.rmtree(temp, ignore_errors=True)
@@ -126,7 +127,7 @@ class FileStore:
             with open(temp, "rb+") as handle:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
-            _fsync_dir(final.parent)
+            fsync_dir(final.parent)
         finally:
             temp.unlink(missing_ok=True)
 

@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from radiogenomics_assets.store.files import FileStore, check_component, sha256_file
+from radiogenomics_assets.store.files import FileStore, check_component, fsync_dir, sha256_file
 
 _STAGING = ".staging-"
 
@@ -61,7 +61,7 @@ class Staged:
             _remove(self.staging)
         else:
             os.replace(self.staging, self.final)
-        _fsync_dir(self.final.parent)
+        fsync_dir(self.final.parent)  # durable before the commit that refers to it
 
     def prune_superseded(self) -> list[Path]:
         """Remove the other published versions beside the final name; return what was removed.
@@ -78,15 +78,6 @@ class Staged:
 
     def discard(self) -> None:
         _remove(self.staging)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename in ``directory`` durable before the commit that refers to it."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove(path: Path) -> None:
