@@ -7,10 +7,14 @@ neither (``None``) and is shown under both (:func:`results_markdown`).
 The 95 % interval is for the mean over folds of the test C-index. Each bootstrap replicate
 resamples, within every fold, the fold's test patients with replacement, separately among
 events and non-events (so every replicate keeps the fold's event count and stays computable),
-recomputes each fold's Harrell's C with scikit-survival and averages the folds; the interval is
-the 2.5th and 97.5th percentile of those means. The model stays fixed: the interval reflects
-test-set sampling, not refitting. A replicate with no comparable pair in some fold is left out
-and counted (``n_boot``) rather than scored.
+recomputes each fold's Harrell's C and averages the folds; the interval is the 2.5th and 97.5th
+percentile of those means. The models stay fixed: the interval reflects test-set sampling, not
+refitting. Every model is scored on the same replicates (one generator, one seed), so two
+models' replicates are paired. A replicate's C is scikit-survival's Harrell's C of the drawn
+rows, computed for all replicates and models at once from pairwise weights
+(:func:`replicate_c_indices`; a test checks it against ``concordance_index_censored`` draw by
+draw). A replicate with no comparable pair in some fold is left out and counted (``n_boot``)
+rather than scored.
 
 On the synthetic demo cohort an ``oracle`` row scores the generator's true log-hazard through
 the same functions (:func:`oracle_predictions`), an upper reference for every model.
@@ -18,13 +22,11 @@ the same functions (:func:`oracle_predictions`), an upper reference for every mo
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from radiogenomics_assets.survival.metrics import NoComparablePairsError, harrell_c_index
 from radiogenomics_assets.survival.registry import (
     MODEL_REGISTRY,
     PAPER_TABLES,
@@ -32,9 +34,11 @@ from radiogenomics_assets.survival.registry import (
     get_spec,
 )
 from radiogenomics_assets.survival.splits import FoldAssignmentError, fold_number
-from radiogenomics_assets.survival.targets import make_target, validate_outcomes
+from radiogenomics_assets.survival.targets import validate_outcomes
 
 ORACLE_MODEL = "oracle"
+#: Risks closer than this are tied, as in scikit-survival's ``concordance_index_censored``.
+_RISK_TIE = 1e-8
 ORACLE_LABEL = "Oracle (true risk)"
 
 
@@ -118,71 +122,127 @@ def oracle_predictions(true_risk: pd.Series, splits: pd.DataFrame) -> pd.DataFra
 
 
 def _fold_arrays(
-    predictions: pd.DataFrame, outcomes: pd.DataFrame, model: str, folds: list[str], split: str
-) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    arrays = []
-    for fold in folds:
-        rows = predictions[
-            (predictions["model"] == model)
-            & (predictions["fold"] == fold)
-            & (predictions["split"] == split)
-        ]
-        if rows.empty:
-            raise ResultsError(f"no {split} predictions for model {model!r} in {fold}")
-        ids = rows["patient_id"].tolist()
-        absent = [patient for patient in ids if patient not in outcomes.index]
-        if absent:
-            raise ResultsError(f"{len(absent)} predicted patients have no outcome: {absent[:10]}")
-        picked = outcomes.loc[ids]
-        arrays.append(
-            (
-                picked["event"].to_numpy().astype(bool),
-                picked["days"].to_numpy(dtype=float),
-                rows["risk"].to_numpy(dtype=float),
-            )
-        )
-    return arrays
+    predictions: pd.DataFrame, outcomes: pd.DataFrame, models: list[str], fold: str, split: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(event, time, risks)`` of the fold's ``split`` patients, any model's, in id order.
+
+    ``risks`` has one row per model, NaN where that model made no prediction (a patient it
+    dropped for lack of a modality).
+    """
+    rows = predictions[
+        predictions["model"].isin(models)
+        & (predictions["fold"] == fold)
+        & (predictions["split"] == split)
+    ]
+    wide = rows.pivot(index="patient_id", columns="model", values="risk").sort_index()
+    lacking = [model for model in models if model not in wide.columns]
+    if lacking:
+        raise ResultsError(f"no {split} predictions for models {lacking} in {fold}")
+    absent = [patient for patient in wide.index if patient not in outcomes.index]
+    if absent:
+        raise ResultsError(f"{len(absent)} predicted patients have no outcome: {absent[:10]}")
+    picked = outcomes.loc[wide.index]
+    return (
+        picked["event"].to_numpy().astype(bool),
+        picked["days"].to_numpy(dtype=float),
+        wide[models].to_numpy(dtype=float).T,
+    )
 
 
-def bootstrap_mean_c_index(
-    folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_boot: int, seed: int | list[int]
-) -> tuple[np.ndarray, int]:
-    """Bootstrap replicates of the mean over folds of Harrell's C (see the module docstring).
+def draw_resamples(events: list[np.ndarray], *, n_boot: int, seed: int) -> list[np.ndarray]:
+    """Per fold, ``(n_boot, n)`` row indices: each replicate draws the fold's events and its
+    non-events with replacement, separately, so it keeps the fold's event count.
 
-    Args:
-        folds: per fold, ``(event, time, risk)`` of its test patients.
-        n_boot: number of replicates.
-        seed: seeds the resampling.
-
-    Returns:
-        The computable replicate means and the number of replicates left out.
+    One generator seeded by ``seed`` draws every fold in order; every model is scored on these
+    same draws, so two models' replicates are paired.
 
     Raises:
         ResultsError: a fold has no event.
     """
-    for index, (event, _, _) in enumerate(folds):
+    rng = np.random.default_rng(seed)
+    draws = []
+    for index, event in enumerate(events):
         if not event.any():
             raise ResultsError(f"fold {index + 1} of the bootstrap has no event among its rows")
-    rng = np.random.default_rng(seed)
-    means: list[float] = []
-    skipped = 0
-    for _ in range(n_boot):
-        values = []
-        for event, time, risk in folds:
-            cases, others = np.flatnonzero(event), np.flatnonzero(~event)
-            picked = rng.choice(cases, size=len(cases))
-            if len(others):
-                picked = np.concatenate([picked, rng.choice(others, size=len(others))])
-            target = make_target(event[picked], time[picked])
-            try:
-                values.append(harrell_c_index(target, risk[picked]))
-            except NoComparablePairsError:
-                break
-        if len(values) == len(folds):
-            means.append(float(np.mean(values)))
-        else:
-            skipped += 1
-    return np.asarray(means), skipped
+        strata = [np.flatnonzero(event), np.flatnonzero(~event)]
+        draws.append(
+            np.hstack(
+                [rows[rng.integers(0, len(rows), size=(n_boot, len(rows)))] for rows in strata]
+            )
+        )
+    return draws
+
+
+def _pair_weights(
+    event: np.ndarray, time: np.ndarray, risk: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Harrell's pairs as scikit-survival counts them, for ``risk`` of shape ``(models, n)``.
+
+    Row ``i`` is an event; it is comparable with ``j`` followed longer, or censored at the same
+    time. ``concordant`` scores 1 when ``i`` has the higher risk, 0.5 on a risk tie (within
+    scikit-survival's 1e-8). ``earlier`` keeps only ``time[j] > time[i]``: a replicate without
+    such a pair is not scored (:func:`~.metrics.harrell_c_index` refuses it).
+    """
+    later = time[:, None] < time[None, :]
+    tied_censored = (time[:, None] == time[None, :]) & ~event[None, :]
+    comparable = (event[:, None] & (later | tied_censored)).astype(float)
+    difference = risk[:, :, None] - risk[:, None, :]
+    tie = np.abs(difference) <= _RISK_TIE
+    concordant = comparable * np.where(tie, 0.5, (difference > 0).astype(float))
+    return comparable, concordant, (event[:, None] & later).astype(float)
+
+
+def replicate_c_indices(
+    event: np.ndarray, time: np.ndarray, risks: np.ndarray, draws: np.ndarray
+) -> np.ndarray:
+    """Harrell's C of every model on every replicate of one fold, shape ``(models, n_boot)``.
+
+    ``risks`` is ``(models, n)``, NaN where a model has no prediction (that patient then counts
+    for no pair of that model); ``draws`` the ``(n_boot, k)`` row indices of
+    :func:`draw_resamples`. A replicate is scored as scikit-survival would score the drawn rows
+    (a drawn row repeated m times weighs m in every pair), all replicates at once; one with no
+    comparable pair is NaN.
+    """
+    n_boot, n = len(draws), len(time)
+    counts = np.bincount(
+        (draws + n * np.arange(n_boot)[:, None]).ravel(), minlength=n_boot * n
+    ).reshape(n_boot, n)
+    present = np.isfinite(risks)
+    weights = counts[None, :, :] * present[:, None, :]
+    comparable, concordant, earlier = _pair_weights(event, time, np.where(present, risks, 0.0))
+    denominator = np.einsum("mbi,ij,mbj->mb", weights, comparable, weights)
+    numerator = np.einsum("mbi,mij,mbj->mb", weights, concordant, weights)
+    scored = np.einsum("mbi,ij,mbj->mb", weights, earlier, weights) > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(scored, numerator / denominator, np.nan)
+
+
+def bootstrap_mean_c_index(
+    folds: list[tuple[np.ndarray, np.ndarray, np.ndarray]], *, n_boot: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates of the mean over folds of Harrell's C (see the module docstring).
+
+    Args:
+        folds: per fold, ``(event, time, risks)`` of its test patients, ``risks`` of shape
+            ``(models, n)`` (NaN: no prediction) or ``(n,)`` for one model.
+        n_boot: number of replicates.
+        seed: seeds the resampling, shared by every model (:func:`draw_resamples`).
+
+    Returns:
+        ``(means, scored)``: per model and replicate the mean over folds, NaN for a replicate
+        with no comparable pair in some fold, shape ``(models, n_boot)``; and per model the
+        number of replicates scored.
+
+    Raises:
+        ResultsError: a fold has no event.
+    """
+    draws = draw_resamples([event for event, _, _ in folds], n_boot=n_boot, seed=seed)
+    per_fold = [
+        replicate_c_indices(event, time, np.atleast_2d(risks), drawn)
+        for (event, time, risks), drawn in zip(folds, draws, strict=True)
+    ]
+    means = np.mean(per_fold, axis=0)
+    return means, np.isfinite(means).sum(axis=1)
 
 
 def results_table(
@@ -205,7 +265,7 @@ def results_table(
         split: which split's C-index to tabulate.
         labels: optional label per model (default: registry labels).
         n_boot: bootstrap replicates.
-        seed: seeds the bootstrap (each model draws from ``(seed, crc32(model))``).
+        seed: seeds the bootstrap; every model is scored on the same replicates.
 
     Returns:
         Columns ``model, label, paper_table, fold_1..fold_k, mean, sd, ci_low, ci_high,
@@ -231,12 +291,20 @@ def results_table(
     incomplete = wide.index[wide.isna().any(axis=1)]
     if len(incomplete):
         raise ResultsError(f"models without a C-index in every fold {folds}: {list(incomplete)}")
-    indexed_outcomes = None
+
+    order = _model_order(list(wide.index))
+    intervals = dict.fromkeys(order, (float("nan"), float("nan"), 0))
     if predictions is not None and outcomes is not None:
-        indexed_outcomes = validate_outcomes(outcomes)
+        indexed = validate_outcomes(outcomes)
+        arrays = [_fold_arrays(predictions, indexed, order, fold, split) for fold in folds]
+        means, scored = bootstrap_mean_c_index(arrays, n_boot=n_boot, seed=seed)
+        for model, replicates, used in zip(order, means, scored, strict=True):
+            if used:
+                low, high = np.nanpercentile(replicates, [2.5, 97.5])
+                intervals[model] = (float(low), float(high), int(used))
 
     records = []
-    for model in _model_order(list(wide.index)):
+    for model in order:
         values = wide.loc[model].to_numpy(dtype=float)
         record: dict[str, object] = {
             "model": model,
@@ -246,16 +314,7 @@ def results_table(
         record.update(dict(zip(folds, values, strict=True)))
         record["mean"] = float(values.mean())
         record["sd"] = float(values.std(ddof=1)) if len(values) > 1 else float("nan")
-        low = high = float("nan")
-        used = 0
-        if indexed_outcomes is not None and predictions is not None:
-            arrays = _fold_arrays(predictions, indexed_outcomes, model, folds, split)
-            means, _ = bootstrap_mean_c_index(
-                arrays, n_boot=n_boot, seed=[seed, zlib.crc32(model.encode())]
-            )
-            used = len(means)
-            if used:
-                low, high = (float(v) for v in np.percentile(means, [2.5, 97.5]))
+        low, high, used = intervals[model]
         record.update({"ci_low": low, "ci_high": high, "n_boot": used})
         records.append(record)
     return pd.DataFrame(records)
