@@ -76,16 +76,39 @@ def _atomic_copy(source: Path, dest: Path, what: str, log: LogFn) -> None:
     log(f"copied {what} {source} ({dest.stat().st_size} bytes) to {dest}")
 
 
+def _place(source: Path, dest: Path, *, link: bool) -> bool:
+    """Hard-link (when asked and the file system allows it) or copy; True if linked."""
+    if link:
+        try:
+            os.link(source, dest)
+            return True
+        except OSError:  # another file system, or one without hard links
+            pass
+    shutil.copyfile(source, dest)
+    return False
+
+
 class LocalSource(DataSource):
     """Serve a cohort from a local DICOM tree, clinical CSV and RNA-seq matrix."""
 
     name: ClassVar[str] = "local"
     offline: ClassVar[bool] = True
 
-    def __init__(self, dicom_root: Path, clinical_csv: Path, rnaseq_matrix: Path) -> None:
+    def __init__(
+        self,
+        dicom_root: Path,
+        clinical_csv: Path,
+        rnaseq_matrix: Path,
+        *,
+        link_series: bool = False,
+    ) -> None:
+        """``link_series``: hard-link fetched DICOM files instead of copying them, for trees
+        that are never written again (the demo's generated cohort); a user's tree is copied,
+        since the user may edit or delete it after the ingest."""
         self.dicom_root = Path(dicom_root)
         self.clinical_csv = Path(clinical_csv)
         self.rnaseq_matrix = Path(rnaseq_matrix)
+        self.link_series = link_series
 
     def describe(self) -> dict[str, str]:
         return {
@@ -215,8 +238,10 @@ class LocalSource(DataSource):
                 continue
             verifier.check(header)
             chosen[header.sop_instance_uid] = path
+        linked = 0
         for sop_uid, path in chosen.items():
-            shutil.copyfile(path, dest_dir / f"{sop_uid}.dcm")
+            linked += _place(path, dest_dir / f"{sop_uid}.dcm", link=self.link_series)
         if skipped:
             log(f"skipped {len(skipped)} non-DICOM file(s): {_examples(skipped)}")
-        log(f"copied {len(chosen)} instance(s) of series {series_uid} ({patient_id})")
+        how = f"linked {linked}, copied {len(chosen) - linked}" if self.link_series else "copied"
+        log(f"{how} instance(s) of series {series_uid} ({patient_id})")

@@ -10,6 +10,7 @@ import pytest
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.demo import DemoCohort, DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo import cohort as cohort_module
+from radiogenomics_assets.sources.demo import source as source_module
 from radiogenomics_assets.sources.local import LocalSource
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
@@ -97,3 +98,46 @@ def test_generates_once_on_first_use(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_rejects_a_config_of_the_wrong_type(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="config must be a DemoConfig, got int"):
         DemoSource(tmp_path, 7)  # type: ignore[arg-type]
+
+
+def test_series_are_hard_linked_from_the_cohort_and_local_trees_are_copied(
+    demo_cache: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    patient = small_ground_truth.loc[small_ground_truth["has_seg"]].iloc[0]
+    fetched = {}
+    for name, source in {
+        "demo": DemoSource(demo_cache, SMALL_CONFIG),
+        "local": LocalSource(
+            small_cohort.dicom_root, small_cohort.clinical_csv, small_cohort.rnaseq_matrix
+        ),
+    }.items():
+        dest = tmp_path / name
+        dest.mkdir()
+        source.fetch_series(patient["patient_id"], patient["ct_series_uid"], dest, lambda _m: None)
+        fetched[name] = sorted(dest.glob("*.dcm"))
+    generated = {p.stat().st_ino for p in small_cohort.dicom_root.rglob("*.dcm")}
+    assert len(fetched["demo"]) == len(fetched["local"]) == SMALL_CONFIG.n_slices
+    assert all(p.stat().st_ino in generated for p in fetched["demo"])
+    assert not any(p.stat().st_ino in generated for p in fetched["local"])
+    for linked, copied in zip(fetched["demo"], fetched["local"], strict=True):
+        assert linked.read_bytes() == copied.read_bytes()
+
+
+def test_a_complete_cohort_is_checked_once_per_process_until_it_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = DemoConfig(n_patients=2, seed=5, n_genes=120)
+    checks: list[Path] = []
+
+    def counted(root: Path, *args: object, **kwargs: object) -> DemoCohort:
+        checks.append(root)
+        return cohort_module.generate_demo_cohort(root, *args, **kwargs)
+
+    monkeypatch.setattr(source_module, "generate_demo_cohort", counted)
+    for _ in range(3):
+        DemoSource(tmp_path, config).imaging_manifest(lambda _m: None)
+    assert len(checks) == 1
+    description = tmp_path / config.short_population_digest() / "cohort.json"
+    description.write_text(description.read_text())  # as a regeneration would rewrite it
+    DemoSource(tmp_path, config).imaging_manifest(lambda _m: None)
+    assert len(checks) == 2

@@ -5,7 +5,8 @@ a folder named without ``n_patients``: it is generated on first use (once, even 
 processes), and a config with more or fewer patients grows or shrinks that same folder, leaving
 the patients both sizes share untouched (see :mod:`.cohort`). Every method then
 delegates to a :class:`~radiogenomics_assets.sources.local.LocalSource` over it, so the demo
-exercises exactly the parsing path real local data takes.
+exercises exactly the parsing path real local data takes, except that its series are hard-linked
+into the store rather than copied (the generated files are never written again).
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from radiogenomics_assets.sources.demo.cohort import (
     GROUND_TRUTH_FILENAME,
     RNASEQ_FILENAME,
     DemoCohort,
+    cohort_at,
     generate_demo_cohort,
 )
 from radiogenomics_assets.sources.demo.config import DEFAULT_CONFIG, DemoConfig
+from radiogenomics_assets.sources.demo.integrity import COHORT_FILENAME, FILES_FILENAME
 from radiogenomics_assets.sources.local import LocalSource
 
 _BOOLEAN_COLUMNS = (
@@ -45,6 +48,20 @@ _INTEGER_COLUMNS = ("nodule_voxels", "nodule_slices", "nodule_segment_number")
 
 def _silent(_message: str) -> None:
     return None
+
+
+#: Cohorts this process has found complete. Every run builds its own DemoSource, and checking
+#: the ~8 000 files of a full cohort cost more than fetching one patient's series; the key holds
+#: the stat of the two files any regeneration rewrites, so a changed cohort is checked again.
+_FOUND_COMPLETE: set[tuple[object, ...]] = set()
+
+
+def _completion_key(root: Path, config: DemoConfig) -> tuple[object, ...] | None:
+    try:
+        stats = [(root / name).stat() for name in (COHORT_FILENAME, FILES_FILENAME)]
+    except OSError:
+        return None
+    return (str(root), config.digest(), *((s.st_ino, s.st_size, s.st_mtime_ns) for s in stats))
 
 
 class DemoSource(DataSource):
@@ -76,14 +93,22 @@ class DemoSource(DataSource):
     def cohort(self, log: LogFn = _silent) -> DemoCohort:
         """The generated cohort, generating it on first use."""
         if self._cohort is None:
-            self._cohort = generate_demo_cohort(
-                self.cohort_root, self.config, log=log, workers=self.workers
-            )
+            if _completion_key(self.cohort_root, self.config) in _FOUND_COMPLETE:
+                self._cohort = cohort_at(self.cohort_root, self.config)
+            else:
+                self._cohort = generate_demo_cohort(
+                    self.cohort_root, self.config, log=log, workers=self.workers
+                )
+                _FOUND_COMPLETE.add(_completion_key(self.cohort_root, self.config))
         return self._cohort
 
     def _local(self, log: LogFn) -> LocalSource:
         cohort = self.cohort(log)
-        return LocalSource(cohort.dicom_root, cohort.clinical_csv, cohort.rnaseq_matrix)
+        # The generated cohort is never written again once complete: link its files rather
+        # than copy them (the store's copies are never modified in place either).
+        return LocalSource(
+            cohort.dicom_root, cohort.clinical_csv, cohort.rnaseq_matrix, link_series=True
+        )
 
     def clinical_origin(self) -> str:
         return str(self.cohort_root / CLINICAL_FILENAME)
