@@ -19,12 +19,14 @@ setup: $(STAMP)  ## create .venv and install the project with its pinned depende
 
 # REBUILD=1 materializes everything again instead of only what is missing or stale.
 REBUILD_FLAG := $(if $(REBUILD),--rebuild,)
+# MODELS=linear leaves the neural grid out (Table 1(a) only); unset: every model.
+MODELS_FLAG := $(if $(MODELS),--models $(MODELS),)
 
 demo: $(STAMP)  ## the asset graph on the offline demo cohort (only what is missing or stale)
-	$(PY) -m radiogenomics_assets.demo $(REBUILD_FLAG)
+	$(PY) -m radiogenomics_assets.demo $(REBUILD_FLAG) $(MODELS_FLAG)
 
 refresh: $(STAMP)  ## materialize only what is missing or stale (the source is checked first)
-	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG)
+	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
 
 test: $(STAMP)  ## the default suite (everything not marked slow)
 	$(PY) -m pytest -m "not slow"

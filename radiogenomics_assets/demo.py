@@ -49,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("RADIOGENOMICS_SOURCE", "demo")
     dagster_home = ensure_dagster_home()
     home = radiogenomics_home()
-    outcomes = refresh(workers=args.workers, rebuild=args.rebuild)
+    outcomes = refresh(workers=args.workers, rebuild=args.rebuild, models=args.models)
     database = home / DATABASE_FILE
     if database.exists() and _has_results(database):
         print("\nTable 1, regenerated on the demo cohort (test C-index per fold):\n")

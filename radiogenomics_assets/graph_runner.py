@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -157,10 +157,12 @@ def plan_phase(
     *,
     force: bool = False,
     source_changed: Sequence[AssetKey] = (),
+    skip: Collection[AssetKey] = (),
 ) -> list[tuple[str | None, list[Planned]]]:
-    """Per partition of ``phase``, what is missing or stale now (all of it with ``force``)."""
+    """Per partition of ``phase``, what is missing or stale now (all of it with ``force``),
+    leaving out the ``skip`` keys."""
     staleness = Staleness(defs, instance)
-    keys = JOB_ASSETS[phase.job]
+    keys = [key for key in JOB_ASSETS[phase.job] if key not in skip]
     plans = []
     for partition in _phase_partitions(phase, instance):
         planned = staleness.plan(keys, partition, force=force)
@@ -181,13 +183,15 @@ def materialize_graph(
     run_configs: RunConfigs | None = None,
     announce: Callable[[str], None] = print,
     force: bool = False,
+    skip: Collection[AssetKey] = (),
 ) -> list[RunOutcome]:
     """Walk the phases, materializing what is missing or stale; return every run's outcome.
 
     ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in
     worker processes, which load the code location's own ``definitions.defs`` and
     ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
-    maps a job name to its run config.
+    maps a job name to its run config. ``skip`` names assets to leave alone (the neural grid
+    of a linear-only demo); whatever reads them runs on what is there.
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
@@ -201,7 +205,7 @@ def materialize_graph(
             register_patients_from_store(
                 instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
             )
-        plans = plan_phase(defs, instance, phase, force=force, source_changed=changed)
+        plans = plan_phase(defs, instance, phase, force=force, source_changed=changed, skip=skip)
         if not plans:
             announce(
                 f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"

@@ -52,6 +52,11 @@ class DemoSourceResource(SourceResource):
         default=None,
         description="where the generated cohort is kept; unset: files/sources in the store",
     )
+    workers: int | None = Field(
+        default=None,
+        description="processes that generate the cohort's imaging; unset: one per CPU core "
+        "(the bytes do not depend on it)",
+    )
 
     def build(self, default_cache: Path) -> DataSource:
         from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
@@ -62,7 +67,8 @@ class DemoSourceResource(SourceResource):
         if self.seed is not None:
             overrides["seed"] = self.seed
         cache_root = Path(self.cache_dir) if self.cache_dir else default_cache
-        return DemoSource(cache_root / "demo", DemoConfig(**overrides))
+        workers = self.workers or os.cpu_count() or 1
+        return DemoSource(cache_root / "demo", DemoConfig(**overrides), workers=workers)
 
 
 class LocalSourceResource(SourceResource):

@@ -21,9 +21,11 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.graph_runner import execute, materialize_graph
+from radiogenomics_assets.graph_runner import execute, materialize_graph, plan_phase
+from radiogenomics_assets.jobs import PHASES
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES
+from radiogenomics_assets.refresh import skipped_models
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import DemoSourceResource
 from radiogenomics_assets.resources.store import StoreResource
@@ -96,6 +98,24 @@ def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:
 
     assert outcomes == []
     assert sum(line.startswith("  nothing missing or stale") for line in lines) == 5
+
+
+def test_a_linear_walk_plans_no_net(graph: Graph) -> None:
+    modeling = next(phase for phase in PHASES if phase.job == "modeling_job")
+    skip = skipped_models("linear")
+    planned = {
+        item.key.path[-1]
+        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True, skip=skip)
+        for item in items
+    }
+    everything = {
+        item.key.path[-1]
+        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True)
+        for item in items
+    }
+    nets = {spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"}
+    assert nets <= everything and not nets & planned
+    assert planned == everything - nets
 
 
 def test_results_table_has_every_model_and_the_oracle_its_own_row(graph: Graph) -> None:
