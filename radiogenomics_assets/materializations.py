@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance
+from dagster import AssetKey, AssetRecordsFilter, DagsterEventType, DagsterInstance
 
 INPUT_VERSION_TAG = "dagster/input_data_version/"
 
@@ -31,17 +31,43 @@ def latest_materialization(
     ).records
     if not records:
         return Materialization(None, None, None, None, {})
-    event = records[0].asset_materialization
-    tags = event.tags or {}
+    return _from_record(records[0])
+
+
+def latest_materializations(
+    instance: DagsterInstance, key: AssetKey, partitions: list[str]
+) -> dict[str, Materialization]:
+    """The latest materialization of each of ``partitions`` of ``key`` that has one.
+
+    Two queries whatever the number of partitions (the latest event id per partition, then
+    those events), instead of one query per partition.
+    """
+    latest = instance.get_latest_storage_id_by_partition(
+        key, DagsterEventType.ASSET_MATERIALIZATION, partitions=set(partitions)
+    )
+    if not latest:
+        return {}
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, storage_ids=list(latest.values())), limit=len(latest)
+    ).records
+    return {
+        record.partition_key: _from_record(record)
+        for record in records
+        if record.partition_key is not None
+    }
+
+
+def _from_record(record) -> Materialization:
+    tags = record.asset_materialization.tags or {}
     inputs = {
         name[len(INPUT_VERSION_TAG) :]: version
         for name, version in tags.items()
         if name.startswith(INPUT_VERSION_TAG)
     }
     return Materialization(
-        run_id=records[0].run_id,
+        run_id=record.run_id,
         code_version=tags.get("dagster/code_version"),
         data_version=tags.get("dagster/data_version"),
-        timestamp=records[0].timestamp,
+        timestamp=record.timestamp,
         input_data_versions=inputs,
     )

@@ -17,7 +17,10 @@ from dagster import (
 
 from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.versions import with_code_version
-from radiogenomics_assets.materializations import latest_materialization
+from radiogenomics_assets.materializations import (
+    latest_materialization,
+    latest_materializations,
+)
 from radiogenomics_assets.names import EVALUATION
 
 
@@ -31,14 +34,15 @@ def lineage_rows(context: AssetExecutionContext) -> pd.DataFrame:
     rows = []
     for key in sorted(partitions_by_key, key=lambda k: k.to_user_string()):
         partitions_def = partitions_by_key[key]
-        partitions = (
-            partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
-            if partitions_def
-            else [None]
-        )
+        if partitions_def:
+            instance = context.instance
+            partitions = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+            latest = latest_materializations(context.instance, key, list(partitions))
+        else:
+            partitions, latest = [None], {None: latest_materialization(context.instance, key)}
         for partition in partitions:
-            record = latest_materialization(context.instance, key, partition)
-            if record.run_id is None:
+            record = latest.get(partition)
+            if record is None or record.run_id is None:
                 continue
             inputs = sorted(record.input_data_versions.items()) or [(None, None)]
             for input_key, input_version in inputs:
