@@ -83,13 +83,30 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
+def torch_threads(index: int, n_steps: int, workers: int, cores: int) -> int:
+    """Torch threads for the ``index``-th of ``n_steps`` runs on ``workers`` processes.
+
+    One each, so the workers do not oversubscribe the cores; but the runs of a last, partial
+    round (the fifth fold on two workers) would leave cores idle, so they share them.
+    """
+    tail = n_steps % workers
+    if tail and index >= n_steps - tail:
+        return max(1, cores // tail)
+    return 1
+
+
 def _execute_in_worker(
     job_name: str,
     partition: str,
     run_config: Mapping[str, Any] | None,
     assets: Sequence[AssetKey] | None,
+    threads: int = 1,
 ) -> RunOutcome:
+    import torch
+
     from radiogenomics_assets.definitions import defs
+
+    torch.set_num_threads(threads)
 
     with DagsterInstance.get() as instance:
         return execute(defs, instance, job_name, partition, run_config, assets)
@@ -115,9 +132,17 @@ def _run_steps(
             announce(outcomes[-1].line())
         return outcomes
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        cores = os.cpu_count() or 1
         futures = [
-            pool.submit(_execute_in_worker, job_name, partition, run_config, assets)
-            for partition, assets in steps
+            pool.submit(
+                _execute_in_worker,
+                job_name,
+                partition,
+                run_config,
+                assets,
+                torch_threads(index, len(steps), workers, cores),
+            )
+            for index, (partition, assets) in enumerate(steps)
         ]
         for future in futures:
             outcomes.append(future.result())

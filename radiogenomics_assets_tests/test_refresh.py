@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from radiogenomics_assets.graph_runner import torch_threads
 from radiogenomics_assets.refresh import parser, skipped_models
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
@@ -19,3 +20,11 @@ def test_a_linear_walk_skips_exactly_the_neural_grid() -> None:
 def test_models_option_defaults_to_every_model() -> None:
     assert parser("x").parse_args([]).models == "all"
     assert parser("x").parse_args(["--models", "linear"]).models == "linear"
+
+
+def test_only_a_last_partial_round_of_runs_shares_the_cores() -> None:
+    five_folds = [torch_threads(i, 5, workers=2, cores=2) for i in range(5)]
+    assert five_folds == [1, 1, 1, 1, 2]
+    assert {torch_threads(i, 184, workers=2, cores=2) for i in range(184)} == {1}
+    assert [torch_threads(i, 7, workers=4, cores=8) for i in range(4, 7)] == [2, 2, 2]
+    assert [torch_threads(i, 3, workers=4, cores=2) for i in range(3)] == [1, 1, 1]
