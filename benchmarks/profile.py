@@ -91,7 +91,7 @@ def phase_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
         failed=("failed", "sum"),
         first_start=("start", "min"),
         wall_s=("end", "max"),
-        run_sum_s=("seconds", "sum"),
+        run_sum_s=("seconds", lambda s: s.sum(min_count=1)),  # NaN while none has ended
     )
     frame["wall_s"] -= frame["first_start"]
     frame = frame.sort_values("first_start").drop(columns="first_start")
@@ -138,10 +138,13 @@ def step_frame(instance: DagsterInstance, records: Sequence[RunRecord]) -> pd.Da
         .groupby("step")["s"]
         .agg(n="size", median_s="median", max_s="max", total_s="sum")
     )
-    memory = pd.DataFrame(peaks, columns=["step", "peak_rss_mib", "lifetime"]).groupby("step")
-    frame = frame.join(  # a left join: steps that stored no output get NaN
-        memory.agg(peak_rss_mib=("peak_rss_mib", "max"), lifetime=("lifetime", "any"))
+    memory = (
+        pd.DataFrame(peaks, columns=["step", "peak_rss_mib", "lifetime"])
+        .astype({"peak_rss_mib": float})  # numeric even when no run recorded a figure
+        .groupby("step")
+        .agg(peak_rss_mib=("peak_rss_mib", "max"), lifetime=("lifetime", "any"))
     )
+    frame = frame.join(memory)  # a left join: steps that stored no output get NaN
     return frame.sort_values("total_s", ascending=False).reset_index()
 
 
@@ -161,6 +164,9 @@ def print_profile(instance: DagsterInstance, records: Sequence[RunRecord], top: 
     print(f"The {top} slowest steps, by total seconds over partitions")
     print(_table(steps.head(top)[columns]), end="\n\n")
     by_memory = steps.dropna(subset=["peak_rss_mib"]).nlargest(top, "peak_rss_mib")
+    if by_memory.empty:
+        print("No step recorded peak_rss_mib (runs from before the IO manager recorded it).")
+        return
     print(f"The {top} steps with the largest peak RSS (MiB, max over partitions)")
     print(_table(by_memory[["step", "n", "peak_rss_mib", "total_s"]]))
     print("peak_rss_mib: the process's peak resident memory since the previous stored output,")
