@@ -83,19 +83,22 @@ def _runs_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
 
 def phase_frame(records: Sequence[RunRecord]) -> pd.DataFrame:
-    """Per job, in the order they started: runs, failed runs, wall time and summed run time."""
+    """Per job, in the order they started: runs, failed runs, runs that never ended (still
+    going, or killed), wall time and summed run time (of the runs that ended)."""
     runs = _runs_frame(records)
     frame = runs.groupby("job").agg(
         phase=("phase", "first"),
         runs=("job", "size"),
         failed=("failed", "sum"),
+        unfinished=("end", lambda end: int(end.isna().sum())),
         first_start=("start", "min"),
         wall_s=("end", "max"),
         run_sum_s=("seconds", lambda s: s.sum(min_count=1)),  # NaN while none has ended
     )
     frame["wall_s"] -= frame["first_start"]
     frame = frame.sort_values("first_start").drop(columns="first_start")
-    return frame.reset_index()[["phase", "job", "runs", "failed", "wall_s", "run_sum_s"]]
+    columns = ["phase", "job", "runs", "failed", "unfinished", "wall_s", "run_sum_s"]
+    return frame.reset_index()[columns]
 
 
 def walk_wall_seconds(records: Sequence[RunRecord]) -> float:
@@ -152,11 +155,13 @@ def _table(frame: pd.DataFrame) -> str:
     return frame.to_string(index=False, float_format=lambda x: f"{x:.1f}", na_rep="n/a")
 
 
-def print_profile(instance: DagsterInstance, records: Sequence[RunRecord], top: int = 10) -> None:
+def print_profile(
+    instance: DagsterInstance, records: Sequence[RunRecord], top: int = 10, label: str = ""
+) -> None:
     phases = phase_frame(records)
     steps = step_frame(instance, records)
     print(
-        f"{len(records)} runs, wall {walk_wall_seconds(records):.1f} s "
+        f"{label}{len(records)} runs, wall {walk_wall_seconds(records):.1f} s "
         "(first run's start to last run's end)\n"
     )
     print(_table(phases), end="\n\n")
@@ -190,7 +195,9 @@ def main() -> None:
         )
         if not records:
             raise SystemExit("no runs selected (no tagged walk yet? try --all or --runs ID ...)")
-        print_profile(instance, records, args.top)
+        walk = {r.dagster_run.tags.get(WALK_TAG) for r in records}
+        label = f"walk {walk.pop()}: " if len(walk) == 1 and None not in walk else ""
+        print_profile(instance, records, args.top, label)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ def test_the_latest_walk_is_its_runs_only(walked: DagsterInstance) -> None:
     assert phases["job"].tolist() == ["numbers_job", "total_job"]  # in the order they started
     assert phases["phase"].tolist() == ["Numbers", "Total"]
     assert phases["runs"].tolist() == [2, 1]
+    assert phases[["failed", "unfinished"]].sum().sum() == 0
     assert (phases["wall_s"] > 0).all() and (phases["run_sum_s"] > 0).all()
     assert profile.walk_wall_seconds(records) >= phases["wall_s"].max()
 
