@@ -7,7 +7,8 @@ manager calls it once per output; the in-process executor runs a run's steps one
 so a step's figure covers loading its inputs, computing and writing its output. It is the
 whole process's peak, not what the step added: it includes the interpreter, the imported
 libraries and whatever earlier steps left allocated. The first figure in a process covers
-everything since the process started.
+everything since the process started; in a step with several outputs, the first output's
+figure covers the computation and the others only the writes after it.
 
 Where ``/proc`` is missing or the reset is refused, the figure is ``ru_maxrss`` (or a ``VmHWM``
 that was never reset): the peak over the process's whole lifetime so far, and its scope says so.
@@ -17,7 +18,6 @@ Measuring never raises: a run must not fail because of it.
 from __future__ import annotations
 
 import re
-import resource
 import sys
 from dataclasses import dataclass
 
@@ -51,8 +51,10 @@ def read_peak() -> Peak | None:
         scope = SINCE_PREVIOUS if _resets_ok else PROCESS_LIFETIME
         return Peak(int(match.group(1)) / 1024, scope)
     try:
+        import resource  # POSIX only
+
         maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    except (OSError, ValueError):
+    except (ImportError, OSError, ValueError):
         return None
     # Linux reports kibibytes, macOS bytes.
     return Peak(maxrss / (2**20 if sys.platform == "darwin" else 1024), PROCESS_LIFETIME)
