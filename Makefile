@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
 
-.PHONY: setup demo refresh test test-slow lint ui bench sql clean
+.PHONY: setup demo refresh test test-slow lint ui bench profile sql clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench: $(STAMP)  ## code-location load time, imaging features, then the neural g
 	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/imaging_features.py
 	$(PY) benchmarks/neural_grid.py
+
+profile: $(STAMP)  ## time and peak memory per phase and step of the latest `make demo`
+	$(PY) benchmarks/walk_profile.py
 
 clean:  ## remove the store (not the venv)
 	rm -rf $(RADIOGENOMICS_HOME)

@@ -7,12 +7,16 @@ status (``staleness``), after the previous phase has run, so a rerun that produc
 content recomputes nothing below it. The source itself is compared with the raw tables without
 a run: an unchanged store launches no run at all. A failed patient partition is reported and
 the cohort goes on without it; a failed phase that later phases need stops the walk.
+
+Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) and
+``radiogenomics/phase`` (the phase's title), by which ``make profile`` finds the latest walk.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +25,7 @@ from typing import Any
 from dagster import AssetKey, DagsterInstance, Definitions
 
 from radiogenomics_assets.jobs import JOB_ASSETS, PHASES, Phase
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.names import PATIENTS_PARTITIONS, PHASE_TAG, WALK_TAG
 from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.staleness import Planned, Staleness, StaleStatus
@@ -59,6 +63,7 @@ def execute(
     partition: str | None = None,
     run_config: Mapping[str, Any] | None = None,
     assets: Sequence[AssetKey] | None = None,
+    tags: Mapping[str, str] | None = None,
 ) -> RunOutcome:
     """Run one job (one partition, all its assets or only ``assets``) in this process."""
     started = time.perf_counter()
@@ -68,6 +73,7 @@ def execute(
         asset_selection=list(assets) if assets is not None else None,
         raise_on_error=False,
         run_config={**QUIET_CONSOLE, **(run_config or {})},
+        tags=tags,
     )
     error = None
     if not result.success:
@@ -100,6 +106,7 @@ def _execute_in_worker(
     partition: str,
     run_config: Mapping[str, Any] | None,
     assets: Sequence[AssetKey] | None,
+    tags: Mapping[str, str],
     threads: int = 1,
 ) -> RunOutcome:
     import torch
@@ -109,7 +116,7 @@ def _execute_in_worker(
     torch.set_num_threads(threads)
 
     with DagsterInstance.get() as instance:
-        return execute(defs, instance, job_name, partition, run_config, assets)
+        return execute(defs, instance, job_name, partition, run_config, assets, tags)
 
 
 #: One run to launch: a partition (or None) and the assets it must materialize.
@@ -124,11 +131,12 @@ def _run_steps(
     run_config: Mapping[str, Any] | None,
     workers: int,
     announce: Callable[[str], None],
+    tags: Mapping[str, str],
 ) -> list[RunOutcome]:
     outcomes: list[RunOutcome] = []
     if workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
-            outcomes.append(execute(defs, instance, job_name, partition, run_config, assets))
+            outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
             announce(outcomes[-1].line())
         return outcomes
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
@@ -140,6 +148,7 @@ def _run_steps(
                 partition,
                 run_config,
                 assets,
+                tags,
                 torch_threads(index, len(steps), workers, cores),
             )
             for index, (partition, assets) in enumerate(steps)
@@ -220,6 +229,7 @@ def materialize_graph(
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
+    walk = uuid.uuid4().hex
     for phase in PHASES:
         announce(f"== {phase.title}")
         started = time.perf_counter()
@@ -240,7 +250,8 @@ def materialize_graph(
         _announce_plan(planned_partitions, announce)
         steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
         config = run_configs.get(phase.job)
-        ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce)
+        tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
+        ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce, tags)
         outcomes += ran
         announce(
             f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "

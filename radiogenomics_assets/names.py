@@ -1,4 +1,5 @@
-"""Names shared by the Dagster layer: asset groups (= DuckDB schemas), partition sets, pools."""
+"""Names shared by the Dagster layer: asset groups (= DuckDB schemas), partition sets, pools,
+run tags."""
 
 from __future__ import annotations
 
@@ -12,3 +13,7 @@ PATIENTS_PARTITIONS = "patients"
 
 # Dagster concurrency pool of the series downloads; its limit is set by instance_config.
 DOWNLOAD_POOL = "source_downloads"
+
+# Run tags of graph_runner's walks: one id per walk and the phase's title (`make profile`).
+WALK_TAG = "radiogenomics/walk"
+PHASE_TAG = "radiogenomics/phase"

@@ -12,6 +12,9 @@ per fetched file or series folder into ``raw.stored_files``, and the staged file
 their content-addressed names (:mod:`radiogenomics_assets.store.publish`) just before the commit;
 superseded versions are pruned once it committed. A failed or killed run therefore leaves rows
 and files as they were.
+
+Each output also records ``peak_rss_mib``, the process's peak memory since the previous output
+(:mod:`radiogenomics_assets.memory`), which ``make profile`` reports per step.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from dagster import (
     TableSchema,
 )
 
+from radiogenomics_assets.memory import take_peak
 from radiogenomics_assets.names import RAW
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import (
@@ -126,6 +130,12 @@ class DuckDBTableIOManager(ConfigurableIOManager):
                 "duckdb_table": MetadataValue.text(f"{schema}.{table}"),
             }
         )
+        # Last, so that the figure covers the write too (see memory.py for what it covers).
+        peak = take_peak()
+        if peak is not None:
+            context.add_output_metadata(
+                {"peak_rss_mib": round(peak.mib, 1), "peak_rss_scope": peak.scope}
+            )
 
     def _write_rows(
         self,

@@ -23,7 +23,7 @@ from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunSta
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.jobs import PHASES
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.names import PATIENTS_PARTITIONS, WALK_TAG
 from radiogenomics_assets.partitions import FOLD_NAMES
 from radiogenomics_assets.refresh import skipped_models
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
@@ -90,6 +90,9 @@ def test_every_phase_succeeds(graph: Graph) -> None:
         "modeling_job",
         "evaluation_job",
     }
+    # One walk: every run carries its id (what `make profile` selects by).
+    walks = {run.tags.get(WALK_TAG) for run in graph.instance.get_runs()}
+    assert len(walks) == 1 and None not in walks
 
 
 def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:
