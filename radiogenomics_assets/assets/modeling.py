@@ -6,12 +6,18 @@ partitioned by fold. Adding a spec to the registry adds an asset; nothing here c
 fitting is dispatched on the spec's estimator (``survival.fitting``), so the same asset body
 serves CoxNet and the neural nets. Every model asset carries a WARN check that its test
 predictions are not constant.
+
+A CoxNet late fusion fits, per block, what the single-modality CoxNet of that block fits
+(``registry.late_fusion_members``). Its asset therefore depends on those assets (same fold),
+reads their model files and reuses a block's fit when the stored fit fingerprint equals its
+own; otherwise it refits the block and says why in its notes. ``reused_fits`` and
+``refitted_blocks`` in its metadata say which.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -55,7 +61,9 @@ from radiogenomics_assets.survival.splits import assign_test_folds, split_event_
 from radiogenomics_assets.survival.stored import predictions_frame
 
 if TYPE_CHECKING:
+    from radiogenomics_assets.survival.coxnet import FittedBlock
     from radiogenomics_assets.survival.neural import FittedNet
+    from radiogenomics_assets.survival.registry import Modality
 
 #: Dagster kinds shown in the UI, per estimator family.
 FAMILY_KINDS = {"coxnet": {"duckdb", "scikitlearn"}, "net": {"duckdb", "pytorch"}}
@@ -203,6 +211,40 @@ def model_code_version(compute: Callable[..., object], spec: ModelSpec) -> str:
     return f"{code_digest(compute, exclude_modules=[registry.__name__])}.{spec_version(spec)}"
 
 
+def offered_fits(
+    store: StoreResource, members: Mapping["Modality", ModelSpec], fold: str
+) -> tuple[dict["Modality", "FittedBlock"], list[str]]:
+    """The fits of a late fusion's member models stored for ``fold``, and notes on the missing.
+
+    A member whose file is absent or unreadable offers nothing (its block is refitted); the
+    fits offered are still checked against the late fusion's own fingerprints when it fits.
+    """
+    from radiogenomics_assets.survival.fusion import load_model, reusable_fits
+
+    offered: dict[Modality, FittedBlock] = {}
+    notes: list[str] = []
+    for modality, member in members.items():
+        parts = ("models", member.name, f"{fold}{ARTIFACT_SUFFIXES[member.estimator]}")
+        if not store.files.path(*parts).is_file():
+            notes.append(f"block {modality} refitted: {member.name} not materialized for {fold}")
+            continue
+        try:
+            fits, reason = reusable_fits(load_model(store.files.path(*parts)))
+        # Any failure to read the member's file only means the block is refitted; it is noted.
+        except Exception as error:
+            reason = (
+                f"{member.name}'s file for {fold} cannot be read ({type(error).__name__}: {error})"
+            )
+            fits = {}
+        if modality in fits:
+            offered[modality] = fits[modality]
+        else:
+            notes.append(
+                f"block {modality} refitted: {reason or f'{member.name} offers no {modality} fit'}"
+            )
+    return offered, notes
+
+
 def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     """The fold-partitioned asset of one registered model."""
     ins = {
@@ -215,6 +257,8 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
             key=key, partition_mapping=AllPartitionMapping() if per_patient else None
         )
     suffix = ARTIFACT_SUFFIXES[spec.estimator]
+    # A CoxNet late fusion reuses its blocks' single-modality fits: it depends on those models.
+    members = registry.late_fusion_members(spec)
 
     def model_asset(
         context: AssetExecutionContext,
@@ -227,6 +271,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         fold = context.partition_key
         blocks = {m: FEATURE_SOURCES[m][1](features[m]) for m in spec.modalities}
         usable = outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
+        reuse, reuse_notes = offered_fits(store, members, fold) if members else ({}, [])
         fitted = fit_predict(
             spec,
             blocks,
@@ -235,8 +280,10 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
             seed=settings.seed,
             alpha_selection=settings.alpha_selection,
             net_training=settings.net.protocol(),
+            coxnet_reuse=reuse,
         )
-        for note in fitted.notes:
+        notes = [*reuse_notes, *fitted.notes]
+        for note in notes:
             context.log.warning(f"{spec.name} {fold}: {note}")
         constant = constant_prediction(fitted.predictions)
         if constant:
@@ -256,7 +303,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
                 "constant_prediction": constant,
                 "model_file": stored.relpath,
                 "model_sha256": stored.sha256,
-                "notes": "\n".join(fitted.notes) or "none",
+                "notes": "\n".join(notes) or "none",
             },
         )
         yield _constant_check(spec, fold, constant)
@@ -268,6 +315,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         partitions_def=folds_partitions,
         code_version=model_code_version(model_asset, spec),
         ins=ins,
+        deps=[AssetKey([MODELING, member.name]) for member in members.values()],
         metadata={
             **FOLD_PARTITION,
             "column_types": {"survival_times": "DOUBLE[]", "survival": "DOUBLE[]"},

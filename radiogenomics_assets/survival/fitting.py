@@ -25,16 +25,20 @@ from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpe
 from radiogenomics_assets.survival.splits import Split
 
 if TYPE_CHECKING:
-    from radiogenomics_assets.survival.coxnet import AlphaSelection
+    from radiogenomics_assets.survival.coxnet import AlphaSelection, FittedBlock
 
 
 @dataclass(frozen=True)
 class FitOptions:
-    """Run-wide settings; each family reads its own."""
+    """Run-wide settings; each family reads its own.
+
+    ``coxnet_reuse``: fits a CoxNet late fusion may reuse per block (see :mod:`.fusion`).
+    """
 
     seed: int
     alpha_selection: AlphaSelection = "inner_cv"
     net_training: NetTraining = field(default_factory=NetTraining)
+    coxnet_reuse: Mapping[Modality, FittedBlock] = field(default_factory=dict)
 
 
 Fitter = Callable[[ModelSpec, ModelData, FitOptions], FittedModel]
@@ -45,7 +49,13 @@ Fitter = Callable[[ModelSpec, ModelData, FitOptions], FittedModel]
 def _fit_coxnet(spec: ModelSpec, data: ModelData, options: FitOptions) -> FittedModel:
     from radiogenomics_assets.survival.fusion import fit_coxnet
 
-    return fit_coxnet(spec, data, alpha_selection=options.alpha_selection, seed=options.seed)
+    return fit_coxnet(
+        spec,
+        data,
+        alpha_selection=options.alpha_selection,
+        seed=options.seed,
+        reuse=options.coxnet_reuse,
+    )
 
 
 def _fit_net(spec: ModelSpec, data: ModelData, options: FitOptions) -> FittedModel:
@@ -69,6 +79,7 @@ def fit_predict(
     seed: int,
     alpha_selection: AlphaSelection = "inner_cv",
     net_training: NetTraining | None = None,
+    coxnet_reuse: Mapping[Modality, FittedBlock] | None = None,
 ) -> FittedModel:
     """Fit ``spec`` on one fold's training rows and predict every used patient.
 
@@ -80,6 +91,8 @@ def fit_predict(
         seed: seeds every random choice of the fit.
         alpha_selection: CoxNet's alpha choice (see :mod:`.coxnet`).
         net_training: the neural training protocol (default: the paper's).
+        coxnet_reuse: per block, fits a CoxNet late fusion may use instead of refitting, when
+            their fingerprints match (see :func:`~.fusion.fit_coxnet`).
 
     Raises:
         RegistryError: no fitter for the spec's estimator.
@@ -90,7 +103,9 @@ def fit_predict(
     if fitter is None:
         raise RegistryError(f"no fitter for estimator {spec.estimator!r} of {spec.name!r}")
     data = prepare_model_data(spec.modalities, features, outcomes, splits)
-    options = FitOptions(seed, alpha_selection, net_training or NetTraining())
+    options = FitOptions(
+        seed, alpha_selection, net_training or NetTraining(), dict(coxnet_reuse or {})
+    )
     return fitter(spec, data, options)
 
 

@@ -8,6 +8,14 @@
   fitting-row risk is constant (all coefficients zero at its alpha) contributes 0 and is noted.
   ``sum_risk`` sums the raw risks, as the paper's code does.
 
+  A late-fusion block fits exactly what the single-modality model of that block fits when both
+  read the same rows with the same settings. ``fit_coxnet(..., reuse=...)`` takes such fits
+  (:class:`~.coxnet.FittedBlock`, e.g. read back from the single models' files with
+  :func:`reusable_fits`) and uses one instead of refitting only when its fit fingerprint equals
+  the block's own (:func:`~.coxnet.fit_fingerprint`); otherwise the block is refitted and a note
+  says why. Reuse never changes a result: the reused model and alpha are the ones a refit
+  computes.
+
 The result, :class:`FittedCoxnet`, carries the predictions of every used patient (all splits),
 the chosen alpha(s), feature counts per block, the selected genes, the patients dropped for lack
 of a modality, notes on numerical fallbacks, and the fitted estimator (picklable, see
@@ -16,6 +24,7 @@ of a modality, notes on numerical fallbacks, and the fitted estimator (picklable
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +38,10 @@ from radiogenomics_assets.survival.coxnet import (
     AlphaChoice,
     AlphaSelection,
     CoxnetBlockModel,
+    FitFingerprint,
+    FittedBlock,
     SurvivalFunctionError,
+    fit_fingerprint,
     fit_with_alpha_selection,
 )
 from radiogenomics_assets.survival.design import ModelData
@@ -99,6 +111,8 @@ class BlockReport:
             constant-column removal).
         n_nonzero: non-zero coefficients at the chosen alpha.
         selected_genes: the genes kept by the top-variance selection, if genomics is read.
+        fingerprint: what the fit depended on (:func:`~.coxnet.fit_fingerprint`).
+        reused_from: the model whose fit was reused instead of refitting, if any.
     """
 
     modalities: tuple[Modality, ...]
@@ -107,6 +121,8 @@ class BlockReport:
     n_features_out: Mapping[Modality, int]
     n_nonzero: int
     selected_genes: tuple[str, ...] | None
+    fingerprint: FitFingerprint | None = None
+    reused_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -127,6 +143,7 @@ class FittedCoxnet:
         c_index: Harrell's C per split (in-sample for the fit splits).
         notes: numerical fallbacks and omissions, for the caller to report.
         estimator: the fitted model (:class:`CoxnetBlockModel` or :class:`LateFusionModel`).
+        reused_fits: models whose fits late fusion reused instead of refitting a block.
     """
 
     model: str
@@ -143,6 +160,7 @@ class FittedCoxnet:
     c_index: Mapping[Split, float]
     notes: tuple[str, ...]
     estimator: CoxnetBlockModel | LateFusionModel
+    reused_fits: tuple[str, ...] = ()
 
     @property
     def n_dropped(self) -> dict[Split, int]:
@@ -169,14 +187,46 @@ class FittedCoxnet:
             for modality in block.modalities:
                 summary[f"n_features_in_{modality}"] = block.n_features_in[modality]
                 summary[f"n_features_out_{modality}"] = block.n_features_out[modality]
+        if isinstance(self.estimator, LateFusionModel):
+            summary["reused_fits"] = ", ".join(self.reused_fits) or "none"
+            summary["refitted_blocks"] = (
+                ", ".join(b.modalities[0] for b in self.blocks if b.reused_from is None) or "none"
+            )
         return summary
+
+    def fitted_blocks(self, source: str | None = None) -> tuple[FittedBlock, ...]:
+        """Each fitted CoxNet with its fingerprint and choice, as later models may reuse it."""
+        models = (
+            self.estimator.members
+            if isinstance(self.estimator, LateFusionModel)
+            else (self.estimator,)
+        )
+        return tuple(
+            FittedBlock(block.fingerprint, model, block.choice, source or self.model)
+            for block, model in zip(self.blocks, models, strict=True)
+            if block.fingerprint is not None
+        )
+
+    def reusable_fits(self, source: str | None = None) -> dict[Modality, FittedBlock]:
+        """The single-block fits, by modality (what :func:`fit_coxnet`'s ``reuse`` takes)."""
+        return {
+            block.fingerprint.modalities[0]: block
+            for block in self.fitted_blocks(source)
+            if len(block.fingerprint.modalities) == 1
+        }
 
     def save(self, path: Path) -> None:
         """Write the fitted estimator (see :func:`save_model`)."""
         save_model(self, path)
 
 
-def _report(model: CoxnetBlockModel, choice: AlphaChoice, blocks: Mapping) -> BlockReport:
+def _report(
+    model: CoxnetBlockModel,
+    choice: AlphaChoice,
+    blocks: Mapping,
+    fingerprint: FitFingerprint,
+    reused_from: str | None = None,
+) -> BlockReport:
     selected: tuple[str, ...] | None = None
     n_out: dict[Modality, int] = {}
     for modality in model.modalities:
@@ -192,11 +242,18 @@ def _report(model: CoxnetBlockModel, choice: AlphaChoice, blocks: Mapping) -> Bl
         n_features_out=n_out,
         n_nonzero=int((coefficients != 0).sum()),
         selected_genes=selected,
+        fingerprint=fingerprint,
+        reused_from=reused_from,
     )
 
 
 def fit_coxnet(
-    spec: ModelSpec, data: ModelData, *, alpha_selection: AlphaSelection, seed: int
+    spec: ModelSpec,
+    data: ModelData,
+    *,
+    alpha_selection: AlphaSelection,
+    seed: int,
+    reuse: Mapping[Modality, FittedBlock] | None = None,
 ) -> FittedCoxnet:
     """Fit ``spec`` on one fold's training rows and predict every used patient.
 
@@ -205,6 +262,9 @@ def fit_coxnet(
         data: the fold's aligned inputs (:func:`~.design.prepare_model_data`).
         alpha_selection: ``paper``, ``validation`` or ``inner_cv`` (see :mod:`.coxnet`).
         seed: seeds the inner cross-validation.
+        reuse: for late fusion, per block, a fit to use instead of refitting that block; used
+            only when its fingerprint equals the block's own, else the block is refitted and a
+            note says why. Ignored by single and early fusion.
 
     Raises:
         RegistryError: the spec's estimator or late-fusion rule has no implementation here.
@@ -218,8 +278,12 @@ def fit_coxnet(
     notes: list[str] = []
     survival: pd.DataFrame | None = None
     reports: list[BlockReport] = []
+    reused: list[str] = []
 
     if spec.fusion in ("single", "early"):
+        fingerprint = fit_fingerprint(
+            spec.modalities, data, hyperparameters, alpha_selection=alpha_selection, seed=seed
+        )
         model, choice = fit_with_alpha_selection(
             spec.modalities,
             data,
@@ -230,7 +294,7 @@ def fit_coxnet(
             where=where,
         )
         notes.extend(choice.notes)
-        reports.append(_report(model, choice, data.blocks))
+        reports.append(_report(model, choice, data.blocks, fingerprint))
         estimator: CoxnetBlockModel | LateFusionModel = model
         fit_splits = choice.fit_splits
         try:
@@ -248,17 +312,39 @@ def fit_coxnet(
         sds: list[float] = []
         fit_splits = ("train",)
         for modality in spec.modalities:
-            model, choice = fit_with_alpha_selection(
-                (modality,),
-                data,
-                hyperparameters,
-                alpha_selection=alpha_selection,
-                seed=seed,
-                baseline=False,
-                where=f"{where}, block {modality}",
+            fingerprint = fit_fingerprint(
+                (modality,), data, hyperparameters, alpha_selection=alpha_selection, seed=seed
             )
+            offered = (reuse or {}).get(modality)
+            reason = (
+                None
+                if offered is None
+                else fingerprint.mismatch(
+                    offered.fingerprint, source=offered.source, here=f"{spec.name}'s {modality}"
+                )
+            )
+            reused_from: str | None = None
+            if offered is not None and reason is None and offered.model.alpha_index is not None:
+                model, choice = offered.model, offered.choice
+                reused_from = offered.source
+                reused.append(offered.source)
+            else:
+                if offered is not None:
+                    notes.append(
+                        f"{where}: block {modality} refitted, the fit of {offered.source} not "
+                        f"reused: {reason or 'it has no chosen alpha'}"
+                    )
+                model, choice = fit_with_alpha_selection(
+                    (modality,),
+                    data,
+                    hyperparameters,
+                    alpha_selection=alpha_selection,
+                    seed=seed,
+                    baseline=False,
+                    where=f"{where}, block {modality}",
+                )
             notes.extend(choice.notes)
-            reports.append(_report(model, choice, data.blocks))
+            reports.append(_report(model, choice, data.blocks, fingerprint, reused_from))
             fit_splits = choice.fit_splits
             fit_risk = model.predict(data.rows(data.patients(*fit_splits))).to_numpy()
             members.append(model)
@@ -289,6 +375,7 @@ def fit_coxnet(
         c_index=c_index,
         notes=tuple(notes),
         estimator=estimator,
+        reused_fits=tuple(reused),
     )
 
 
@@ -308,6 +395,19 @@ def save_model(fitted: FittedCoxnet, path: Path) -> None:
         "seed": fitted.seed,
         "fit_splits": fitted.fit_splits,
         "estimator": fitted.estimator,
+        # Per fitted CoxNet (in estimator order): what it was fitted on and how its alpha was
+        # chosen, so that a later model can reuse it (:func:`reusable_fits`).
+        "fits": [
+            {
+                # Plain data, so that a file of an older format is recognised, not misread.
+                "fingerprint": None
+                if block.fingerprint is None
+                else dataclasses.asdict(block.fingerprint),
+                "choice": block.choice,
+                "reused_from": block.reused_from,
+            }
+            for block in fitted.blocks
+        ],
     }
     joblib.dump(payload, Path(path))
 
@@ -322,3 +422,34 @@ def load_model(path: Path) -> dict[str, Any]:
     if not isinstance(payload, dict) or "estimator" not in payload:
         raise ModelFileError(f"{path} does not hold a model written by save_model")
     return payload
+
+
+def reusable_fits(payload: Mapping[str, Any]) -> tuple[dict[Modality, FittedBlock], str | None]:
+    """The single-block CoxNet fits stored in a :func:`load_model` payload, by modality.
+
+    Returns:
+        The fits, and why there are none when the payload cannot offer any (written before fit
+        fingerprints were stored, or not a CoxNet).
+    """
+    source = str(payload.get("model", "the stored model"))
+    fits = payload.get("fits")
+    estimator = payload["estimator"]
+    if fits is None:
+        return {}, f"{source}'s file was written before fit fingerprints were stored"
+    if isinstance(estimator, LateFusionModel):
+        models: tuple[CoxnetBlockModel, ...] = estimator.members
+    elif isinstance(estimator, CoxnetBlockModel):
+        models = (estimator,)
+    else:
+        return {}, f"{source}'s file does not hold a CoxNet"
+    if len(models) != len(fits):
+        return {}, f"{source}'s file holds {len(models)} CoxNets but {len(fits)} fingerprints"
+    offered: dict[Modality, FittedBlock] = {}
+    for model, fit in zip(models, fits, strict=True):
+        try:
+            fingerprint = FitFingerprint(**fit["fingerprint"])
+        except (TypeError, KeyError) as error:
+            return {}, f"{source}'s file stores no fit fingerprint this code reads ({error})"
+        if len(model.modalities) == 1:
+            offered[model.modalities[0]] = FittedBlock(fingerprint, model, fit["choice"], source)
+    return offered, None

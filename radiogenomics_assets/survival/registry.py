@@ -258,6 +258,42 @@ def get_spec(name: str, registry: tuple[ModelSpec, ...] = MODEL_REGISTRY) -> Mod
     raise RegistryError(f"no model named {name!r}; registered: {[spec.name for spec in registry]}")
 
 
+#: CoxNet hyperparameters that do not change how one block's CoxNet is fitted (only how late
+#: fusion combines the blocks' risks).
+_NOT_FIT_HYPERPARAMETERS = ("late_fusion",)
+
+
+def fit_hyperparameters(hyperparameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The CoxNet hyperparameters that decide one fitted CoxNet (all but ``late_fusion``)."""
+    return {k: v for k, v in hyperparameters.items() if k not in _NOT_FIT_HYPERPARAMETERS}
+
+
+def late_fusion_members(
+    spec: ModelSpec, registry: tuple[ModelSpec, ...] = MODEL_REGISTRY
+) -> dict[Modality, ModelSpec]:
+    """For a CoxNet late-fusion spec, the single-modality CoxNet spec of each of its blocks.
+
+    A block's member is the registered ``coxnet`` / ``single`` spec on that modality with the
+    same fit hyperparameters (:func:`fit_hyperparameters`), so that it fits what the late
+    fusion fits for that block; blocks without one are left out. Empty for other specs.
+    """
+    if spec.estimator != "coxnet" or spec.fusion != "late":
+        return {}
+    wanted = fit_hyperparameters(spec.hyperparameters)
+    members: dict[Modality, ModelSpec] = {}
+    for modality in spec.modalities:
+        for candidate in registry:
+            if (
+                candidate.estimator == "coxnet"
+                and candidate.fusion == "single"
+                and candidate.modalities == (modality,)
+                and fit_hyperparameters(candidate.hyperparameters) == wanted
+            ):
+                members[modality] = candidate
+                break
+    return members
+
+
 def spec_version(spec: ModelSpec) -> str:
     """A stable 16-hex-digit hash of the spec's content (sorted-key JSON, sha256)."""
     canonical = json.dumps(spec.as_dict(), sort_keys=True, separators=(",", ":"))

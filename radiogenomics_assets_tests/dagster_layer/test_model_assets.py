@@ -155,3 +155,49 @@ def test_a_constant_prediction_fails_the_warn_check_naming_model_and_fold(tmp_pa
     assert check.description.startswith("mlp_p on fold_1 predicts the same risk")
     event = result.asset_materializations_for_node("modeling__mlp_p")[0]
     assert event.metadata["constant_prediction"].value is True
+
+
+def _metadata(result, name: str) -> dict[str, object]:
+    event = result.asset_materializations_for_node(f"modeling__{name}")[0]
+    return {key: value.value for key, value in event.metadata.items()}
+
+
+def _risks(store: StoreResource, name: str) -> pd.DataFrame:
+    with store.get_connection() as conn:
+        return conn.execute(
+            f"SELECT patient_id, split, risk FROM modeling.{name} ORDER BY patient_id"
+        ).fetchdf()
+
+
+def test_coxnet_late_fusion_depends_on_and_reuses_its_single_modality_fits(
+    features_store,
+) -> None:
+    from radiogenomics_assets.assets import modeling
+
+    lf = next(a for a in modeling.model_assets if a.key == AssetKey(["modeling", "cox_lf_g_p"]))
+    assert {AssetKey(["modeling", "cox_g"]), AssetKey(["modeling", "cox_p"])} <= set(
+        lf.asset_deps[lf.key]
+    )
+    ef = next(a for a in modeling.model_assets if a.key == AssetKey(["modeling", "cox_ef_g_p"]))
+    assert not {k for k in ef.asset_deps[ef.key] if k.path[-1].startswith("cox_")}
+
+    ids = planted_cohort().outcomes["patient_id"].tolist()
+    # Only cox_g has been fitted: the pyradiomics block is refitted, and the note says why.
+    first = _materialize(features_store, ["cox_g", "cox_lf_g_p"], ids)
+    assert first.success
+    metadata = _metadata(first, "cox_lf_g_p")
+    assert metadata["reused_fits"] == "cox_g"
+    assert metadata["refitted_blocks"] == "pyradiomics"
+    assert "block pyradiomics refitted: cox_p not materialized for fold_1" in metadata["notes"]
+    partly_reused = _risks(features_store, "cox_lf_g_p")
+
+    # With no member file at all, every block is refitted: the stored numbers are identical.
+    features_store.files.path("models", "cox_g", "fold_1.joblib").unlink()
+    refit = _materialize(features_store, ["cox_lf_g_p"], ids)
+    assert _metadata(refit, "cox_lf_g_p")["reused_fits"] == "none"
+    refitted = _risks(features_store, "cox_lf_g_p")
+    pd.testing.assert_frame_equal(partly_reused, refitted, check_exact=True)
+
+    both = _materialize(features_store, ["cox_g", "cox_p", "cox_lf_g_p"], ids)
+    assert _metadata(both, "cox_lf_g_p")["reused_fits"] == "cox_g, cox_p"
+    pd.testing.assert_frame_equal(_risks(features_store, "cox_lf_g_p"), refitted, check_exact=True)
