@@ -61,12 +61,12 @@ def _defs(tmp_path: Path) -> Definitions:
 def walked(tmp_path_factory: pytest.TempPathFactory):
     """One tagged walk (two partitions, then the total), then one untagged run."""
     defs = _defs(tmp_path_factory.mktemp("profile"))
-    instance = DagsterInstance.ephemeral()
-    for job, partition in [("numbers_job", "a"), ("numbers_job", "b"), ("total_job", None)]:
-        tags = {WALK_TAG: "walk-1", PHASE_TAG: job.removesuffix("_job").title()}
-        assert execute(defs, instance, job, partition, tags=tags).success
-    assert execute(defs, instance, "numbers_job", "a").success  # after the walk, untagged
-    return instance
+    with DagsterInstance.ephemeral() as instance:
+        for job, partition in [("numbers_job", "a"), ("numbers_job", "b"), ("total_job", None)]:
+            tags = {WALK_TAG: "walk-1", PHASE_TAG: job.removesuffix("_job").title()}
+            assert execute(defs, instance, job, partition, tags=tags).success
+        assert execute(defs, instance, "numbers_job", "a").success  # after the walk, untagged
+        yield instance
 
 
 def test_the_latest_walk_is_its_runs_only(walked: DagsterInstance) -> None:

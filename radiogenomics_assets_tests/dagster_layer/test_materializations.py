@@ -29,16 +29,16 @@ def numbered(context) -> Output[int]:
 
 @pytest.mark.filterwarnings("ignore:Parameter `data_version`")
 def test_latest_per_partition_in_bulk_equals_one_query_per_partition() -> None:
-    instance = DagsterInstance.ephemeral()
-    for count, partition in enumerate(["a", "b", "a", "c", "a", "b"]):
-        result = materialize(
-            [numbered], instance=instance, partition_key=partition, tags={"count": str(count)}
-        )
-        assert result.success
-    key = AssetKey("numbered")
-    bulk = latest_materializations(instance, key, ["a", "b", "c", "d"])
-    assert set(bulk) == {"a", "b", "c"}
-    for partition, record in bulk.items():
-        assert record == latest_materialization(instance, key, partition)
-    assert [bulk[p].data_version for p in "abc"] == ["a-4", "b-5", "c-3"]
-    assert latest_materializations(instance, key, ["d"]) == {}
+    with DagsterInstance.ephemeral() as instance:
+        for count, partition in enumerate(["a", "b", "a", "c", "a", "b"]):
+            result = materialize(
+                [numbered], instance=instance, partition_key=partition, tags={"count": str(count)}
+            )
+            assert result.success
+        key = AssetKey("numbered")
+        bulk = latest_materializations(instance, key, ["a", "b", "c", "d"])
+        assert set(bulk) == {"a", "b", "c"}
+        for partition, record in bulk.items():
+            assert record == latest_materialization(instance, key, partition)
+        assert [bulk[p].data_version for p in "abc"] == ["a-4", "b-5", "c-3"]
+        assert latest_materializations(instance, key, ["d"]) == {}
