@@ -1,4 +1,4 @@
-"""`make profile` (benchmarks/walk_profile.py) on tagged runs of a tiny graph, and the memory figure."""
+"""`make profile` (benchmarks/walk_profile.py) on tagged runs of a small graph; the memory probe."""
 
 from __future__ import annotations
 
