@@ -61,7 +61,7 @@ from radiogenomics_assets.survival.splits import assign_test_folds, split_event_
 from radiogenomics_assets.survival.stored import predictions_frame
 
 if TYPE_CHECKING:
-    from radiogenomics_assets.survival.coxnet import FittedBlock
+    from radiogenomics_assets.survival.fingerprint import FittedBlock
     from radiogenomics_assets.survival.neural import FittedNet
     from radiogenomics_assets.survival.registry import Modality
 

@@ -25,7 +25,8 @@ from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpe
 from radiogenomics_assets.survival.splits import Split
 
 if TYPE_CHECKING:
-    from radiogenomics_assets.survival.coxnet import AlphaSelection, FittedBlock
+    from radiogenomics_assets.survival.coxnet import AlphaSelection
+    from radiogenomics_assets.survival.fingerprint import FittedBlock
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,10 @@
 
   A late-fusion block fits exactly what the single-modality model of that block fits when both
   read the same rows with the same settings. ``fit_coxnet(..., reuse=...)`` takes such fits
-  (:class:`~.coxnet.FittedBlock`, e.g. read back from the single models' files with
+  (:class:`~.fingerprint.FittedBlock`, e.g. read back from the single models' files with
   :func:`reusable_fits`) and uses one instead of refitting only when its fit fingerprint equals
-  the block's own (:func:`~.coxnet.fit_fingerprint`); otherwise the block is refitted and a note
-  says why. Reuse never changes a result: the reused model and alpha are the ones a refit
+  the block's own (:func:`~.fingerprint.fit_fingerprint`); otherwise the block is refitted and a
+  note says why. Reuse never changes a result: the reused model and alpha are the ones a refit
   computes.
 
 The result, :class:`FittedCoxnet`, carries the predictions of every used patient (all splits),
@@ -38,13 +38,11 @@ from radiogenomics_assets.survival.coxnet import (
     AlphaChoice,
     AlphaSelection,
     CoxnetBlockModel,
-    FitFingerprint,
-    FittedBlock,
     SurvivalFunctionError,
-    fit_fingerprint,
     fit_with_alpha_selection,
 )
 from radiogenomics_assets.survival.design import ModelData
+from radiogenomics_assets.survival.fingerprint import FitFingerprint, FittedBlock, fit_fingerprint
 from radiogenomics_assets.survival.fitted import common_summary
 from radiogenomics_assets.survival.registry import (
     Modality,
@@ -111,7 +109,7 @@ class BlockReport:
             constant-column removal).
         n_nonzero: non-zero coefficients at the chosen alpha.
         selected_genes: the genes kept by the top-variance selection, if genomics is read.
-        fingerprint: what the fit depended on (:func:`~.coxnet.fit_fingerprint`).
+        fingerprint: what the fit depended on (:func:`~.fingerprint.fit_fingerprint`).
         reused_from: the model whose fit was reused instead of refitting, if any.
     """
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from radiogenomics_assets.survival.coxnet import fit_fingerprint
 from radiogenomics_assets.survival.design import ModelData, prepare_model_data
+from radiogenomics_assets.survival.fingerprint import fit_fingerprint
 from radiogenomics_assets.survival.fusion import (
     FittedCoxnet,
     fit_coxnet,
