@@ -25,15 +25,24 @@ from typing import Any
 from dagster import AssetKey, DagsterInstance, Definitions
 
 from radiogenomics_assets.jobs import JOB_ASSETS, PHASES, Phase
-from radiogenomics_assets.names import PATIENTS_PARTITIONS, PHASE_TAG, WALK_TAG
-from radiogenomics_assets.partitions import FOLD_NAMES
+from radiogenomics_assets.names import (
+    CV_FOLDS_PARTITIONS,
+    PATIENTS_PARTITIONS,
+    PHASE_TAG,
+    WALK_TAG,
+)
+from radiogenomics_assets.partitions import fold_partition_key
 from radiogenomics_assets.registration import register_patients_from_store
 from radiogenomics_assets.staleness import Planned, Staleness, StaleStatus
+from radiogenomics_assets.survival.splits import fold_order
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 
 # Every event still goes to the instance (and the UI); the terminal shows only errors.
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
 RunConfigs = Mapping[str, Mapping[str, Any]]
+#: Assets a walk leaves alone: their keys, or a test of (key, partition).
+Skip = Collection[AssetKey] | Callable[[AssetKey, str | None], bool]
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,8 @@ def _phase_partitions(phase: Phase, instance: DagsterInstance) -> Sequence[str |
     if phase.partitioned_by == "patients":
         return instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
     if phase.partitioned_by == "folds":
-        return FOLD_NAMES
+        folds = sorted(instance.get_dynamic_partitions(CV_FOLDS_PARTITIONS), key=fold_order)
+        return [str(fold_partition_key(fold, p)) for fold in folds for p in PROTOCOL_NAMES]
     return (None,)
 
 
@@ -191,14 +201,15 @@ def plan_phase(
     *,
     force: bool = False,
     source_changed: Sequence[AssetKey] = (),
-    skip: Collection[AssetKey] = (),
+    skip: Skip = (),
 ) -> list[tuple[str | None, list[Planned]]]:
     """Per partition of ``phase``, what is missing or stale now (all of it with ``force``),
-    leaving out the ``skip`` keys."""
+    leaving out what ``skip`` names (keys, or ``skip(key, partition)``)."""
     staleness = Staleness(defs, instance)
-    keys = [key for key in JOB_ASSETS[phase.job] if key not in skip]
+    leave = skip if callable(skip) else (lambda key, _partition: key in skip)
     plans = []
     for partition in _phase_partitions(phase, instance):
+        keys = [key for key in JOB_ASSETS[phase.job] if not leave(key, partition)]
         planned = staleness.plan(keys, partition, force=force)
         known = {p.key for p in planned}
         planned += [
@@ -217,15 +228,16 @@ def materialize_graph(
     run_configs: RunConfigs | None = None,
     announce: Callable[[str], None] = print,
     force: bool = False,
-    skip: Collection[AssetKey] = (),
+    skip: Skip = (),
 ) -> list[RunOutcome]:
     """Walk the phases, materializing what is missing or stale; return every run's outcome.
 
     ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in
     worker processes, which load the code location's own ``definitions.defs`` and
     ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
-    maps a job name to its run config. ``skip`` names assets to leave alone (the neural grid
-    of a linear-only demo); whatever reads them runs on what is there.
+    maps a job name to its run config. ``skip`` names assets to leave alone, or is a
+    ``skip(key, partition)`` test (the neural grid of a linear-only demo, or outside the
+    headline partitions); whatever reads them runs on what is there.
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []

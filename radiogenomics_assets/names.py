@@ -10,6 +10,8 @@ MODELING = "modeling"
 EVALUATION = "evaluation"
 
 PATIENTS_PARTITIONS = "patients"
+#: The dynamic partition set of cross-validation folds (every repeat's), see partitions.py.
+CV_FOLDS_PARTITIONS = "cv_folds"
 
 # Dagster concurrency pool of the series downloads; its limit is set by instance_config.
 DOWNLOAD_POOL = "source_downloads"

@@ -10,37 +10,58 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from radiogenomics_assets.graph_runner import RunOutcome, cpu_workers
 from radiogenomics_assets.instance_config import ensure_dagster_home
 
+if TYPE_CHECKING:
+    from dagster import AssetKey
+
 REBUILD_HINT = "to rebuild everything: make demo REBUILD=1 (or make refresh REBUILD=1)"
 
 
-#: ``--models``: which model families a walk materializes.
-MODEL_CHOICES = ("all", "linear")
+#: ``--models``: which model families a walk materializes, and where.
+MODEL_CHOICES = ("all", "linear", "full")
 
 
-def skipped_models(models: str) -> list:
-    """The model assets a walk over ``models`` leaves alone: the nets for ``linear``."""
+def skipped_models(models: str) -> Callable[[AssetKey, str | None], bool]:
+    """What a walk over ``models`` leaves alone, as ``skip(key, partition)``.
+
+    ``linear``: every net. ``all`` (the default): the nets outside the recommended protocol's
+    first repeat, since the neural grid costs minutes per fold and Table 1(b) is the paper's
+    five folds; the CoxNet models run on every protocol and repeat. ``full``: nothing.
+    """
     from dagster import AssetKey
 
     from radiogenomics_assets.names import MODELING
+    from radiogenomics_assets.partitions import fold_partition_parts
     from radiogenomics_assets.survival.registry import MODEL_REGISTRY
+    from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
+    from radiogenomics_assets.survival.study_results import repeat_of
 
     if models not in MODEL_CHOICES:
         raise ValueError(f"models must be one of {MODEL_CHOICES}, got {models!r}")
+    nets = {AssetKey([MODELING, s.name]) for s in MODEL_REGISTRY if s.estimator != "coxnet"}
+
+    def headline(partition: str | None) -> bool:
+        fold, protocol = fold_partition_parts(str(partition))
+        return protocol == HEADLINE_PROTOCOL and repeat_of(fold) == 1
+
+    if models == "linear":
+        return lambda key, _partition: key in nets
     if models == "all":
-        return []
-    return [AssetKey([MODELING, s.name]) for s in MODEL_REGISTRY if s.estimator != "coxnet"]
+        return lambda key, partition: key in nets and not headline(partition)
+    return lambda _key, _partition: False
 
 
 def refresh(*, workers: int, rebuild: bool, models: str = "all") -> list[RunOutcome]:
     """Walk the graph of the code location's ``defs`` in the instance at ``$DAGSTER_HOME``.
 
-    ``models="linear"`` leaves the neural grid out: Table 1(a), its figures and the lineage
-    are made from the CoxNet models alone (a later ``all`` walk adds the nets).
+    ``models`` as :func:`skipped_models`: ``linear`` leaves the neural grid out, so Table
+    1(a), its figures and the lineage are made from the CoxNet models alone (a later ``all``
+    walk adds the nets).
     """
     ensure_dagster_home()
     from dagster import DagsterInstance
@@ -69,7 +90,9 @@ def parser(description: str) -> argparse.ArgumentParser:
         "--models",
         choices=MODEL_CHOICES,
         default="all",
-        help="linear: the CoxNet models only (Table 1(a)), leaving the neural grid for later",
+        help="linear: the CoxNet models only (Table 1(a)), leaving the neural grid for later; "
+        "all: the nets on the recommended protocol's first repeat only; full: every model on "
+        "every protocol and repeat",
     )
     return parsed
 

@@ -13,7 +13,7 @@ from radiogenomics_assets.assets.oracle import oracle_assets
 from radiogenomics_assets.assets.provenance import lineage
 from radiogenomics_assets.assets.raw import raw_assets, source_imaging
 from radiogenomics_assets.names import EVALUATION, RAW
-from radiogenomics_assets.partitions import folds_partitions, patients_partitions
+from radiogenomics_assets.partitions import patients_partitions, study_partitions
 
 __all__ = [
     "all_assets",
@@ -45,7 +45,7 @@ def _groups(asset: AssetsDefinition) -> set[str]:
 #: Assets with one partition per patient: what a new patient needs materialized.
 patient_assets = [a for a in all_assets if a.partitions_def == patients_partitions]
 #: Assets with one partition per cross-validation fold.
-fold_assets = [a for a in all_assets if a.partitions_def == folds_partitions]
+fold_assets = [a for a in all_assets if a.partitions_def == study_partitions]
 _unpartitioned = [a for a in all_assets if a.partitions_def is None]
 ingest_assets = [a for a in _unpartitioned if _groups(a) == {RAW}]
 evaluation_assets = [a for a in _unpartitioned if _groups(a) == {EVALUATION}]

@@ -25,23 +25,28 @@ from dagster import (
     multi_asset,
 )
 
+from radiogenomics_assets.assets.modeling import partition_parts
 from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.cohort.outcomes import usable_outcomes
 from radiogenomics_assets.materializations import latest_materialization
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
-from radiogenomics_assets.partitions import FOLD_PARTITION, folds_partitions
+from radiogenomics_assets.partitions import FOLD_PARTITION, study_partitions
+from radiogenomics_assets.resources.io_manager import partition_columns
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
 from radiogenomics_assets.survival.figures import curves_with_mean_auc, td_auc_figure
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
-from radiogenomics_assets.survival.results import (
-    models_in_every_fold,
-    results_table,
-    table1_halves,
-)
-from radiogenomics_assets.survival.splits import fold_number
+from radiogenomics_assets.survival.splits import fold_order
 from radiogenomics_assets.survival.stored import evaluate_stored
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_results import (
+    CI_CONDITION,
+    repeat_of,
+    study_markdown,
+    study_results_table,
+    with_repeat,
+)
 
 MODEL_NAMES = tuple(spec.name for spec in MODEL_REGISTRY)
 #: Every model, as a dependency only: its table is read from the store when it holds rows.
@@ -55,9 +60,10 @@ class NoPredictionsError(ValueError):
 
 
 def stored_predictions(
-    store: StoreResource, models: Sequence[str], folds: Sequence[str] | None = None
+    store: StoreResource, models: Sequence[str], partitions: Sequence[str] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """The stored prediction rows of each of ``models`` (of ``folds``) that has any."""
+    """The stored prediction rows of each of ``models`` (of ``partitions``, keys such as
+    ``fold_1|paper``) that has any."""
     found = {}
     with store.get_connection() as conn:
         for model in models:
@@ -67,8 +73,8 @@ def stored_predictions(
                 conn,
                 MODELING,
                 model,
-                partition_column="fold" if folds is not None else None,
-                partition_keys=list(folds) if folds is not None else None,
+                partition_column=partition_columns(FOLD_PARTITION) if partitions else None,
+                partition_keys=list(partitions) if partitions else None,
             )
             if not rows.empty:
                 found[model] = rows
@@ -100,18 +106,20 @@ def _names(models: Sequence[str]) -> str:
             description="Time-dependent AUC per model, split and time of the paper's grid.",
         ),
     },
-    partitions_def=folds_partitions,
+    partitions_def=study_partitions,
     ins={"outcomes": AssetIn(key=[COHORT, "outcomes"])},
     deps=MODEL_DEPS,
 )
 def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes: pd.DataFrame):
-    fold = context.partition_key
+    fold, protocol = partition_parts(context)
+    partition = str(context.partition_key)
     usable = usable_outcomes(outcomes)
-    predictions = stored_predictions(store, MODEL_NAMES, [fold])
+    predictions = stored_predictions(store, MODEL_NAMES, [partition])
     if not predictions:
         raise NoPredictionsError(
-            f"no model has predictions for {fold}: materialize at least one modeling asset's "
-            f"{fold} partition first (registered: {_names(MODEL_NAMES)})"
+            f"no model has predictions for {fold} under the {protocol} protocol: materialize at "
+            f"least one modeling asset's {partition} partition first (registered: "
+            f"{_names(MODEL_NAMES)})"
         )
     missing = [name for name in MODEL_NAMES if name not in predictions]
     if missing:
@@ -119,9 +127,13 @@ def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes:
     metric_frames, curve_frames = [], []
     for name, frame in predictions.items():
         metrics, curves = evaluate_stored(frame, usable, model=name, fold=fold)
-        produced_by = latest_materialization(context.instance, AssetKey([MODELING, name]), fold)
+        produced_by = latest_materialization(
+            context.instance, AssetKey([MODELING, name]), partition
+        )
         metric_frames.append(
             metrics.assign(
+                protocol=protocol,
+                repeat=repeat_of(fold),
                 alpha_selection=frame["alpha_selection"].iloc[0],
                 spec_version=frame["spec_version"].iloc[0],
                 model_run_id=produced_by.run_id,
@@ -129,13 +141,14 @@ def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes:
                 model_data_version=produced_by.data_version,
             )
         )
-        curve_frames.append(curves)
+        curve_frames.append(curves.assign(protocol=protocol))
     metrics = pd.concat(metric_frames, ignore_index=True)
     test = metrics[metrics["split"] == "test"].set_index("model")["c_index"]
     yield table_output(
         metrics,
         output_name="fold_metrics",
         metadata={
+            "protocol": protocol,
             "n_models": len(predictions),
             "missing_models": _names(missing),
             **{f"c_index_{model}": float(value) for model, value in test.items()},
@@ -155,9 +168,10 @@ def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes:
     },
     deps=MODEL_DEPS,
     kinds={"duckdb"},
-    description="Table 1(a) and 1(b) regenerated (column paper_table): test C-index per model "
-    "and fold, mean ± sd and a bootstrap 95% CI of the mean, for the models evaluated on every "
-    "fold; the others are named in metadata (absent_models, incomplete_models).",
+    description="Table 1(a) and 1(b) regenerated (column paper_table), one set of rows per "
+    "study protocol (column protocol): test C-index per fold of repeat 1 (the paper's layout), "
+    f"mean ± sd and the {CI_CONDITION}; mean_all, sd_all and n_folds_all over every repeat × "
+    "fold. Models without every fold of repeat 1 are named in metadata (incomplete_models).",
 )
 def results_table_asset(
     context: AssetExecutionContext,
@@ -165,31 +179,32 @@ def results_table_asset(
     fold_metrics: pd.DataFrame,
     outcomes: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
-    complete, incomplete = models_in_every_fold(fold_metrics)
-    if not complete:
+    stored = stored_predictions(store, sorted(set(fold_metrics["model"])))
+    predictions = pd.concat(stored.values(), ignore_index=True) if stored else pd.DataFrame()
+    table, left_out = study_results_table(fold_metrics, predictions, usable_outcomes(outcomes))
+    incomplete = {p: models for p, models in left_out.items() if models}
+    if table.empty:
         raise NoPredictionsError(
-            f"no model has test metrics in every fold of fold_metrics ({_names(incomplete)} "
-            "lack some): materialize their missing fold partitions"
+            "no model has test metrics in every fold of repeat 1 under any protocol "
+            f"({incomplete}): materialize their missing fold partitions"
         )
-    absent = [name for name in MODEL_NAMES if name not in set(fold_metrics["model"])]
     if incomplete:
-        context.log.warning(f"left out of Table 1, not evaluated on every fold: {incomplete}")
-    folds = sorted(set(fold_metrics["fold"]), key=fold_number)
-    predictions = pd.concat(stored_predictions(store, complete, folds).values(), ignore_index=True)
-    kept = fold_metrics[fold_metrics["model"].isin(complete)]
-    table = results_table(kept, predictions, usable_outcomes(outcomes))
-    halves = table1_halves(table)
-    for key, text in halves.items():
+        context.log.warning(f"left out of Table 1, lacking a fold of repeat 1: {incomplete}")
+    texts = study_markdown(table)
+    for key, text in texts.items():
         context.log.info(f"{key} regenerated:\n{text}")
-    alpha = sorted(set(kept["alpha_selection"].dropna()))
+    absent = [name for name in MODEL_NAMES if name not in set(fold_metrics["model"])]
     return table_output(
         table,
         metadata={
-            **{key: MetadataValue.md(text) for key, text in halves.items()},
-            "alpha_selection": ", ".join(alpha),
-            "n_models": len(complete),
+            **{key: MetadataValue.md(text) for key, text in texts.items()},
+            "protocols": ", ".join(dict.fromkeys(table["protocol"])),
+            "alpha_selection": ", ".join(sorted(set(fold_metrics["alpha_selection"].dropna()))),
+            "ci": CI_CONDITION,
+            "n_models": int(table["model"].nunique()),
             "absent_models": _names(absent),
-            "incomplete_models": _names(incomplete),
+            "incomplete_models": "; ".join(f"{p}: {_names(m)}" for p, m in incomplete.items())
+            or "none",
         },
     )
 
@@ -211,34 +226,44 @@ def results_table_asset(
 def td_auc_figures(
     store: StoreResource, td_auc_curves: pd.DataFrame, fold_metrics: pd.DataFrame
 ) -> Output[pd.DataFrame]:
-    curves = curves_with_mean_auc(td_auc_curves, fold_metrics)
-    curves = curves[curves["split"] == "test"]
+    curves = with_repeat(curves_with_mean_auc(td_auc_curves, fold_metrics))
+    curves = curves[(curves["split"] == "test") & (curves["repeat"] == 1)]
     family_of = {spec.name: spec.estimator for spec in MODEL_REGISTRY}
     rows, images, skipped = [], [], []
-    for estimator, panel in FIGURE_PANELS.items():
-        shown = curves[curves["model"].map(family_of) == estimator]
-        if shown.empty:
-            skipped.append(panel)
-            continue
-        for fold in sorted(set(shown["fold"]), key=fold_number):
-            png = td_auc_figure(
-                shown[shown["fold"] == fold], fold=fold, title=f"Test TD-AUC, {fold}, {panel}"
-            )
-            stored = store.files.write_bytes(png, "figures", f"td_auc_{fold}_{panel}.png")
-            rows.append(
-                {
-                    "fold": fold,
-                    "panel": panel,
-                    "path": stored.relpath,
-                    "bytes": stored.bytes,
-                    "sha256": stored.sha256,
-                }
-            )
-            encoded = base64.b64encode(png).decode()
-            images.append(f"**{fold}, {panel}**\n\n![{fold}](data:image/png;base64,{encoded})")
+    for protocol in PROTOCOL_NAMES:
+        for estimator, panel in FIGURE_PANELS.items():
+            shown = curves[
+                (curves["protocol"] == protocol) & (curves["model"].map(family_of) == estimator)
+            ]
+            if shown.empty:
+                skipped.append(f"{panel} ({protocol})")
+                continue
+            for fold in sorted(set(shown["fold"]), key=fold_order):
+                png = td_auc_figure(
+                    shown[shown["fold"] == fold],
+                    fold=fold,
+                    title=f"Test TD-AUC, {fold}, {panel}, {protocol} protocol",
+                )
+                name = f"td_auc_{protocol}_{fold}_{panel}.png"
+                stored = store.files.write_bytes(png, "figures", name)
+                rows.append(
+                    {
+                        "protocol": protocol,
+                        "fold": fold,
+                        "panel": panel,
+                        "path": stored.relpath,
+                        "bytes": stored.bytes,
+                        "sha256": stored.sha256,
+                    }
+                )
+                encoded = base64.b64encode(png).decode()
+                images.append(
+                    f"**{fold}, {panel}, {protocol}**\n\n![{fold}](data:image/png;base64,{encoded})"
+                )
     absent = [name for name in MODEL_NAMES if name not in set(curves["model"])]
+    columns = ["protocol", "fold", "panel", "path", "bytes", "sha256"]
     return table_output(
-        pd.DataFrame(rows, columns=["fold", "panel", "path", "bytes", "sha256"]),
+        pd.DataFrame(rows, columns=columns),
         metadata={
             "figures": MetadataValue.md("\n\n".join(images) or "no curve to draw"),
             "skipped_panels": _names(skipped),

@@ -2,10 +2,12 @@
 
 Model assets are generated from ``survival.registry.MODEL_REGISTRY``: each depends on exactly
 the feature assets its modalities need, on ``fold_splits`` and on ``cohort/outcomes``, and is
-partitioned by fold. Adding a spec to the registry adds an asset; nothing here changes. The
-fitting is dispatched on the spec's estimator (``survival.fitting``), so the same asset body
-serves CoxNet and the neural nets. Every model asset carries a WARN check that its test
-predictions are not constant.
+partitioned by study protocol and CV fold (``partitions.study_partitions``): the protocol
+(:mod:`~radiogenomics_assets.survival.study_protocol`) decides the alpha choice, the Cox late-
+fusion rule and whether imputed genes are used. Adding a spec to the registry adds an asset;
+nothing here changes. The fitting is dispatched on the spec's estimator (``survival.fitting``),
+so the same asset body serves CoxNet and the neural nets. Every model asset carries a WARN check
+that its test predictions are not constant.
 
 A CoxNet late fusion fits, per block, what the single-modality CoxNet of that block fits
 (``registry.late_fusion_members``). Its asset therefore depends on those assets (same fold),
@@ -17,7 +19,7 @@ own; otherwise it refits the block and says why in its notes. ``reused_fits`` an
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import base64
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -30,6 +32,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetsDefinition,
+    DagsterInstance,
     MetadataValue,
     Output,
     asset,
@@ -39,8 +42,12 @@ from radiogenomics_assets.assets.outputs import markdown_table, table_output
 from radiogenomics_assets.assets.versions import with_code_version
 from radiogenomics_assets.code_hash import code_digest
 from radiogenomics_assets.features.blocks import densenet_block, genomics_block, radiomics_block
-from radiogenomics_assets.names import COHORT, FEATURES, MODELING
-from radiogenomics_assets.partitions import FOLD_PARTITION, folds_partitions
+from radiogenomics_assets.names import COHORT, CV_FOLDS_PARTITIONS, FEATURES, MODELING
+from radiogenomics_assets.partitions import (
+    FOLD_PARTITION,
+    fold_partition_parts,
+    study_partitions,
+)
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
@@ -57,8 +64,16 @@ from radiogenomics_assets.survival.registry import (
     spec_frame,
     spec_version,
 )
-from radiogenomics_assets.survival.splits import assign_test_folds, split_event_counts, split_fold
+from radiogenomics_assets.survival.splits import (
+    assign_repeats,
+    cv_fold_names,
+    cv_fold_parts,
+    fold_order,
+    split_cv_fold,
+    split_event_counts,
+)
 from radiogenomics_assets.survival.stored import predictions_frame
+from radiogenomics_assets.survival.study_protocol import complete_genes, study_protocol
 
 if TYPE_CHECKING:
     from radiogenomics_assets.survival.fingerprint import FittedBlock
@@ -83,8 +98,10 @@ FEATURE_SOURCES = {
     group_name=MODELING,
     ins={"study_cohort": AssetIn(key=[COHORT, "study_cohort"])},
     kinds={"duckdb"},
-    description="Each patient's test fold, stratified by event and sticky: patients already "
-    "assigned (same seed) keep their fold, new patients fill the emptiest fold of their stratum.",
+    description="Each patient's test fold in every repeat of the cross-validation (cv_repeats, "
+    "each its own seed), stratified by event and sticky: patients already assigned (same seed) "
+    "keep their fold, new patients fill the emptiest fold of their stratum. Registers the fold "
+    "partitions of those repeats.",
 )
 def fold_assignment(
     context: AssetExecutionContext,
@@ -101,18 +118,25 @@ def fold_assignment(
             else:
                 context.log.info("seed changed: folds are drawn afresh")
     patients = study_cohort[["patient_id", "event"]].astype({"event": int})
-    assignment = assign_test_folds(patients, seed=settings.seed, previous=previous)
-    kept = (
-        0 if previous is None else int(assignment["patient_id"].isin(previous["patient_id"]).sum())
+    assignment = assign_repeats(
+        patients, repeats=settings.cv_repeats, seed=settings.seed, previous=previous
     )
-    counts = assignment.groupby("test_fold")["event"].agg(["count", "sum"]).reset_index()
+    first = assignment[assignment["repeat"] == 1]
+    kept = 0 if previous is None else int(first["patient_id"].isin(previous["patient_id"]).sum())
+    added, removed = sync_cv_folds(context.instance, cv_fold_names(settings.cv_repeats))
+    if added or removed:
+        context.log.info(f"fold partitions added: {added or 'none'}; removed: {removed or 'none'}")
+    counts = (
+        assignment.groupby(["repeat", "test_fold"])["event"].agg(["count", "sum"]).reset_index()
+    )
     return table_output(
         assignment.assign(seed=settings.seed),
         metadata={
             "seed": settings.seed,
-            "n_patients": len(assignment),
+            "cv_repeats": settings.cv_repeats,
+            "n_patients": len(first),
             "n_kept_from_previous": kept,
-            "n_newly_assigned": len(assignment) - kept,
+            "n_newly_assigned": len(first) - kept,
             "patients_and_events_per_fold": markdown_table(
                 counts.rename(columns={"count": "n_patients", "sum": "n_events"})
             ),
@@ -120,30 +144,45 @@ def fold_assignment(
     )
 
 
+def sync_cv_folds(instance: DagsterInstance, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Make the fold partitions exactly ``names``; return the keys added and removed."""
+    present = set(instance.get_dynamic_partitions(CV_FOLDS_PARTITIONS))
+    added = [name for name in names if name not in present]
+    removed = sorted(present - set(names), key=fold_order)
+    if added:
+        instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, added)
+    for name in removed:
+        instance.delete_dynamic_partition(CV_FOLDS_PARTITIONS, name)
+    return added, removed
+
+
 @with_code_version
 @asset(
     key_prefix=MODELING,
     group_name=MODELING,
-    partitions_def=folds_partitions,
+    partitions_def=study_partitions,
     metadata=FOLD_PARTITION,
     ins={"fold_assignment": AssetIn(key=[MODELING, "fold_assignment"])},
     kinds={"duckdb"},
-    description="One fold's train/validation/test rows (≈70/10/20), stratified by event.",
+    description="One fold's train/validation/test rows (≈70/10/20), stratified by event; the "
+    "same rows under both protocols.",
 )
 def fold_splits(
     context: AssetExecutionContext, fold_assignment: pd.DataFrame, settings: ModelingSettings
 ) -> Output[pd.DataFrame]:
-    splits = split_fold(
+    fold, protocol = partition_parts(context)
+    splits = split_cv_fold(
         fold_assignment.drop(columns=["seed"]),
-        context.partition_key,
+        fold,
         validation_fraction=settings.validation_fraction,
         seed=settings.seed,
     )
     counts = split_event_counts(splits)
     return table_output(
-        splits,
+        splits.assign(protocol=protocol),
         metadata={
             "seed": settings.seed,
+            "repeat": cv_fold_parts(fold)[0],
             **{f"n_{row.split}": int(row.n_patients) for row in counts.itertuples()},
             **{f"n_events_{row.split}": int(row.n_events) for row in counts.itertuples()},
         },
@@ -161,6 +200,11 @@ def fold_splits(
 def model_registry() -> Output[pd.DataFrame]:
     frame = spec_frame()
     return table_output(frame, metadata={"n_models": len(frame)})
+
+
+def partition_parts(context: AssetExecutionContext) -> tuple[str, str]:
+    """``(fold, protocol)`` of the partition being materialized."""
+    return fold_partition_parts(context.partition_key)
 
 
 def _training_metadata(fitted: "FittedNet", fold: str) -> dict[str, object]:
@@ -211,10 +255,16 @@ def model_code_version(compute: Callable[..., object], spec: ModelSpec) -> str:
     return f"{code_digest(compute, exclude_modules=[registry.__name__])}.{spec_version(spec)}"
 
 
+def model_file(spec: ModelSpec, protocol: str, fold: str) -> tuple[str, ...]:
+    """Where in the file store the model of ``spec`` on ``fold`` under ``protocol`` lives."""
+    return ("models", spec.name, protocol, f"{fold}{ARTIFACT_SUFFIXES[spec.estimator]}")
+
+
 def offered_fits(
-    store: StoreResource, members: Mapping["Modality", ModelSpec], fold: str
+    store: StoreResource, members: Mapping["Modality", ModelSpec], fold: str, protocol: str
 ) -> tuple[dict["Modality", "FittedBlock"], list[str]]:
-    """The fits of a late fusion's member models stored for ``fold``, and notes on the missing.
+    """The fits of a late fusion's member models stored for ``fold`` under ``protocol``, and
+    notes on the missing.
 
     A member whose file is absent or unreadable offers nothing (its block is refitted); the
     fits offered are still checked against the late fusion's own fingerprints when it fits.
@@ -224,7 +274,7 @@ def offered_fits(
     offered: dict[Modality, FittedBlock] = {}
     notes: list[str] = []
     for modality, member in members.items():
-        parts = ("models", member.name, f"{fold}{ARTIFACT_SUFFIXES[member.estimator]}")
+        parts = model_file(member, protocol, fold)
         if not store.files.path(*parts).is_file():
             notes.append(f"block {modality} refitted: {member.name} not materialized for {fold}")
             continue
@@ -256,7 +306,6 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         ins[modality] = AssetIn(
             key=key, partition_mapping=AllPartitionMapping() if per_patient else None
         )
-    suffix = ARTIFACT_SUFFIXES[spec.estimator]
     # A CoxNet late fusion reuses its blocks' single-modality fits: it depends on those models.
     members = registry.late_fusion_members(spec)
 
@@ -268,35 +317,45 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         outcomes: pd.DataFrame,
         **features: pd.DataFrame,
     ):
-        fold = context.partition_key
+        fold, protocol_name = partition_parts(context)
+        protocol = study_protocol(protocol_name, alpha_selection=settings.alpha_selection)
+        if "genomics" in features and protocol.complete_genes_only:
+            features["genomics"] = complete_genes(features["genomics"])
         blocks = {m: FEATURE_SOURCES[m][1](features[m]) for m in spec.modalities}
         usable = outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
-        reuse, reuse_notes = offered_fits(store, members, fold) if members else ({}, [])
+        reuse, reuse_notes = (
+            offered_fits(store, members, fold, protocol_name) if members else ({}, [])
+        )
         fitted = fit_predict(
             spec,
             blocks,
             usable,
-            fold_splits,
+            fold_splits.drop(columns="protocol"),
             seed=settings.seed,
-            alpha_selection=settings.alpha_selection,
+            alpha_selection=protocol.alpha_selection,
             net_training=settings.net.protocol(),
             coxnet_reuse=reuse,
+            late_fusion=protocol.late_fusion,
         )
         notes = [*reuse_notes, *fitted.notes]
         for note in notes:
             context.log.warning(f"{spec.name} {fold}: {note}")
+        # The genes the model could choose from: fewer under the paper's complete-genes rule.
+        genes = {"n_genes_available": blocks["genomics"].shape[1]} if "genomics" in blocks else {}
         constant = constant_prediction(fitted.predictions)
         if constant:
             context.log.warning(f"{spec.name} {fold}: constant risk on every test patient")
-        with store.files.atomic_path("models", spec.name, f"{fold}{suffix}") as tmp:
+        with store.files.atomic_path(*model_file(spec, protocol_name, fold)) as tmp:
             fitted.save(tmp)
-        stored = store.files.describe("models", spec.name, f"{fold}{suffix}")
+        stored = store.files.describe(*model_file(spec, protocol_name, fold))
         # The estimator, not isinstance: a CoxNet run should not import torch to rule it out.
         extra = _training_metadata(fitted, fold) if spec.estimator == "net" else {}
         summary = {k: v for k, v in fitted.summary().items() if v is not None}
         yield table_output(
-            predictions_frame(fitted),
+            predictions_frame(fitted).assign(protocol=protocol_name),
             metadata={
+                "protocol": protocol_name,
+                **genes,
                 **summary,
                 **extra,
                 "c_index": fitted.test_c_index,
@@ -306,13 +365,13 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
                 "notes": "\n".join(notes) or "none",
             },
         )
-        yield _constant_check(spec, fold, constant)
+        yield _constant_check(spec, f"{fold} ({protocol_name})", constant)
 
     return asset(
         name=spec.name,
         key_prefix=MODELING,
         group_name=MODELING,
-        partitions_def=folds_partitions,
+        partitions_def=study_partitions,
         code_version=model_code_version(model_asset, spec),
         ins=ins,
         deps=[AssetKey([MODELING, member.name]) for member in members.values()],

@@ -19,13 +19,10 @@ from radiogenomics_assets.cohort.outcomes import usable_outcomes
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
 from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.survival.results import (
-    ORACLE_MODEL,
-    oracle_predictions,
-    results_table,
-    table1_halves,
-)
+from radiogenomics_assets.survival.results import ORACLE_MODEL, oracle_predictions
 from radiogenomics_assets.survival.stored import evaluate_stored
+from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
+from radiogenomics_assets.survival.study_results import study_markdown, study_results_table
 
 #: The columns of a Table 1 row (``evaluation.results_table``), with their DuckDB types.
 ROW_TYPES = {
@@ -38,6 +35,10 @@ ROW_TYPES = {
     "ci_low": "DOUBLE",
     "ci_high": "DOUBLE",
     "n_boot": "BIGINT",
+    "mean_all": "DOUBLE",
+    "sd_all": "DOUBLE",
+    "n_folds_all": "BIGINT",
+    "n_repeats": "BIGINT",
 }
 
 
@@ -61,7 +62,8 @@ def planted_risk(source: SourceResource, store: StoreResource) -> pd.Series | No
     metadata={"column_types": ROW_TYPES},
     kinds={"duckdb"},
     description="Demo only: Table 1's oracle row, the generator's true risk scored like a "
-    "model (test C-index per fold, mean ± sd, bootstrap CI); metadata shows Table 1 with it. "
+    "model (test C-index per fold of repeat 1, mean ± sd, bootstrap CI, and over every repeat); "
+    "the folds are the same under both protocols; metadata shows Table 1 with it. "
     "Empty on real sources (has_ground_truth: false).",
 )
 def demo_oracle(
@@ -79,16 +81,24 @@ def demo_oracle(
         empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_TYPES})
         return table_output(empty, metadata={"has_ground_truth": False, "source": name})
     usable = usable_outcomes(outcomes)
-    predictions = oracle_predictions(truth, fold_splits).assign(fit_splits="train")
+    # The folds are the same under every protocol; the truth needs no fitting.
+    splits = fold_splits[fold_splits["protocol"] == HEADLINE_PROTOCOL].drop(columns="protocol")
+    predictions = oracle_predictions(truth, splits).assign(
+        fit_splits="train", protocol=HEADLINE_PROTOCOL
+    )
     metrics = pd.concat(
         [
             evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold, splits=("test",))[0]
             for fold, part in predictions.groupby("fold")
         ],
         ignore_index=True,
-    )
-    row = results_table(metrics, predictions, usable)
-    halves = table1_halves(pd.concat([table1, row], ignore_index=True))
+    ).assign(protocol=HEADLINE_PROTOCOL)
+    row = study_results_table(metrics, predictions, usable)[0].drop(columns="protocol")
+    shown = [
+        pd.concat([table1[table1["protocol"] == p], row.assign(protocol=p)], ignore_index=True)
+        for p in dict.fromkeys(table1["protocol"])
+    ]
+    halves = study_markdown(pd.concat(shown, ignore_index=True))
     return table_output(
         row,
         metadata={

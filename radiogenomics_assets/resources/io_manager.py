@@ -1,9 +1,11 @@
 """The IO manager that stores every table asset in DuckDB: key prefix = schema, name = table.
 
 Partitioned assets name their partition column in the definition metadata ``partition_expr``
-(the dagster-duckdb convention); writing a partition deletes its rows and inserts the new ones in
-one transaction, so reruns replace rather than duplicate. ``column_types`` in the definition
-metadata pins SQL types such as ``FLOAT[1024]`` for array columns.
+(the dagster-duckdb convention; a multi-partitioned asset maps each dimension to its column, and
+a row's key is those columns joined as Dagster joins the dimensions, ``fold_1|paper``); writing
+a partition deletes its rows and inserts the new ones in one transaction, so reruns replace
+rather than duplicate. ``column_types`` in the definition metadata pins SQL types such as
+``FLOAT[1024]`` for array columns.
 
 Raw assets return a :class:`TableWithRejections`: the rows they kept, the records of what they
 refused and the files they fetched are stored together. In one transaction, under the store's
@@ -78,6 +80,15 @@ def recorded_by(context: OutputContext) -> str:
     if context.has_asset_partitions:
         return f"{key}[{context.asset_partition_key}]"
     return key
+
+
+def partition_columns(metadata: Mapping[str, object] | None) -> str | list[str]:
+    """The column of ``partition_expr``, or one per dimension, in dimension-name order."""
+    expr = (metadata or {})["partition_expr"]
+    expr = getattr(expr, "value", expr)  # a JSON metadata value holds its dict in ``value``
+    if isinstance(expr, Mapping):
+        return [str(expr[dimension]) for dimension in sorted(expr)]
+    return str(expr)
 
 
 def table_schema(frame: pd.DataFrame) -> TableSchema:
@@ -155,7 +166,7 @@ class DuckDBTableIOManager(ConfigurableIOManager):
                 schema,
                 table,
                 obj,
-                partition_column=str(metadata["partition_expr"]),
+                partition_column=partition_columns(metadata),
                 partition_keys=list(context.asset_partition_keys),
                 column_types=column_types,
             )
@@ -187,12 +198,11 @@ class DuckDBTableIOManager(ConfigurableIOManager):
 
     def load_input(self, context: InputContext) -> pd.DataFrame:
         schema, table = _schema_and_table(context)
-        partition_column = None
+        partition_column: str | list[str] | None = None
         keys = None
         if context.has_asset_partitions:
             upstream = context.upstream_output
-            upstream_metadata = (upstream.definition_metadata if upstream else None) or {}
-            partition_column = str(upstream_metadata["partition_expr"])
+            partition_column = partition_columns(upstream.definition_metadata if upstream else None)
             keys = list(context.asset_partition_keys)
         with self.store.get_connection() as conn:
             exists = conn.execute(

@@ -71,11 +71,18 @@ class ModelingSettings(ConfigurableResource):
     )
     alpha_selection: Literal["paper", "validation", "inner_cv"] = Field(
         default="inner_cv",
-        description="paper: smallest alpha on the path (the paper's code); validation: best "
-        "validation C-index on the path; inner_cv: best mean C-index over an inner stratified "
-        "k-fold of train+validation (default: least noisy, see README)",
+        description="the recommended protocol's CoxNet alpha (the paper protocol always takes "
+        "the smallest): paper: smallest alpha on the path; validation: best validation C-index "
+        "on the path; inner_cv: best mean C-index over an inner stratified k-fold of "
+        "train+validation (default: least noisy, see README)",
     )
     validation_fraction: float = Field(default=0.1, description="share of patients per fold")
+    cv_repeats: int = Field(
+        default=3,
+        ge=1,
+        description="repeats of the stratified 5-fold split, each with its own seed (repeat 1 "
+        "is the paper's layout); 3 fits the demo's time, use 10 or more for a real study",
+    )
     net: NetTrainingSettings = Field(
         default_factory=NetTrainingSettings, description="training protocol of the neural models"
     )

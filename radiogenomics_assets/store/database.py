@@ -163,13 +163,34 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
         raise
 
 
+#: One partition column, or one per dimension of a multi-partition (in dimension-name order).
+PartitionColumns = str | Sequence[str]
+#: How Dagster joins the dimension keys of a multi-partition key (``fold_1|paper``).
+MULTI_KEY_SEPARATOR = "|"
+
+
+def _partition_columns(partition_column: PartitionColumns) -> list[str]:
+    if isinstance(partition_column, str):
+        return [partition_column]
+    return list(partition_column)
+
+
+def partition_sql(partition_column: PartitionColumns) -> str:
+    """The SQL expression of a row's partition key: the column, or the dimension columns joined
+    as Dagster joins a multi-partition key."""
+    cast = [f"CAST({identifier(c)} AS VARCHAR)" for c in _partition_columns(partition_column)]
+    if len(cast) == 1:
+        return cast[0]
+    return f"concat_ws('{MULTI_KEY_SEPARATOR}', {', '.join(cast)})"
+
+
 def replace_partition(
     conn: duckdb.DuckDBPyConnection,
     schema: str,
     table: str,
     frame: pd.DataFrame,
     *,
-    partition_column: str,
+    partition_column: PartitionColumns,
     partition_keys: Sequence[str],
     column_types: Mapping[str, str] | None = None,
 ) -> None:
@@ -196,17 +217,20 @@ def write_partition(
     table: str,
     frame: pd.DataFrame,
     *,
-    partition_column: str,
+    partition_column: PartitionColumns,
     partition_keys: Sequence[str],
     column_types: Mapping[str, str] | None = None,
 ) -> None:
     """:func:`replace_partition` inside a :func:`transaction` the caller holds."""
-    if partition_column not in frame.columns:
+    columns = _partition_columns(partition_column)
+    missing = [column for column in columns if column not in frame.columns]
+    if missing:
         raise ValueError(
-            f"{schema}.{table}: partition column {partition_column!r} missing from the output "
+            f"{schema}.{table}: partition column(s) {missing} missing from the output "
             f"columns {list(frame.columns)}"
         )
-    stray = set(frame[partition_column].astype(str)) - set(partition_keys)
+    keys = frame[columns].astype(str).agg(MULTI_KEY_SEPARATOR.join, axis=1) if len(frame) else []
+    stray = set(keys) - set(partition_keys)
     if stray:
         raise ValueError(
             f"{schema}.{table}: rows for partitions {sorted(stray)} outside the partitions "
@@ -223,8 +247,7 @@ def write_partition(
     else:
         conn.execute(f"CREATE TABLE {target} AS SELECT {select_list} FROM {_FRAME} LIMIT 0")
     conn.execute(
-        f"DELETE FROM {target} WHERE CAST({identifier(partition_column)} AS VARCHAR) "
-        "IN (SELECT unnest(?::VARCHAR[]))",
+        f"DELETE FROM {target} WHERE {partition_sql(columns)} IN (SELECT unnest(?::VARCHAR[]))",
         [list(partition_keys)],
     )
     conn.execute(f"INSERT INTO {target} BY NAME SELECT {select_list} FROM {_FRAME}")
@@ -285,17 +308,14 @@ def read_table(
     schema: str,
     table: str,
     *,
-    partition_column: str | None = None,
+    partition_column: PartitionColumns | None = None,
     partition_keys: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read a table, or only the rows of some partitions."""
     sql = f"SELECT * FROM {qualified(schema, table)}"
     params: list[object] = []
     if partition_column is not None and partition_keys is not None:
-        sql += (
-            f" WHERE CAST({identifier(partition_column)} AS VARCHAR) "
-            "IN (SELECT unnest(?::VARCHAR[]))"
-        )
+        sql += f" WHERE {partition_sql(partition_column)} IN (SELECT unnest(?::VARCHAR[]))"
         params.append(list(partition_keys))
     return conn.execute(sql, params).fetchdf()
 

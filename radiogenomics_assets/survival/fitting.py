@@ -10,6 +10,7 @@ object with ``predict(blocks)``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +82,7 @@ def fit_predict(
     alpha_selection: AlphaSelection = "inner_cv",
     net_training: NetTraining | None = None,
     coxnet_reuse: Mapping[Modality, FittedBlock] | None = None,
+    late_fusion: str | None = None,
 ) -> FittedModel:
     """Fit ``spec`` on one fold's training rows and predict every used patient.
 
@@ -94,6 +96,8 @@ def fit_predict(
         net_training: the neural training protocol (default: the paper's).
         coxnet_reuse: per block, fits a CoxNet late fusion may use instead of refitting, when
             their fingerprints match (see :func:`~.fusion.fit_coxnet`).
+        late_fusion: a CoxNet late fusion's aggregation rule in place of the spec's (the study
+            protocol's, :mod:`.study_protocol`); ignored by every other model.
 
     Raises:
         RegistryError: no fitter for the spec's estimator.
@@ -103,6 +107,10 @@ def fit_predict(
     fitter = FITTERS.get(spec.estimator)
     if fitter is None:
         raise RegistryError(f"no fitter for estimator {spec.estimator!r} of {spec.name!r}")
+    if late_fusion is not None and spec.estimator == "coxnet" and spec.fusion == "late":
+        spec = dataclasses.replace(
+            spec, hyperparameters={**spec.hyperparameters, "late_fusion": late_fusion}
+        )
     data = prepare_model_data(spec.modalities, features, outcomes, splits)
     options = FitOptions(
         seed, alpha_selection, net_training or NetTraining(), dict(coxnet_reuse or {})

@@ -326,7 +326,8 @@ def results_markdown(
     """The table in the paper's layout: ``| Method | Fold 1 | … | Mean ± sd | 95 % CI |``.
 
     With ``paper_table`` (``1a`` or ``1b``), only that half's rows and the oracle row. The best
-    C-index of each fold is bold, as in the paper (the oracle row is not a contender).
+    C-index of each fold is bold, as in the paper (the oracle row is not a contender). A table
+    with ``mean_all`` (:mod:`.study_results`) gains the mean ± sd over every repeat × fold.
     """
     if paper_table is not None and "paper_table" in table.columns:
         table = table[(table["paper_table"] == paper_table) | (table["model"] == ORACLE_MODEL)]
@@ -334,6 +335,9 @@ def results_markdown(
     contenders = table[table["model"] != ORACLE_MODEL]
     best = {fold: contenders[fold].max() for fold in folds} if len(contenders) else {}
     header = ["Method", *(f"Fold {fold_number(f)}" for f in folds), "Mean ± sd", "95% CI"]
+    repeats = "mean_all" in table.columns
+    if repeats:
+        header.append("Mean ± sd, all repeats (folds)")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in table.itertuples(index=False):
         values = row._asdict()
@@ -345,6 +349,12 @@ def results_markdown(
         cells.append(f"{values['mean']:.2f} ± {values['sd']:.2f}")
         has_ci = np.isfinite(values["ci_low"]) and np.isfinite(values["ci_high"])
         cells.append(f"[{values['ci_low']:.2f}, {values['ci_high']:.2f}]" if has_ci else "n/a")
+        if repeats and np.isfinite(values["mean_all"]):
+            cells.append(
+                f"{values['mean_all']:.2f} ± {values['sd_all']:.2f} ({int(values['n_folds_all'])})"
+            )
+        elif repeats:
+            cells.append("n/a")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -18,11 +18,16 @@ built to survive a growing cohort:
   stratum has two or more non-test patients) are the validation split, the rest train. A patient's
   rank never changes when others join, so an addition moves at most the few patients at the
   boundary of the count.
+* **Repeated cross-validation** (:func:`cv_fold_name`, :func:`repeat_seed`). Repeat ``r`` draws
+  its own five folds the same way with a seed derived from the study seed and ``r``; repeat 1
+  uses the study seed itself and keeps the paper's fold names ``fold_<n>``, later repeats are
+  ``r<r>_fold_<n>``. Each repeat's assignment is sticky on its own.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable
 from typing import Literal
 
@@ -50,18 +55,57 @@ def fold_name(fold: int) -> str:
     return f"fold_{fold}"
 
 
-def fold_number(fold: int | str) -> int:
-    """The 1-based fold number of ``3`` or ``"fold_3"``.
+_CV_FOLD = re.compile(r"^(?:r(?P<repeat>[1-9][0-9]*)_)?fold_(?P<fold>[0-9]+)$")
+
+
+def cv_fold_name(repeat: int, fold: int) -> str:
+    """The partition key of fold ``fold`` of repeat ``repeat``: ``fold_3`` in repeat 1 (the
+    paper's names), ``r2_fold_3`` in later repeats."""
+    if repeat < 1 or fold < 1:
+        raise FoldAssignmentError(f"repeat and fold start at 1, got repeat {repeat}, fold {fold}")
+    return fold_name(fold) if repeat == 1 else f"r{repeat}_{fold_name(fold)}"
+
+
+def cv_fold_parts(name: str) -> tuple[int, int]:
+    """``(repeat, fold)`` of a name made by :func:`cv_fold_name`.
 
     Raises:
-        FoldAssignmentError: the value is neither a positive int nor ``fold_<positive int>``.
+        FoldAssignmentError: the name is not ``fold_<n>`` or ``r<r>_fold_<n>`` (``r`` ≥ 2).
+    """
+    match = _CV_FOLD.fullmatch(str(name))
+    repeat = int(match["repeat"] or 1) if match else 0
+    if not match or (match["repeat"] and repeat == 1) or int(match["fold"]) < 1:
+        raise FoldAssignmentError(f"expected 'fold_<n>' or 'r<repeat ≥ 2>_fold_<n>', got {name!r}")
+    return repeat, int(match["fold"])
+
+
+def cv_fold_names(repeats: int, n_folds: int = N_FOLDS) -> tuple[str, ...]:
+    """Every partition key of ``repeats`` repeats, repeat by repeat."""
+    if repeats < 1:
+        raise FoldAssignmentError(f"cv_repeats must be at least 1, got {repeats}")
+    return tuple(cv_fold_name(r, f) for r in range(1, repeats + 1) for f in range(1, n_folds + 1))
+
+
+def repeat_seed(seed: int, repeat: int) -> int:
+    """The seed of one repeat: the study seed for repeat 1 (so its folds are the paper-layout
+    folds drawn before repeats existed), a hash of both for the others."""
+    if repeat == 1:
+        return seed
+    return int(_hash_key(seed, "repeat", repeat)[:8], 16)
+
+
+def fold_number(fold: int | str) -> int:
+    """The 1-based fold number of ``3``, ``"fold_3"`` or ``"r2_fold_3"``.
+
+    Raises:
+        FoldAssignmentError: the value is neither a positive int nor a fold name.
     """
     if isinstance(fold, bool):
         raise FoldAssignmentError(f"fold must be an int or 'fold_<n>', got {fold!r}")
     if isinstance(fold, int | np.integer):
         number = int(fold)
-    elif isinstance(fold, str) and fold.startswith("fold_") and fold[5:].isdigit():
-        number = int(fold[5:])
+    elif isinstance(fold, str):
+        number = cv_fold_parts(fold)[1]
     else:
         raise FoldAssignmentError(f"fold must be an int or 'fold_<n>', got {fold!r}")
     if number < 1:
@@ -69,11 +113,14 @@ def fold_number(fold: int | str) -> int:
     return number
 
 
-def _fold_sort_key(fold: object) -> tuple[int, int, str]:
+def fold_order(fold: object) -> tuple[int, int, int, str]:
+    """Sort key of fold names (or numbers): repeat, then fold number; other values last."""
     try:
-        return (0, fold_number(fold), "")  # type: ignore[arg-type]
+        if isinstance(fold, str):
+            return (0, *cv_fold_parts(fold), "")
+        return (0, 1, fold_number(fold), "")  # type: ignore[arg-type]
     except FoldAssignmentError:
-        return (1, 0, str(fold))
+        return (1, 0, 0, str(fold))
 
 
 def _hash_key(*parts: object) -> str:
@@ -243,6 +290,58 @@ def split_fold(
     return result
 
 
+def assign_repeats(
+    patients: pd.DataFrame,
+    *,
+    repeats: int,
+    seed: int,
+    previous: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`assign_test_folds` once per repeat, each with :func:`repeat_seed` and sticky to
+    its own earlier assignment in ``previous`` (rows without a ``repeat`` column are repeat 1).
+
+    Returns:
+        Columns ``repeat, patient_id, event, test_fold``, sorted by repeat and id.
+    """
+    if repeats < 1:
+        raise FoldAssignmentError(f"cv_repeats must be at least 1, got {repeats}")
+    if previous is not None and "repeat" not in previous.columns:
+        previous = previous.assign(repeat=1)
+    frames = []
+    for repeat in range(1, repeats + 1):
+        earlier = None if previous is None else previous[previous["repeat"] == repeat]
+        assigned = assign_test_folds(
+            patients,
+            seed=repeat_seed(seed, repeat),
+            previous=None if earlier is None or earlier.empty else earlier.drop(columns="repeat"),
+        )
+        frames.append(assigned.assign(repeat=repeat))
+    columns = ["repeat", "patient_id", "event", "test_fold"]
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def split_cv_fold(
+    assignment: pd.DataFrame, name: str, *, validation_fraction: float = 0.1, seed: int
+) -> pd.DataFrame:
+    """:func:`split_fold` of the fold named ``name`` (:func:`cv_fold_name`) of the repeats in
+    ``assignment`` (:func:`assign_repeats`), with that repeat's seed; ``fold`` is ``name``."""
+    repeat, number = cv_fold_parts(name)
+    rows = assignment[assignment["repeat"] == repeat]
+    if rows.empty:
+        raise FoldAssignmentError(
+            f"{name}: repeat {repeat} is not in the fold assignment (repeats "
+            f"{sorted(set(assignment['repeat']))}); raise cv_repeats or materialize "
+            "modeling/fold_assignment again"
+        )
+    splits = split_fold(
+        rows.drop(columns="repeat"),
+        number,
+        validation_fraction=validation_fraction,
+        seed=repeat_seed(seed, repeat),
+    )
+    return splits.assign(fold=name)
+
+
 def split_event_counts(splits: pd.DataFrame, outcomes: pd.DataFrame | None = None) -> pd.DataFrame:
     """Patients and events per fold and split, with a row for every split even when empty.
 
@@ -270,7 +369,7 @@ def split_event_counts(splits: pd.DataFrame, outcomes: pd.DataFrame | None = Non
             f"{frame.loc[frame['event'].isna(), 'patient_id'].tolist()[:10]}"
         )
     rows = []
-    for fold in sorted(frame["fold"].unique(), key=_fold_sort_key):
+    for fold in sorted(frame["fold"].unique(), key=fold_order):
         in_fold = frame[frame["fold"] == fold]
         for split in SPLITS:
             part = in_fold[in_fold["split"] == split]

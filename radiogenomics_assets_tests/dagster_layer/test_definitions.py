@@ -11,10 +11,20 @@ import os
 from pathlib import Path
 
 import pytest
+from dagster import MultiPartitionsDefinition, PartitionsDefinition
 
 from radiogenomics_assets.definitions import defs
 
 SNAPSHOT = Path(__file__).with_name("asset_graph.json")
+
+
+def _partitions(partitions: PartitionsDefinition | None) -> object:
+    """A dynamic set's name, a static set's keys, a multi-partition's dimensions."""
+    if partitions is None:
+        return None
+    if isinstance(partitions, MultiPartitionsDefinition):
+        return {d.name: _partitions(d.partitions_def) for d in partitions.partitions_defs}
+    return getattr(partitions, "name", None) or sorted(partitions.get_partition_keys())
 
 
 def _graph_summary() -> dict[str, object]:
@@ -25,8 +35,7 @@ def _graph_summary() -> dict[str, object]:
         partitions = node.partitions_def
         assets[key.to_user_string()] = {
             "group": node.group_name,
-            "partitions": getattr(partitions, "name", None)
-            or (sorted(partitions.get_partition_keys()) if partitions else None),
+            "partitions": _partitions(partitions),
             "deps": sorted(k.to_user_string() for k in node.parent_keys),
             "automation": node.automation_condition.get_label()
             if node.automation_condition

@@ -16,7 +16,8 @@ from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from radiogenomics_assets.assets import all_assets
 from radiogenomics_assets.features.blocks import DENSENET_COLUMN
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.partitions import fold_partition_key
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
@@ -26,6 +27,7 @@ from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.store.files import sha256_file
 from radiogenomics_assets.survival.fitting import load_predictor
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.survival.synthetic import Cohort, planted_cohort
 
 SMALL_NETS = NetTrainingSettings(
@@ -51,6 +53,7 @@ def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
     assignment = assign_test_folds(cohort.outcomes[["patient_id", "event"]], seed=1)
     splits = all_fold_splits(assignment, seed=1)
     splits = splits[splits["fold"] == "fold_1"]
+    splits = pd.concat([splits.assign(protocol=p) for p in PROTOCOL_NAMES], ignore_index=True)
     with store.get_connection() as conn:
         replace_table(conn, "features", "gene_expression", gene_expression)
         replace_table(
@@ -70,8 +73,8 @@ def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
             "modeling",
             "fold_splits",
             splits,
-            partition_column="fold",
-            partition_keys=["fold_1"],
+            partition_column=["fold", "protocol"],
+            partition_keys=[str(fold_partition_key("fold_1", p)) for p in PROTOCOL_NAMES],
         )
     return store
 
@@ -81,13 +84,16 @@ def features_store(tmp_path: Path) -> StoreResource:
     return _store_with_features(tmp_path, planted_cohort())
 
 
-def _materialize(store: StoreResource, names: list[str], cohort_ids: list[str]):
+def _materialize(
+    store: StoreResource, names: list[str], cohort_ids: list[str], protocol: str = "recommended"
+):
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(PATIENTS_PARTITIONS, cohort_ids)
+    instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, ["fold_1"])
     return materialize(
         all_assets,
         selection=[AssetKey(["modeling", name]) for name in names],
-        partition_key="fold_1",
+        partition_key=fold_partition_key("fold_1", protocol),
         instance=instance,
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
@@ -152,7 +158,7 @@ def test_a_constant_prediction_fails_the_warn_check_naming_model_and_fold(tmp_pa
     assert result.success  # a WARN check does not fail the run
     [check] = result.get_asset_check_evaluations()
     assert not check.passed and check.severity == AssetCheckSeverity.WARN
-    assert check.description.startswith("mlp_p on fold_1 predicts the same risk")
+    assert check.description.startswith("mlp_p on fold_1 (recommended) predicts the same risk")
     event = result.asset_materializations_for_node("modeling__mlp_p")[0]
     assert event.metadata["constant_prediction"].value is True
 
@@ -192,7 +198,7 @@ def test_coxnet_late_fusion_depends_on_and_reuses_its_single_modality_fits(
     partly_reused = _risks(features_store, "cox_lf_g_p")
 
     # With no member file at all, every block is refitted: the stored numbers are identical.
-    features_store.files.path("models", "cox_g", "fold_1.joblib").unlink()
+    features_store.files.path("models", "cox_g", "recommended", "fold_1.joblib").unlink()
     refit = _materialize(features_store, ["cox_lf_g_p"], ids)
     assert _metadata(refit, "cox_lf_g_p")["reused_fits"] == "none"
     refitted = _risks(features_store, "cox_lf_g_p")
@@ -201,3 +207,29 @@ def test_coxnet_late_fusion_depends_on_and_reuses_its_single_modality_fits(
     both = _materialize(features_store, ["cox_g", "cox_p", "cox_lf_g_p"], ids)
     assert _metadata(both, "cox_lf_g_p")["reused_fits"] == "cox_g, cox_p"
     pd.testing.assert_frame_equal(_risks(features_store, "cox_lf_g_p"), refitted, check_exact=True)
+
+
+def test_the_paper_protocol_sums_raw_risks_takes_the_smallest_alpha_and_complete_genes(
+    tmp_path: Path,
+) -> None:
+    cohort = planted_cohort()
+    store = _store_with_features(tmp_path, cohort)
+    gene = cohort.features["genomics"].columns[0]
+    with store.get_connection() as conn:  # one gene was imputed in one patient
+        conn.execute("UPDATE features.gene_expression SET imputed = gene = ?", [gene])
+    ids = cohort.outcomes["patient_id"].tolist()
+    runs = {p: _materialize(store, ["cox_lf_g_p"], ids, protocol=p) for p in PROTOCOL_NAMES}
+    meta = {p: _metadata(run, "cox_lf_g_p") for p, run in runs.items()}
+    assert meta["paper"]["protocol"] == "paper" and meta["paper"]["alpha_selection"] == "paper"
+    assert meta["recommended"]["alpha_selection"] == "inner_cv"
+    n_genes = cohort.features["genomics"].shape[1]
+    assert meta["paper"]["n_genes_available"] == n_genes - 1
+    assert meta["recommended"]["n_genes_available"] == n_genes
+    model = load_predictor(store.files.path(*Path(meta["paper"]["model_file"]).parts))
+    assert model.rule == "sum_risk"
+    assert "paper" in meta["paper"]["model_file"].split("/")
+    with store.get_connection() as conn:
+        rows = conn.execute(
+            "SELECT protocol, count(*) FROM modeling.cox_lf_g_p GROUP BY protocol ORDER BY 1"
+        ).fetchall()
+    assert rows == [("paper", len(ids)), ("recommended", len(ids))]
