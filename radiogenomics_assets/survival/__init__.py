@@ -13,6 +13,8 @@ Modules, in the order data flows through them:
 * :mod:`.fitted`: what every fitted model offers, and ``evaluate_fitted`` through the metrics.
 * :mod:`.stored`: a model's stored predictions table, its survival curves, its evaluation.
 * :mod:`.results` and :mod:`.figures`: Table 1(a) and Fig. 2 regenerated.
+* :mod:`.km`: test patients split at their fold's training-median risk, Kaplan–Meier curves,
+  log-rank test and numbers at risk of the two groups, as a PNG.
 
 Nothing here imports dagster.
 """

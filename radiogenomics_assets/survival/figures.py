@@ -2,21 +2,25 @@
 
 Top panel: single-modality models. Bottom panel: fusion models, with the single-modality curves
 drawn in grey behind them for comparison. Each legend entry carries the model's mean AUC.
-Models outside the registry (the demo cohort's ``oracle``) are drawn dashed in black on both
-panels as a reference. Figures are drawn on a bare :class:`~matplotlib.figure.Figure` with the
-Agg canvas: no pyplot, no global backend switch, no display.
+The demo cohort's ``oracle`` (and any model outside the registry) is drawn dashed in black on
+both panels as a reference, whatever ``kind`` the curves table gives it. The x axis says where
+follow-up time starts: the outcome origin (:data:`~radiogenomics_assets.cohort.outcomes.Origin`)
+is the CT date by default, the surgery date on request, and :func:`time_axis_label` names it.
+Figures are drawn on a bare :class:`~matplotlib.figure.Figure` with the Agg canvas: no pyplot,
+no global backend switch, no display.
 """
 
 from __future__ import annotations
 
 import io
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
 
+from radiogenomics_assets.cohort.outcomes import Origin
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
-from radiogenomics_assets.survival.results import model_label
+from radiogenomics_assets.survival.results import ORACLE_MODEL, model_label
 
 # matplotlib is imported inside the functions that use it: the code location imports this
 # module, and loading it must not cost seconds.
@@ -27,14 +31,29 @@ if TYPE_CHECKING:
 CurveKind = Literal["single", "fusion", "reference"]
 CURVE_COLUMNS: tuple[str, ...] = ("model", "time", "auc", "mean_auc")
 _GREY = "#b0b0b0"
+#: The x-axis text of each outcome origin (``days`` of the outcomes table counts from it).
+TIME_AXIS_LABELS: dict[Origin, str] = {"ct": "Days after CT", "surgery": "Days after surgery"}
 
 
 class FigureInputError(ValueError):
     """The curves table lacks columns or rows needed for the figure."""
 
 
+def time_axis_label(origin: Origin) -> str:
+    """The x-axis text of a time axis whose days count from ``origin`` (``"ct"``, ``"surgery"``).
+
+    Raises:
+        FigureInputError: ``origin`` is neither ``"ct"`` nor ``"surgery"``.
+    """
+    if origin not in TIME_AXIS_LABELS:
+        raise FigureInputError(f"origin must be one of {get_args(Origin)}, got {origin!r}")
+    return TIME_AXIS_LABELS[origin]
+
+
 def curve_kind(model: str) -> CurveKind:
-    """``single`` or ``fusion`` from the registry; ``reference`` for unregistered models."""
+    """``single`` or ``fusion`` from the registry; ``reference`` for the oracle and the rest."""
+    if model == ORACLE_MODEL:
+        return "reference"
     try:
         spec = get_spec(model)
     except RegistryError:
@@ -49,7 +68,41 @@ def curves_with_mean_auc(curves: pd.DataFrame, fold_metrics: pd.DataFrame) -> pd
     return curves.drop(columns=["mean_auc"], errors="ignore").merge(means, on=keys, how="left")
 
 
-def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figure:
+def curves_for_panel(curves: pd.DataFrame, estimator: str) -> pd.DataFrame:
+    """The curve rows of the models fitted by ``estimator`` (a registry family), and the
+    reference rows (the oracle, unregistered models), which every panel draws."""
+
+    def belongs(model: str) -> bool:
+        if curve_kind(model) == "reference":
+            return True
+        return get_spec(model).estimator == estimator
+
+    keep = {model: belongs(str(model)) for model in curves["model"].unique()}
+    return curves[curves["model"].map(keep).astype(bool)]
+
+
+def _kinds(rows: pd.DataFrame) -> dict[str, CurveKind]:
+    given = (
+        rows.groupby("model")["kind"].first() if "kind" in rows.columns else pd.Series(dtype=object)
+    )
+    kinds: dict[str, CurveKind] = {}
+    for model in rows["model"].unique():
+        kind = given.get(model)
+        # The oracle is a reference whatever a caller's kind column says, and a missing or
+        # unknown kind falls back to the registry rather than hiding the curve.
+        if model == ORACLE_MODEL or kind not in get_args(CurveKind):
+            kind = curve_kind(str(model))
+        kinds[str(model)] = kind
+    return kinds
+
+
+def build_td_auc_figure(
+    curves: pd.DataFrame,
+    *,
+    fold: str,
+    title: str,
+    time_label: str = TIME_AXIS_LABELS["ct"],
+) -> Figure:
     """The Fig. 2 panel pair of one fold (see the module docstring).
 
     Args:
@@ -57,6 +110,8 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
             present, only ``fold`` and the test split are drawn); ``kind`` optional.
         fold: the fold drawn (used to filter and in the panel titles).
         title: figure title.
+        time_label: x-axis text, :func:`time_axis_label` of the outcomes' origin; the default
+            is that of the project's default origin, the CT date.
 
     Raises:
         FigureInputError: columns are missing or no curve is left to draw.
@@ -74,11 +129,7 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
     rows = rows[np.isfinite(rows["auc"].to_numpy(dtype=float))]
     if rows.empty:
         raise FigureInputError(f"no finite AUC value to draw for {fold}")
-    kinds = (
-        rows.groupby("model")["kind"].first()
-        if "kind" in rows.columns
-        else pd.Series({model: curve_kind(model) for model in rows["model"].unique()})
-    )
+    kinds = _kinds(rows)
 
     figure = Figure(figsize=(6.4, 7.2), layout="constrained")
     top, bottom = figure.subplots(2, 1, sharex=True, sharey=True)
@@ -86,7 +137,7 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
     for model, curve in rows.groupby("model", sort=False):
         curve = curve.sort_values("time")
         label = f"{model_label(str(model))} ({curve['mean_auc'].iloc[0]:.2f})"
-        kind = kinds[model]
+        kind = kinds[str(model)]
         if kind == "reference":
             for axes in (top, bottom):
                 axes.plot(curve["time"], curve["auc"], "k--", linewidth=1.2, label=label)
@@ -102,7 +153,7 @@ def build_td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> Figur
         axes.set_ylim(0.0, 1.0)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize="small", loc="lower right")
-    bottom.set_xlabel("days after surgery")
+    bottom.set_xlabel(time_label)
     figure.suptitle(title)
     return figure
 
@@ -118,13 +169,20 @@ def _palette() -> list[tuple[float, ...]]:
     return [colours[index] for index in order if index not in (14, 15)] * 2
 
 
-def td_auc_figure(curves: pd.DataFrame, *, fold: str, title: str) -> bytes:
+def td_auc_figure(
+    curves: pd.DataFrame,
+    *,
+    fold: str,
+    title: str,
+    time_label: str = TIME_AXIS_LABELS["ct"],
+) -> bytes:
     """:func:`build_td_auc_figure` rendered as PNG bytes (reproducible: no software stamp).
 
     Raises:
         FigureInputError: see :func:`build_td_auc_figure`.
     """
-    return _png(build_td_auc_figure(curves, fold=fold, title=title), dpi=120)
+    figure = build_td_auc_figure(curves, fold=fold, title=title, time_label=time_label)
+    return figure_png(figure, dpi=120)
 
 
 def training_curve_figure(
@@ -171,10 +229,12 @@ def training_curve_figure(
     c_axes.set_ylabel("validation C-index")
     c_axes.set_xlabel("SGD step")
     figure.suptitle(title)
-    return _png(figure)
+    return figure_png(figure)
 
 
-def _png(figure: Figure, dpi: int = 100) -> bytes:
+def figure_png(figure: Figure, dpi: int = 100) -> bytes:
+    """``figure`` saved as PNG bytes on the Agg canvas, without a software stamp (so the same
+    figure gives the same bytes)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     FigureCanvasAgg(figure)

@@ -5,13 +5,18 @@ import io
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.figure import Figure
 from matplotlib.image import imread
 
+from radiogenomics_assets.cohort.criteria import CohortCriteria
 from radiogenomics_assets.survival.figures import (
     FigureInputError,
     build_td_auc_figure,
+    curve_kind,
+    curves_for_panel,
     curves_with_mean_auc,
     td_auc_figure,
+    time_axis_label,
 )
 
 MODELS = ["cox_g", "cox_p", "cox_d", "cox_ef_g_p", "cox_lf_g_d", "oracle"]
@@ -80,3 +85,50 @@ def test_missing_columns_or_empty_fold_are_refused() -> None:
         td_auc_figure(curves.drop(columns="mean_auc"), fold="fold_4", title="x")
     with pytest.raises(FigureInputError, match="no finite AUC value to draw for fold_1"):
         td_auc_figure(curves, fold="fold_1", title="x")
+
+
+def test_the_time_axis_names_the_outcome_origin_ct_by_default() -> None:
+    curves = _curves()
+    default = build_td_auc_figure(curves, fold="fold_4", title="Fig. 2")
+    assert default.axes[1].get_xlabel() == time_axis_label(CohortCriteria().origin)
+    assert time_axis_label("ct") == "Days after CT"
+    surgery = build_td_auc_figure(
+        curves, fold="fold_4", title="Fig. 2", time_label=time_axis_label("surgery")
+    )
+    assert surgery.axes[1].get_xlabel() == "Days after surgery"
+    with pytest.raises(FigureInputError, match=r"origin must be one of .*got 'diagnosis'"):
+        time_axis_label("diagnosis")  # type: ignore[arg-type]
+
+
+def _oracle_lines(figure: Figure) -> list[list[str]]:
+    """Per panel, the labels of the dashed black lines."""
+    return [
+        [
+            line.get_label()
+            for line in axes.get_lines()
+            if line.get_linestyle() == "--" and line.get_color() == "k"
+        ]
+        for axes in figure.axes
+    ]
+
+
+def test_the_oracle_is_a_dashed_reference_on_both_panels_whatever_its_kind_column() -> None:
+    curves = _curves()
+    mean = curves.loc[
+        (curves["model"] == "oracle") & (curves["fold"] == "fold_4"), "mean_auc"
+    ].iloc[0]
+    expected = [f"Oracle (true risk) ({mean:.2f})"]
+    assert curve_kind("oracle") == "reference"
+    figure = build_td_auc_figure(curves, fold="fold_4", title="x")
+    assert _oracle_lines(figure) == [expected, expected]
+    # A kind column from a caller that labelled the oracle wrongly, or not at all.
+    kinds = curves["model"].map(curve_kind).where(curves["model"] != "oracle", "fusion")
+    for kind in (kinds, kinds.where(curves["model"] != "oracle", None)):
+        figure = build_td_auc_figure(curves.assign(kind=kind), fold="fold_4", title="x")
+        assert _oracle_lines(figure) == [expected, expected]
+
+
+def test_a_panel_keeps_its_family_and_the_oracle() -> None:
+    curves = pd.concat([_curves(), _curves().assign(model="mlp_g")], ignore_index=True)
+    assert set(curves_for_panel(curves, "coxnet")["model"]) == set(MODELS)
+    assert set(curves_for_panel(curves, "net")["model"]) == {"mlp_g", "oracle"}
