@@ -8,6 +8,7 @@ from radiogenomics_assets.assets.cohort import cohort_assets
 from radiogenomics_assets.assets.evaluation import evaluation_assets as _evaluation
 from radiogenomics_assets.assets.genomics import genomics_assets
 from radiogenomics_assets.assets.imaging import imaging_assets
+from radiogenomics_assets.assets.km import km_assets
 from radiogenomics_assets.assets.modeling import model_assets, modeling_assets
 from radiogenomics_assets.assets.oracle import oracle_assets
 from radiogenomics_assets.assets.provenance import lineage
@@ -33,6 +34,7 @@ all_assets: list[AssetsDefinition] = [
     *imaging_assets,
     *modeling_assets,
     *_evaluation,
+    *km_assets,
     *oracle_assets,
     lineage,
 ]
@@ -44,7 +46,7 @@ def _groups(asset: AssetsDefinition) -> set[str]:
 
 #: Assets with one partition per patient: what a new patient needs materialized.
 patient_assets = [a for a in all_assets if a.partitions_def == patients_partitions]
-#: Assets with one partition per cross-validation fold.
+#: Assets with one partition per study protocol and cross-validation fold.
 fold_assets = [a for a in all_assets if a.partitions_def == study_partitions]
 _unpartitioned = [a for a in all_assets if a.partitions_def is None]
 ingest_assets = [a for a in _unpartitioned if _groups(a) == {RAW}]

@@ -32,11 +32,18 @@ from radiogenomics_assets.cohort.outcomes import usable_outcomes
 from radiogenomics_assets.materializations import latest_materialization
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
 from radiogenomics_assets.partitions import FOLD_PARTITION, study_partitions
+from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import partition_columns
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
-from radiogenomics_assets.survival.figures import curves_with_mean_auc, td_auc_figure
+from radiogenomics_assets.survival.figures import (
+    curves_for_panel,
+    curves_with_mean_auc,
+    td_auc_figure,
+    time_axis_label,
+)
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
+from radiogenomics_assets.survival.results import ORACLE_MODEL
 from radiogenomics_assets.survival.splits import fold_order
 from radiogenomics_assets.survival.stored import evaluate_stored
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
@@ -216,33 +223,44 @@ def results_table_asset(
     ins={
         "td_auc_curves": AssetIn(key=[EVALUATION, "td_auc_curves"]),
         "fold_metrics": AssetIn(key=[EVALUATION, "fold_metrics"]),
+        "oracle_curves": AssetIn(key=[EVALUATION, "oracle_td_auc_curves"]),
     },
     kinds={"duckdb", "png"},
-    description="Fig. 2 regenerated: per fold, TD-AUC of the single-modality models (top) and "
-    "fusion models with the single ones greyed (bottom), mean AUC in the legend; one figure of "
-    "the CoxNet models (Fig. 2(a)/(b), panel 'linear') and one of the nets (Fig. 2(c), "
-    "'neural'), each drawn from the models evaluated (a family with none is skipped).",
+    description="Fig. 2 regenerated per protocol on the folds of repeat 1: TD-AUC of the "
+    "single-modality models (top) and fusion models with the single ones greyed (bottom), mean "
+    "AUC in the legend, the demo's oracle as a dashed reference; one figure of the CoxNet models "
+    "(Fig. 2(a)/(b), panel 'linear') and one of the nets (Fig. 2(c), 'neural') per fold, each "
+    "drawn from the models evaluated (a family with none is skipped). The x axis counts days "
+    "from the cohort's outcome origin.",
 )
 def td_auc_figures(
-    store: StoreResource, td_auc_curves: pd.DataFrame, fold_metrics: pd.DataFrame
+    store: StoreResource,
+    cohort: CohortResource,
+    td_auc_curves: pd.DataFrame,
+    fold_metrics: pd.DataFrame,
+    oracle_curves: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
-    curves = with_repeat(curves_with_mean_auc(td_auc_curves, fold_metrics))
-    curves = curves[(curves["split"] == "test") & (curves["repeat"] == 1)]
-    family_of = {spec.name: spec.estimator for spec in MODEL_REGISTRY}
+    curves = curves_with_mean_auc(td_auc_curves, fold_metrics)
+    curves = with_repeat(curves[curves["split"] == "test"])
+    curves = curves[curves["repeat"] == 1]
+    time_label = time_axis_label(cohort.origin)
     rows, images, skipped = [], [], []
     for protocol in PROTOCOL_NAMES:
+        mine = pd.concat(
+            [curves[curves["protocol"] == protocol], oracle_curves.assign(protocol=protocol)],
+            ignore_index=True,
+        )
         for estimator, panel in FIGURE_PANELS.items():
-            shown = curves[
-                (curves["protocol"] == protocol) & (curves["model"].map(family_of) == estimator)
-            ]
-            if shown.empty:
+            shown = curves_for_panel(mine, estimator)
+            if (shown["model"] == ORACLE_MODEL).all():
                 skipped.append(f"{panel} ({protocol})")
                 continue
-            for fold in sorted(set(shown["fold"]), key=fold_order):
+            for fold in sorted(set(shown["fold"]) & set(curves["fold"]), key=fold_order):
                 png = td_auc_figure(
                     shown[shown["fold"] == fold],
                     fold=fold,
                     title=f"Test TD-AUC, {fold}, {panel}, {protocol} protocol",
+                    time_label=time_label,
                 )
                 name = f"td_auc_{protocol}_{fold}_{panel}.png"
                 stored = store.files.write_bytes(png, "figures", name)
@@ -266,6 +284,8 @@ def td_auc_figures(
         pd.DataFrame(rows, columns=columns),
         metadata={
             "figures": MetadataValue.md("\n\n".join(images) or "no curve to draw"),
+            "time_axis": time_label,
+            "oracle_drawn": not oracle_curves.empty,
             "skipped_panels": _names(skipped),
             "absent_models": _names(absent),
         },

@@ -11,7 +11,7 @@ keeps it materialized (a skipped asset would be planned again by every refresh).
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
+from dagster import AssetExecutionContext, AssetIn, AssetOut, MetadataValue, multi_asset
 
 from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.versions import with_code_version
@@ -19,6 +19,7 @@ from radiogenomics_assets.cohort.outcomes import usable_outcomes
 from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
 from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
 from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.survival.figures import curves_with_mean_auc
 from radiogenomics_assets.survival.results import ORACLE_MODEL, oracle_predictions
 from radiogenomics_assets.survival.stored import evaluate_stored
 from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
@@ -50,21 +51,44 @@ def planted_risk(source: SourceResource, store: StoreResource) -> pd.Series | No
     return demo.ground_truth().set_index("patient_id")["log_hazard"]
 
 
+#: The columns of the oracle's TD-AUC curves (``evaluation.oracle_td_auc_curves``).
+CURVE_TYPES = {
+    "model": "VARCHAR",
+    "fold": "VARCHAR",
+    "split": "VARCHAR",
+    "time": "DOUBLE",
+    "auc": "DOUBLE",
+    "mean_auc": "DOUBLE",
+}
+
+
 @with_code_version
-@asset(
-    key_prefix=EVALUATION,
-    group_name=EVALUATION,
+@multi_asset(
+    outs={
+        "demo_oracle": AssetOut(
+            key=[EVALUATION, "demo_oracle"],
+            group_name=EVALUATION,
+            metadata={"column_types": ROW_TYPES},
+            kinds={"duckdb"},
+            description="Demo only: Table 1's oracle row, the generator's true risk scored like "
+            "a model (test C-index per fold of repeat 1, mean ± sd, bootstrap CI, and over every "
+            "repeat); the folds are the same under both protocols; metadata shows Table 1 with "
+            "it. Empty on real sources (has_ground_truth: false).",
+        ),
+        "oracle_td_auc_curves": AssetOut(
+            key=[EVALUATION, "oracle_td_auc_curves"],
+            group_name=EVALUATION,
+            metadata={"column_types": CURVE_TYPES},
+            kinds={"duckdb"},
+            description="Demo only: the oracle's test TD-AUC per fold, the reference curve of "
+            "Fig. 2; empty on real sources.",
+        ),
+    },
     ins={
         "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
         "outcomes": AssetIn(key=[COHORT, "outcomes"]),
         "table1": AssetIn(key=[EVALUATION, "results_table"]),
     },
-    metadata={"column_types": ROW_TYPES},
-    kinds={"duckdb"},
-    description="Demo only: Table 1's oracle row, the generator's true risk scored like a "
-    "model (test C-index per fold of repeat 1, mean ± sd, bootstrap CI, and over every repeat); "
-    "the folds are the same under both protocols; metadata shows Table 1 with it. "
-    "Empty on real sources (has_ground_truth: false).",
 )
 def demo_oracle(
     context: AssetExecutionContext,
@@ -73,34 +97,39 @@ def demo_oracle(
     fold_splits: pd.DataFrame,
     outcomes: pd.DataFrame,
     table1: pd.DataFrame,
-) -> Output[pd.DataFrame]:
+):
     truth = planted_risk(source, store)
     if truth is None:
         name = type(source).__name__
         context.log.info(f"{name} has no planted truth: no oracle row")
-        empty = pd.DataFrame({c: pd.Series(dtype=object) for c in ROW_TYPES})
-        return table_output(empty, metadata={"has_ground_truth": False, "source": name})
+        metadata = {"has_ground_truth": False, "source": name}
+        yield table_output(_empty(ROW_TYPES), output_name="demo_oracle", metadata=metadata)
+        yield table_output(
+            _empty(CURVE_TYPES), output_name="oracle_td_auc_curves", metadata=metadata
+        )
+        return
     usable = usable_outcomes(outcomes)
     # The folds are the same under every protocol; the truth needs no fitting.
     splits = fold_splits[fold_splits["protocol"] == HEADLINE_PROTOCOL].drop(columns="protocol")
     predictions = oracle_predictions(truth, splits).assign(
         fit_splits="train", protocol=HEADLINE_PROTOCOL
     )
-    metrics = pd.concat(
-        [
-            evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold, splits=("test",))[0]
-            for fold, part in predictions.groupby("fold")
-        ],
-        ignore_index=True,
-    ).assign(protocol=HEADLINE_PROTOCOL)
+    evaluated = [
+        evaluate_stored(part, usable, model=ORACLE_MODEL, fold=fold, splits=("test",))
+        for fold, part in predictions.groupby("fold")
+    ]
+    metrics = pd.concat([m for m, _ in evaluated], ignore_index=True)
+    curves = curves_with_mean_auc(pd.concat([c for _, c in evaluated], ignore_index=True), metrics)
+    metrics = metrics.assign(protocol=HEADLINE_PROTOCOL)
     row = study_results_table(metrics, predictions, usable)[0].drop(columns="protocol")
     shown = [
         pd.concat([table1[table1["protocol"] == p], row.assign(protocol=p)], ignore_index=True)
         for p in dict.fromkeys(table1["protocol"])
     ]
     halves = study_markdown(pd.concat(shown, ignore_index=True))
-    return table_output(
+    yield table_output(
         row,
+        output_name="demo_oracle",
         metadata={
             **{key: MetadataValue.md(text) for key, text in halves.items()},
             "has_ground_truth": True,
@@ -108,6 +137,13 @@ def demo_oracle(
             "mean_c_index": float(row["mean"].iloc[0]),
         },
     )
+    yield table_output(
+        curves[list(CURVE_TYPES)], output_name="oracle_td_auc_curves", metadata={"source": "demo"}
+    )
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
 
 
 oracle_assets = [demo_oracle]
