@@ -1,8 +1,10 @@
 """The evaluation on a store where only the genomics models were trained.
 
 Feature, outcome and split tables come straight from the synthetic survival cohort (as in
-``test_model_assets``); ``cox_g`` is trained on every fold and ``mlp_g`` on fold_1 only, nothing
-else. The metrics, Table 1 and the figures then cover exactly what exists and name the rest.
+``test_model_assets``). Under the recommended protocol ``cox_g`` is trained on every fold of two
+repeats and ``mlp_g`` on fold_1 only; under the paper protocol ``cox_g`` on the five folds of
+repeat 1; nothing else. The metrics, Table 1 and the figures then cover exactly what exists, per
+protocol, and name the rest.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.partitions import FOLD_NAMES
+from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
@@ -25,15 +27,28 @@ from radiogenomics_assets.resources.source import TciaSourceResource
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
-from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
+from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.dagster_layer.test_model_assets import (
     SMALL_NETS,
     _store_with_features,
 )
 from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
-TRAINED = {"cox_g": FOLD_NAMES, "mlp_g": ("fold_1",)}
+REPEAT_2 = tuple(cv_fold_name(2, n) for n in range(1, 6))
+#: Per protocol, the folds each model is trained on.
+TRAINED = {
+    "recommended": {"cox_g": FOLD_NAMES + REPEAT_2, "mlp_g": ("fold_1",)},
+    "paper": {"cox_g": FOLD_NAMES},
+}
 FOLD_METRICS = ["evaluation/fold_metrics", "evaluation/td_auc_curves"]
+TABLES = [
+    "evaluation/results_table",
+    "evaluation/demo_oracle",
+    "evaluation/oracle_td_auc_curves",
+    "evaluation/td_auc_figures",
+    "evaluation/km_figures",
+]
 
 
 def _resources(store: StoreResource) -> dict[str, object]:
@@ -61,29 +76,36 @@ class Evaluated:
     def __init__(self, root: Path) -> None:
         cohort = planted_cohort()
         self.store = _store_with_features(root, cohort)
-        assignment = assign_test_folds(cohort.outcomes[["patient_id", "event"]], seed=1)
+        assignment = assign_repeats(cohort.outcomes[["patient_id", "event"]], repeats=2, seed=1)
+        folds = FOLD_NAMES + REPEAT_2
+        splits = pd.concat([split_cv_fold(assignment, fold, seed=1) for fold in folds])
+        keys = [fold_partition_key(f, p) for f in folds for p in PROTOCOL_NAMES]
         with self.store.get_connection() as conn:
             replace_partition(
                 conn,
                 "modeling",
                 "fold_splits",
-                all_fold_splits(assignment, seed=1),
-                partition_column="fold",
-                partition_keys=list(FOLD_NAMES),
+                pd.concat([splits.assign(protocol=p) for p in PROTOCOL_NAMES]),
+                partition_column=["fold", "protocol"],
+                partition_keys=[str(key) for key in keys],
             )
         self.instance = DagsterInstance.ephemeral()
         self.instance.add_dynamic_partitions(
             PATIENTS_PARTITIONS, cohort.outcomes["patient_id"].tolist()
         )
-        for fold in FOLD_NAMES:
-            models = [f"modeling/{m}" for m, folds in TRAINED.items() if fold in folds]
-            assert _run(self.store, self.instance, models, fold).success
-        self.fold_runs = {
-            fold: _run(self.store, self.instance, FOLD_METRICS, fold) for fold in FOLD_NAMES
-        }
-        self.tables = _run(
-            self.store, self.instance, ["evaluation/results_table", "evaluation/td_auc_figures"]
-        )
+        self.instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, list(folds))
+        self.fold_runs = {}
+        for protocol, trained in TRAINED.items():
+            for fold in folds:
+                models = [f"modeling/{m}" for m, on in trained.items() if fold in on]
+                if not models:
+                    continue
+                key = fold_partition_key(fold, protocol)
+                assert _run(self.store, self.instance, models, key).success
+                self.fold_runs[(fold, protocol)] = _run(
+                    self.store, self.instance, FOLD_METRICS, key
+                )
+        self.tables = _run(self.store, self.instance, TABLES)
 
     def query(self, sql: str) -> pd.DataFrame:
         with self.store.get_connection() as conn:
@@ -106,64 +128,108 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_fold_metrics_cover_the_trained_models_and_name_the_others(evaluated) -> None:
-    metrics = evaluated.query("SELECT model, fold, split FROM evaluation.fold_metrics")
-    by_fold = metrics.groupby("fold")["model"].agg(set).to_dict()
-    assert by_fold == {f: {m for m, folds in TRAINED.items() if f in folds} for f in FOLD_NAMES}
+    metrics = evaluated.query(
+        "SELECT protocol, repeat, model, fold, split FROM evaluation.fold_metrics"
+    )
+    by_fold = metrics.groupby(["fold", "protocol"])["model"].agg(set).to_dict()
+    expected = {
+        (fold, protocol): {m for m, on in trained.items() if fold in on}
+        for protocol, trained in TRAINED.items()
+        for fold in FOLD_NAMES + REPEAT_2
+    }
+    assert by_fold == {key: models for key, models in expected.items() if models}
     assert set(metrics["split"]) == {"validation", "test"}
-    for fold, result in evaluated.fold_runs.items():
+    assert set(metrics.loc[metrics["fold"].isin(REPEAT_2), "repeat"]) == {2}
+    for (fold, protocol), result in evaluated.fold_runs.items():
         assert result.success
         meta = evaluated.metadata(result, "evaluation/fold_metrics")
+        assert meta["protocol"] == protocol
         missing = meta["missing_models"].split(", ")
-        trained = [m for m, folds in TRAINED.items() if fold in folds]
+        trained = [m for m, on in TRAINED[protocol].items() if fold in on]
         assert missing == [s.name for s in MODEL_REGISTRY if s.name not in trained]
 
 
-def test_table1_has_only_the_models_evaluated_on_every_fold(evaluated) -> None:
+def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(evaluated) -> None:
     assert evaluated.tables.success
-    table = evaluated.query("SELECT * FROM evaluation.results_table")
-    assert table["model"].tolist() == ["cox_g"]
-    meta = evaluated.metadata(evaluated.tables, "evaluation/results_table")
-    assert meta["incomplete_models"] == "mlp_g"
-    assert meta["absent_models"].split(", ") == [
-        s.name for s in MODEL_REGISTRY if s.name not in TRAINED
+    table = evaluated.query("SELECT * FROM evaluation.results_table ORDER BY protocol")
+    assert list(zip(table["protocol"], table["model"], strict=True)) == [
+        ("paper", "cox_g"),
+        ("recommended", "cox_g"),
     ]
-    assert "cox_g" not in meta["table_1b"] and "G" in meta["table_1a"]
+    meta = evaluated.metadata(evaluated.tables, "evaluation/results_table")
+    assert meta["incomplete_models"] == "recommended: mlp_g"
+    assert meta["absent_models"].split(", ") == [
+        s.name for s in MODEL_REGISTRY if s.name not in ("cox_g", "mlp_g")
+    ]
+    assert "G" in meta["table_1a_paper"] and "G" in meta["table_1a_recommended"]
+    assert "table_1b_recommended" not in meta
+    assert "held fixed" in meta["ci"]
     test = evaluated.query(
-        "SELECT fold, c_index FROM evaluation.fold_metrics "
-        "WHERE model = 'cox_g' AND split = 'test' ORDER BY fold"
+        "SELECT protocol, fold, c_index FROM evaluation.fold_metrics "
+        "WHERE model = 'cox_g' AND split = 'test'"
     )
-    np.testing.assert_allclose(table.loc[0, list(FOLD_NAMES)].astype(float), test["c_index"])
+    for row in table.itertuples():
+        mine = test[test["protocol"] == row.protocol].set_index("fold")["c_index"]
+        np.testing.assert_allclose(
+            table.loc[row.Index, list(FOLD_NAMES)].astype(float), mine.loc[list(FOLD_NAMES)]
+        )
+        # The all-repeats columns summarise every fold of every repeat the model has.
+        assert row.n_folds_all == len(mine)
+        assert row.mean_all == pytest.approx(mine.mean())
+        assert row.sd_all == pytest.approx(mine.std(ddof=1))
+    assert table.set_index("protocol")["n_repeats"].to_dict() == {"paper": 1, "recommended": 2}
 
 
 def test_a_fold_c_index_is_harrells_c_of_the_stored_predictions(evaluated) -> None:
     rows = evaluated.query(
         "SELECT p.risk, o.event, o.days FROM modeling.cox_g AS p "
         "JOIN cohort.outcomes AS o USING (patient_id) "
-        "WHERE p.fold = 'fold_3' AND p.split = 'test'"
+        "WHERE p.fold = 'fold_3' AND p.split = 'test' AND p.protocol = 'paper'"
     )
     expected = concordance_index_censored(
         rows["event"].astype(bool), rows["days"].astype(float), rows["risk"]
     )[0]
     stored = evaluated.query(
         "SELECT c_index FROM evaluation.fold_metrics "
-        "WHERE model = 'cox_g' AND fold = 'fold_3' AND split = 'test'"
+        "WHERE model = 'cox_g' AND fold = 'fold_3' AND split = 'test' AND protocol = 'paper'"
     )
     assert stored["c_index"].iloc[0] == pytest.approx(expected)
 
 
 def test_figures_are_drawn_for_the_models_there_are(evaluated) -> None:
-    figures = evaluated.query("SELECT fold, panel FROM evaluation.td_auc_figures")
+    figures = evaluated.query("SELECT protocol, fold, panel FROM evaluation.td_auc_figures")
     drawn = set(map(tuple, figures.to_numpy()))
-    assert drawn == {(f, "linear") for f in FOLD_NAMES} | {("fold_1", "neural")}
+    assert drawn == {(p, f, "linear") for p in PROTOCOL_NAMES for f in FOLD_NAMES} | {
+        ("recommended", "fold_1", "neural")
+    }
     meta = evaluated.metadata(evaluated.tables, "evaluation/td_auc_figures")
-    assert meta["skipped_panels"] == "none"
+    assert meta["skipped_panels"] == "neural (paper)"
+    assert meta["time_axis"] == "Days after CT" and meta["oracle_drawn"] is False
     assert "mlp_g" not in meta["absent_models"] and "cox_p" in meta["absent_models"]
+
+
+def test_km_figures_split_each_protocols_test_patients_at_the_training_median(evaluated) -> None:
+    km = evaluated.query("SELECT * FROM evaluation.km_figures ORDER BY protocol")
+    assert list(zip(km["protocol"], km["model"], strict=True)) == [
+        ("paper", "cox_g"),
+        ("recommended", "cox_g"),
+    ]
+    n_patients = len(planted_cohort().outcomes)
+    assert (km["n_high"] + km["n_low"] == n_patients).all()  # every patient once, repeat 1
+    assert km["p_value"].between(0, 1).all()
+    for path in km["path"]:
+        assert evaluated.store.files.path(*Path(path).parts).read_bytes()[:4] == b"\x89PNG"
+    meta = evaluated.metadata(evaluated.tables, "evaluation/km_figures")
+    assert meta["figures"].count("data:image/png;base64,") == 1  # the recommended protocol's
 
 
 def test_fold_metrics_without_any_model_fail_naming_the_fold(tmp_path: Path) -> None:
     store = _store_with_features(tmp_path, planted_cohort())
     with DagsterInstance.ephemeral() as instance:
-        result = _run(store, instance, FOLD_METRICS, "fold_2", raise_on_error=False)
+        instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, ["fold_2"])
+        key = fold_partition_key("fold_2", "paper")
+        result = _run(store, instance, FOLD_METRICS, key, raise_on_error=False)
     assert not result.success
     [failure] = [e for e in result.all_events if e.is_step_failure]
-    assert "no model has predictions for fold_2" in str(failure.step_failure_data.error)
+    message = str(failure.step_failure_data.error)
+    assert "no model has predictions for fold_2 under the paper protocol" in message
