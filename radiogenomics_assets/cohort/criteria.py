@@ -10,7 +10,8 @@ the flow table's removals add up exactly:
 3. ``no_seg``             no nodule segmentation (DICOM SEG) in the imaging manifest
 4. ``recurrence_unknown`` ``Recurrence`` is not yes/no (``Not collected``, or unrecognised)
 5. ``invalid_outcome``    the time to event cannot be computed or is not positive
-6. ``adjuvant_therapy``   adjuvant/neo-adjuvant therapy received (or not recorded)
+6. ``adjuvant_therapy``   adjuvant/neo-adjuvant therapy received (or not recorded); which
+                          therapies exclude is the ``therapy_rule`` (below)
 
 Data availability comes first, as in the paper's "130 with CT, gene expression and recurrence",
 then the outcome, then the therapy exclusion that takes the paper from 130 to 107.
@@ -26,6 +27,36 @@ Choices made where the paper is silent:
   (every chemotherapy or radiation patient also has Adjuvant Treatment = Yes).
 - A patient whose therapy flags are all missing is excluded (``exclude_unknown_therapy``):
   the paper's cohort is "surgery only", which such a patient cannot be shown to be.
+
+Therapy rules (``therapy_rule``)
+    The paper does not say which therapy it counted, and its 107 patients were never listed, so
+    the therapy criterion has variants. Each keeps every patient the ``paper`` rule (with
+    ``therapy_flags`` at its default) keeps and possibly more; none changes the earlier
+    criteria.
+
+    ``paper`` (default)
+        Exclude a patient who received any therapy named in ``therapy_flags`` (all three
+        columns by default): the cohort is surgery only.
+    ``keep_chemotherapy``
+        Keep a patient whose adjuvant therapy was chemotherapy alone; radiation, with or
+        without chemotherapy, excludes.
+    ``keep_radiation``
+        Keep a patient whose adjuvant therapy was radiation alone; chemotherapy excludes.
+    ``keep_chemoradiation``
+        Keep a patient who received chemotherapy together with radiation; either one alone
+        excludes. On the public files without the SEG requirement this is the one rule that
+        gives the paper's 130 → 107.
+    ``keep_any``
+        Nobody is excluded for therapy, not even for an unrecorded one: the criterion stays in
+        the flow with no removals, so variants compare step by step.
+
+    The ``keep_*`` rules read all three columns and ``therapy_flags`` must be left at its
+    default (it narrows the ``paper`` rule only). They judge the regimen made of the
+    ``Chemotherapy`` and ``Radiation`` columns; ``Adjuvant Treatment`` = Yes is the umbrella
+    of those two and counts as an unspecified adjuvant therapy (kept only by ``keep_any``)
+    when neither is Yes. A missing flag is read as not received unless all three are missing,
+    as in the ``paper`` rule; ``exclude_unknown_therapy`` then applies to every rule but
+    ``keep_any``. ``benchmarks/consort.py`` prints the flow of every rule on the real files.
 """
 
 from __future__ import annotations
@@ -41,6 +72,27 @@ ExclusionCode = Literal[
     "no_rnaseq", "no_ct", "no_seg", "recurrence_unknown", "invalid_outcome", "adjuvant_therapy"
 ]
 TherapyFlag = Literal["adjuvant", "chemotherapy", "radiation"]
+TherapyRule = Literal[
+    "paper", "keep_chemotherapy", "keep_radiation", "keep_chemoradiation", "keep_any"
+]
+
+_ALL_FLAGS: tuple[TherapyFlag, ...] = get_args(TherapyFlag)
+#: The regimens (therapies received, from Chemotherapy and Radiation) each ``keep_*`` rule keeps;
+#: None: every regimen, including an unrecorded one.
+_KEPT_REGIMENS: dict[TherapyRule, frozenset[frozenset[str]] | None] = {
+    "keep_chemotherapy": frozenset({frozenset(), frozenset({"chemotherapy"})}),
+    "keep_radiation": frozenset({frozenset(), frozenset({"radiation"})}),
+    "keep_chemoradiation": frozenset({frozenset(), frozenset({"chemotherapy", "radiation"})}),
+    "keep_any": None,
+}
+#: The flow table's text for the therapy criterion under each rule.
+_THERAPY_TEXT: dict[TherapyRule, str] = {
+    "paper": "no adjuvant/neo-adjuvant therapy",
+    "keep_chemotherapy": "no adjuvant therapy, or chemotherapy alone",
+    "keep_radiation": "no adjuvant therapy, or radiation alone",
+    "keep_chemoradiation": "no adjuvant therapy, or chemotherapy with radiation",
+    "keep_any": "any or no adjuvant therapy (nobody removed)",
+}
 
 #: (code, the CohortCriteria switch that enables it, text for the flow table), in check order.
 CRITERIA: tuple[tuple[ExclusionCode, str, str], ...] = (
@@ -87,6 +139,7 @@ class CohortCriteria:
     exclude_adjuvant_therapy: bool = True
     therapy_flags: tuple[TherapyFlag, ...] = ("adjuvant", "chemotherapy", "radiation")
     exclude_unknown_therapy: bool = True
+    therapy_rule: TherapyRule = "paper"
     origin: Origin = "ct"
 
     def __post_init__(self) -> None:
@@ -96,12 +149,31 @@ class CohortCriteria:
                 f"therapy_flags must be a non-empty subset of {get_args(TherapyFlag)}, "
                 f"got {self.therapy_flags!r}"
             )
+        if self.therapy_rule not in get_args(TherapyRule):
+            raise ValueError(
+                f"therapy_rule must be one of {get_args(TherapyRule)}, got {self.therapy_rule!r}"
+            )
+        if self.therapy_rule != "paper":
+            if not self.exclude_adjuvant_therapy:
+                raise ValueError(
+                    f"therapy_rule={self.therapy_rule!r} needs exclude_adjuvant_therapy=True "
+                    "(with it off no therapy criterion is applied)"
+                )
+            if set(self.therapy_flags) != set(_ALL_FLAGS):
+                raise ValueError(
+                    f"therapy_rule={self.therapy_rule!r} reads all of {_ALL_FLAGS}; "
+                    f"therapy_flags narrows the 'paper' rule only, got {self.therapy_flags!r}"
+                )
         if self.origin not in get_args(Origin):
             raise ValueError(f"origin must be one of {get_args(Origin)}, got {self.origin!r}")
 
     def enabled(self) -> list[tuple[ExclusionCode, str]]:
         """``(code, text)`` of the criteria switched on, in check order."""
-        return [(code, text) for code, switch, text in CRITERIA if getattr(self, switch)]
+        return [
+            (code, _THERAPY_TEXT[self.therapy_rule] if code == "adjuvant_therapy" else text)
+            for code, switch, text in CRITERIA
+            if getattr(self, switch)
+        ]
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -122,7 +194,51 @@ def _same_patients(reference: pd.Series, other: pd.DataFrame, name: str) -> None
         )
 
 
+def therapy_regimen(
+    adjuvant: bool | None, chemotherapy: bool | None, radiation: bool | None
+) -> frozenset[str]:
+    """The adjuvant therapies a patient received, as the ``keep_*`` rules read the three flags.
+
+    ``chemotherapy`` and ``radiation`` when that flag is True; ``adjuvant`` (an unspecified
+    adjuvant therapy) only when Adjuvant Treatment is True and neither of the other two is.
+    A missing flag (None or NA) counts as not received.
+    """
+
+    def given(flag: bool | None) -> bool:
+        return flag is not None and not pd.isna(flag) and bool(flag)
+
+    regimen = {
+        name
+        for name, flag in (("chemotherapy", chemotherapy), ("radiation", radiation))
+        if given(flag)
+    }
+    if given(adjuvant) and not regimen:
+        regimen.add("adjuvant")
+    return frozenset(regimen)
+
+
+def _regimen_verdict(row: pd.Series, criteria: CohortCriteria) -> str | None:
+    kept = _KEPT_REGIMENS[criteria.therapy_rule]
+    if kept is None:
+        return None
+    if all(pd.isna(row[flag]) for flag in _ALL_FLAGS):
+        if criteria.exclude_unknown_therapy:
+            return "therapy not recorded (" + ", ".join(_ALL_FLAGS) + " missing)"
+        return None
+    regimen = therapy_regimen(*(row[flag] for flag in _ALL_FLAGS))
+    if regimen in kept:
+        return None
+    return (
+        "received "
+        + ", ".join(sorted(regimen))
+        + f"; {criteria.therapy_rule} keeps "
+        + _THERAPY_TEXT[criteria.therapy_rule]
+    )
+
+
 def _therapy_verdict(row: pd.Series, criteria: CohortCriteria) -> str | None:
+    if criteria.therapy_rule != "paper":
+        return _regimen_verdict(row, criteria)
     received = [flag for flag in criteria.therapy_flags if pd.notna(row[flag]) and bool(row[flag])]
     if received:
         return "received " + ", ".join(received)

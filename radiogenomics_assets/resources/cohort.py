@@ -15,7 +15,7 @@ from typing import get_args
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from radiogenomics_assets.cohort.criteria import CohortCriteria, TherapyFlag
+from radiogenomics_assets.cohort.criteria import CohortCriteria, TherapyFlag, TherapyRule
 from radiogenomics_assets.cohort.outcomes import Origin
 
 _PAPER = CohortCriteria()
@@ -44,6 +44,12 @@ class CohortResource(ConfigurableResource):
     )
     exclude_unknown_therapy: bool = Field(
         default=_PAPER.exclude_unknown_therapy, description="an unknown therapy excludes too"
+    )
+    therapy_rule: TherapyRule = Field(
+        default=_PAPER.therapy_rule,
+        description="which adjuvant therapies the therapy criterion keeps: 'paper' (none), "
+        "'keep_chemotherapy', 'keep_radiation', 'keep_chemoradiation' (both together), "
+        "'keep_any' (see radiogenomics_assets.cohort.criteria)",
     )
     origin: Origin = Field(
         default=_PAPER.origin,

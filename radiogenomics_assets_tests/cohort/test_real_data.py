@@ -1,19 +1,15 @@
 """The cohort code on the real public files, checked against plain-pandas counts made here.
 
-Imaging manifest: the shared IDC table has no Modality column, so each of its series is looked up
-in the IDC index shipped with ``idc-index-data`` (a pinned dependency, read offline). Only the
-collection's own TCIA series are used (CT, PT and its 144 DICOM SEG nodule segmentations); the
-AI-generated AIMI series that IDC added later carry another DOI and are left out.
+The inputs (clinical CSV, GSE103584 derivative, the collection's own IDC series) are read by
+:mod:`radiogenomics_assets_tests.cohort.real_files`.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
-import duckdb
-import idc_index_data
 import pandas as pd
 import pytest
 
@@ -23,63 +19,24 @@ from radiogenomics_assets.cohort.checks import (
     check_positive_days,
     check_unique_patient_ids,
 )
-from radiogenomics_assets.cohort.clinical import type_clinical_labels
 from radiogenomics_assets.cohort.criteria import (
     CohortCriteria,
+    TherapyRule,
     apply_criteria,
     consort_flow,
     flow_markdown,
     study_cohort,
 )
 from radiogenomics_assets.cohort.outcomes import compute_outcomes
-from radiogenomics_assets.omics.geo import read_geo_matrix
-from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
-
-CLINICAL = (
-    "nsclc-radiogenomics-clinical/NSCLCR01Radiogenomic_DATA_LABELS_2018-05-22_1500-shifted.csv"
-)
-IDC_TABLE = "nsclc-radiogenomics-clinical/idc_manifest_full_table.csv"
-EXPRESSION = "nsclc-radiogenomics-rnaseq-derived/df_zscore.csv"
-TCIA_DOI = "10.7937/K9/TCIA.2017.7hs46erv"
-
-
-@dataclass(frozen=True)
-class RealInputs:
-    csv: pd.DataFrame  # the clinical CSV read with plain pandas, every cell a string
-    zscore: pd.DataFrame  # genes × patients
-    manifest: pd.DataFrame  # patient_id, modality, series_uid
-    typed: pd.DataFrame
-    long: pd.DataFrame
+from radiogenomics_assets_tests.cohort.real_files import RealInputs, kept_by_rule, load_real_inputs
 
 
 @pytest.fixture(scope="module")
 def real(shared_data: Path) -> RealInputs:
-    query = """
-        SELECT m.PatientID AS patient_id, i.Modality AS modality,
-               m.SeriesInstanceUID AS series_uid
-        FROM read_csv(?, all_varchar = true) AS m
-        JOIN read_parquet(?) AS i USING (SeriesInstanceUID)
-        WHERE m.source_DOI = ?
-    """
-    with duckdb.connect() as conn:
-        manifest = conn.execute(
-            query,
-            [
-                str(shared_data / IDC_TABLE),
-                str(idc_index_data.IDC_INDEX_PARQUET_FILEPATH),
-                TCIA_DOI,
-            ],
-        ).df()
-    return RealInputs(
-        csv=pd.read_csv(shared_data / CLINICAL, dtype=str, keep_default_na=False),
-        zscore=pd.read_csv(shared_data / EXPRESSION, index_col=0),
-        manifest=manifest,
-        typed=type_clinical_labels(read_clinical_labels(shared_data / CLINICAL).frame),
-        long=read_geo_matrix(shared_data / EXPRESSION).long,
-    )
+    return load_real_inputs(shared_data)
 
 
-def _expected_flow(real: RealInputs, require_seg: bool) -> list[int]:
+def _expected_flow(real: RealInputs, require_seg: bool, rule: str = "paper") -> list[int]:
     """Patients remaining after each criterion, computed with plain pandas."""
     csv = real.csv.set_index("Case ID")
     with_rna = set(real.zscore.columns[real.zscore.notna().any(axis=0)])
@@ -96,8 +53,7 @@ def _expected_flow(real: RealInputs, require_seg: bool) -> list[int]:
         format="%m/%d/%Y",
     )
     step5 = step4[(end - ct).dt.days > 0]
-    no_therapy = (step5[["Adjuvant Treatment", "Chemotherapy", "Radiation"]] == "No").all(axis=1)
-    step6 = step5[no_therapy]
+    step6 = step5[kept_by_rule(step5, rule)]
     counts = [len(csv), len(step1), len(step2), len(step3), len(step4), len(step5), len(step6)]
     return counts if require_seg else counts[:3] + counts[4:]
 
@@ -119,6 +75,53 @@ def test_consort_counts_match_an_independent_computation(
     ]
     assert len(patients) == len(real.csv)
     assert check_unique_patient_ids(patients).passed
+
+
+@pytest.mark.parametrize("require_seg", [True, False])
+@pytest.mark.parametrize("rule", get_args(TherapyRule))
+def test_every_therapy_rule_matches_an_independent_computation(
+    real: RealInputs, require_seg: bool, rule: TherapyRule
+) -> None:
+    criteria = CohortCriteria(require_seg=require_seg, therapy_rule=rule)
+    outcomes = compute_outcomes(real.typed)
+    available = availability(real.typed["patient_id"], real.long, real.manifest)
+    flow = consort_flow(apply_criteria(real.typed, outcomes, available, criteria), criteria)
+    assert flow["patients_remaining"].tolist() == _expected_flow(real, require_seg, rule)
+
+
+def test_the_paper_rule_still_gives_the_documented_counts(real: RealInputs) -> None:
+    outcomes = compute_outcomes(real.typed)
+    available = availability(real.typed["patient_id"], real.long, real.manifest)
+    counts = {}
+    for require_seg in (True, False):
+        for criteria in (
+            CohortCriteria(require_seg=require_seg),
+            CohortCriteria(require_seg=require_seg, therapy_rule="paper"),
+        ):
+            flow = consort_flow(apply_criteria(real.typed, outcomes, available, criteria), criteria)
+            counts[require_seg, criteria.therapy_rule] = flow["patients_remaining"].tolist()
+    # README, "Cohort and outcome": the real TCIA CSV + GEO + IDC original SEGs.
+    assert counts[True, "paper"] == [211, 130, 130, 117, 117, 117, 88]
+    assert counts[False, "paper"] == [211, 130, 130, 130, 130, 93]
+    for require_seg in (True, False):
+        assert counts[require_seg, "paper"] == _expected_flow(real, require_seg)
+
+
+def test_on_the_real_files_every_rule_keeps_the_papers_patients(real: RealInputs) -> None:
+    outcomes = compute_outcomes(real.typed)
+    available = availability(real.typed["patient_id"], real.long, real.manifest)
+    kept = {}
+    for rule in get_args(TherapyRule):
+        patients = apply_criteria(
+            real.typed, outcomes, available, CohortCriteria(therapy_rule=rule)
+        )
+        kept[rule] = set(patients.loc[patients["included"].astype(bool), "patient_id"])
+    for rule in ("keep_chemotherapy", "keep_radiation", "keep_chemoradiation"):
+        assert kept["paper"] <= kept[rule] <= kept["keep_any"], rule
+    # On the public file radiation was only ever given with chemotherapy.
+    assert kept["keep_radiation"] == kept["paper"]
+    assert kept["paper"] < kept["keep_chemotherapy"] < kept["keep_any"]
+    assert kept["paper"] < kept["keep_chemoradiation"] < kept["keep_any"]
 
 
 def test_study_cohort_outcomes_match_plain_pandas(real: RealInputs) -> None:

@@ -15,6 +15,7 @@ from radiogenomics_assets.assets.genomics import gene_expression, gene_matrix_to
 from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.source import LocalSourceResource
+from radiogenomics_assets_tests.cohort.real_files import kept_by_rule
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 CLINICAL = (
@@ -26,7 +27,7 @@ CT = "nsclc-radiogenomics-ct-r01-partial"
 NO_IMAGING = CohortResource(require_ct=False, require_seg=False)
 
 
-def _expected_flow(shared_data) -> list[int]:
+def _expected_flow(shared_data, rule: str = "paper") -> list[int]:
     labels = pd.read_csv(shared_data / CLINICAL, dtype=str, keep_default_na=False)
     rna_ids = set(pd.read_csv(shared_data / ZSCORE, index_col=0, nrows=1).columns)
     with_rna = labels[labels["Case ID"].isin(rna_ids)]
@@ -39,12 +40,8 @@ def _expected_flow(shared_data) -> list[int]:
         format="%m/%d/%Y",
     )
     valid = known[(end - ct).dt.days > 0]
-    untreated = valid[
-        (valid["Adjuvant Treatment"] == "No")
-        & (valid["Chemotherapy"] == "No")
-        & (valid["Radiation"] == "No")
-    ]
-    return [len(labels), len(with_rna), len(known), len(valid), len(untreated)]
+    kept = valid[kept_by_rule(valid, rule)]
+    return [len(labels), len(with_rna), len(known), len(valid), len(kept)]
 
 
 def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
@@ -92,3 +89,24 @@ def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
     assert set(manifest["modality"]) == {"CT"}
     assert one_gene == (len(cohort),)
     assert top == (500,)
+
+
+def test_the_therapy_rule_reaches_the_cohort_assets(shared_data, store) -> None:
+    source = LocalSourceResource(
+        dicom_root=str(shared_data / CT),
+        clinical_csv=str(shared_data / CLINICAL),
+        rnaseq_matrix=str(shared_data / ZSCORE),
+    )
+    cohort = CohortResource(require_ct=False, require_seg=False, therapy_rule="keep_chemoradiation")
+    assets = [clinical_labels, rnaseq_expression, imaging_manifest, outcomes, patients]
+    result = materialize(
+        [*assets, study_cohort_and_flow],
+        resources=resources_for(store, source, cohort),
+    )
+    assert result.success
+    with store.get_connection() as conn:
+        flow = conn.execute("SELECT * FROM cohort.consort_flow ORDER BY step").fetchdf()
+        n_cohort = conn.execute("SELECT count(*) FROM cohort.study_cohort").fetchone()
+    assert flow["patients_remaining"].tolist() == _expected_flow(shared_data, "keep_chemoradiation")
+    assert flow["description"].iloc[-1] == "no adjuvant therapy, or chemotherapy with radiation"
+    assert n_cohort == (flow["patients_remaining"].iloc[-1],)

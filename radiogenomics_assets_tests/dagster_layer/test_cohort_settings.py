@@ -45,6 +45,29 @@ def test_a_setting_changes_the_code_version_of_exactly_the_assets_reading_it() -
     assert base == _code_versions(CohortResource(require_ct=False, require_seg=False))
 
 
+def test_the_therapy_rule_is_in_the_versions_of_the_assets_that_filter() -> None:
+    base = _code_versions(BASE)
+    rule = _code_versions(
+        CohortResource(require_ct=False, require_seg=False, therapy_rule="keep_chemoradiation")
+    )
+    assert {k for k in base if base[k] != rule[k]} == COHORT_KEYS - {
+        AssetKey(["cohort", "outcomes"])
+    }
+
+
+def test_the_therapy_rule_reaches_the_criteria_and_is_validated() -> None:
+    from pydantic import ValidationError
+
+    from radiogenomics_assets.cohort.criteria import CohortCriteria
+
+    resource = CohortResource(therapy_rule="keep_chemotherapy")
+    assert resource.criteria() == CohortCriteria(therapy_rule="keep_chemotherapy")
+    with pytest.raises(ValidationError, match="therapy_rule"):
+        CohortResource(therapy_rule="chemotherapy")
+    with pytest.raises(ValueError, match="therapy_flags narrows the 'paper' rule only"):
+        CohortResource(therapy_rule="keep_any", therapy_flags=["adjuvant"]).criteria()
+
+
 def test_the_default_setting_is_the_papers_filter() -> None:
     from radiogenomics_assets.cohort.criteria import CohortCriteria
 
