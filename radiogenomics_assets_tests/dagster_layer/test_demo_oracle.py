@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetKey, materialize
+from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.partitions import FOLD_NAMES
+from radiogenomics_assets.names import CV_FOLDS_PARTITIONS
+from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.resources.source import (
     DemoSourceResource,
     SourceResource,
@@ -27,10 +28,12 @@ from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.results import results_table
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 DEMO = {"n_patients": 30, "seed": 2037, "n_genes": 150}
 ORACLE = AssetKey(["evaluation", "demo_oracle"])
+CURVES = AssetKey(["evaluation", "oracle_td_auc_curves"])
 
 
 @pytest.fixture(scope="module")
@@ -77,22 +80,34 @@ def _store(root: Path, truth: pd.DataFrame) -> StoreResource:
         replace_table(
             conn, "cohort", "outcomes", outcomes, column_types={"outcome_problem": "VARCHAR"}
         )
+        # The same splits under both protocols, as fold_splits stores them.
         replace_partition(
             conn,
             "modeling",
             "fold_splits",
-            splits,
-            partition_column="fold",
-            partition_keys=list(FOLD_NAMES),
+            pd.concat([splits.assign(protocol=p) for p in PROTOCOL_NAMES]),
+            partition_column=["fold", "protocol"],
+            partition_keys=[
+                str(fold_partition_key(f, p)) for f in FOLD_NAMES for p in PROTOCOL_NAMES
+            ],
         )
-        replace_table(conn, "evaluation", "results_table", results_table(metrics))
+        table1 = results_table(metrics).assign(protocol="recommended")
+        replace_table(conn, "evaluation", "results_table", table1)
     return store
 
 
 def _oracle(store: StoreResource, source: SourceResource):
-    result = materialize(all_assets, selection=[ORACLE], resources=resources_for(store, source))
+    selection = [ORACLE, CURVES]
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, list(FOLD_NAMES))
+        result = materialize(
+            all_assets,
+            selection=selection,
+            resources=resources_for(store, source),
+            instance=instance,
+        )
     assert result.success
-    [event] = result.get_asset_materialization_events()
+    [event] = [e for e in result.get_asset_materialization_events() if e.asset_key == ORACLE]
     metadata = {key: value.value for key, value in event.materialization.metadata.items()}
     with store.get_connection() as conn:
         return conn.execute("SELECT * FROM evaluation.demo_oracle").fetchdf(), metadata
@@ -107,8 +122,10 @@ def test_the_oracle_row_scores_the_planted_risk_on_every_fold(tmp_path, truth, d
     with store.get_connection() as conn:
         test = conn.execute(
             "SELECT s.fold, s.patient_id, o.event, o.days FROM modeling.fold_splits AS s "
-            "JOIN cohort.outcomes AS o USING (patient_id) WHERE s.split = 'test'"
+            "JOIN cohort.outcomes AS o USING (patient_id) "
+            "WHERE s.split = 'test' AND s.protocol = 'paper'"
         ).fetchdf()
+        curves = conn.execute("SELECT * FROM evaluation.oracle_td_auc_curves").fetchdf()
     for fold, rows in test.groupby("fold"):
         expected = concordance_index_censored(
             rows["event"].astype(bool), rows["days"], risk.loc[rows["patient_id"]].to_numpy()
@@ -117,7 +134,11 @@ def test_the_oracle_row_scores_the_planted_risk_on_every_fold(tmp_path, truth, d
     assert metadata["has_ground_truth"] is True
     assert metadata["mean_c_index"] == pytest.approx(row.loc[0, list(FOLD_NAMES)].mean())
     # Table 1 with the oracle: the model's row and the oracle's, in each half's markdown.
-    assert "Cox(G)" in metadata["table_1a"] and "Oracle (true risk)" in metadata["table_1a"]
+    table_1a = metadata["table_1a_recommended"]
+    assert "Cox(G)" in table_1a and "Oracle (true risk)" in table_1a
+    # Fig. 2's reference curve: the oracle's test TD-AUC on every fold.
+    assert set(curves["fold"]) == set(FOLD_NAMES) and set(curves["model"]) == {"oracle"}
+    assert curves["auc"].between(0, 1).all() and curves["mean_auc"].notna().all()
 
 
 def test_a_source_without_planted_truth_stores_an_empty_oracle(tmp_path, truth):
