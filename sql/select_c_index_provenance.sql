@@ -1,14 +1,18 @@
 -- Which inputs produced one C-index: walk Dagster's lineage record (evaluation.lineage) from a
 -- model's fold partition back to the raw files. Choose the metric first:
 --   SET VARIABLE model = 'cox_ef_g_d'; SET VARIABLE fold = 'fold_4';
+--   SET VARIABLE protocol = 'paper';   -- default 'recommended'
+-- A fold partition of Dagster is '<fold>|<protocol>' (fold_4|paper).
 -- version_matches: whether the input version the downstream run recorded is that of the
 -- upstream materialization listed (NULL where one input spans many partitions, which Dagster
 -- records as one combined version).
 WITH RECURSIVE metric AS (
-    SELECT model, fold, c_index, model_run_id, model_code_version, model_data_version
+    SELECT model, fold || '|' || protocol AS partition, c_index, model_run_id,
+        model_code_version, model_data_version
     FROM evaluation.fold_metrics
     WHERE model = coalesce(getvariable('model'), 'cox_g')
       AND fold = coalesce(getvariable('fold'), 'fold_1')
+      AND protocol = coalesce(getvariable('protocol'), 'recommended')
       AND split = 'test'
 ),
 walk(depth, asset_key, partition, data_version, code_version, run_id, matches) AS (
@@ -16,7 +20,7 @@ walk(depth, asset_key, partition, data_version, code_version, run_id, matches) A
         m.model_data_version = l.data_version
     FROM metric AS m
     JOIN evaluation.lineage AS l
-        ON l.asset_key = 'modeling/' || m.model AND l.partition = m.fold
+        ON l.asset_key = 'modeling/' || m.model AND l.partition = m.partition
     UNION
     SELECT DISTINCT w.depth + 1, up.asset_key, up.partition, up.data_version, up.code_version,
         up.run_id,

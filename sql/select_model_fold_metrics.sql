@@ -1,6 +1,8 @@
--- Every metric of one model, per fold and split. Choose the model first:
+-- Every metric of one model, per protocol, repeat, fold and split. Choose the model first:
 --   SET VARIABLE model = 'cox_ef_g_d';
 SELECT
+    protocol,
+    repeat,
     fold,
     split,
     c_index,
@@ -14,4 +16,4 @@ SELECT
     ibs_note
 FROM evaluation.fold_metrics
 WHERE model = coalesce(getvariable('model'), 'cox_g')
-ORDER BY fold, split;
+ORDER BY protocol, repeat, fold, split;
