@@ -298,6 +298,73 @@ def _percentiles(replicates: np.ndarray) -> tuple[float, float, int]:
     return float(low), float(high), len(scored)
 
 
+def _fold_gains(
+    fusion: str,
+    single: str,
+    folds: list[tuple[object, str]],
+    arrays: list[tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, int]]],
+    n_boot: int,
+    seed: int,
+) -> tuple[list[dict[str, object]], np.ndarray]:
+    """Per-fold rows of one fusion model, and its gain replicates, shape ``(folds, n_boot)``.
+
+    One generator draws every fold in order (:func:`~.results.draw_resamples`); both models
+    are scored on each replicate, so the replicate gains are paired.
+    """
+    draws = draw_resamples([event for event, _, _, _ in arrays], n_boot=n_boot, seed=seed)
+    rows, replicate_gains = [], []
+    for (repeat, fold), (event, time, risks, counts), drawn in zip(
+        folds, arrays, draws, strict=True
+    ):
+        where = f"test patients of {fusion} and {single} in repeat {repeat}, {fold}"
+        target = make_target(event, time)
+        fusion_c = harrell_c_index(target, risks[0], where=where)
+        single_c = harrell_c_index(target, risks[1], where=where)
+        replicates = replicate_c_indices(event, time, risks, drawn)
+        gains = replicates[0] - replicates[1]
+        replicate_gains.append(gains)
+        low, high, scored = _percentiles(gains)
+        rows.append(
+            {
+                "fusion_model": fusion,
+                "best_single_model": single,
+                "repeat": repeat,
+                "fold": fold,
+                "fusion_c_index": fusion_c,
+                "single_c_index": single_c,
+                "gain": fusion_c - single_c,
+                "gain_ci_low": low,
+                "gain_ci_high": high,
+                "n_boot_scored": scored,
+                **counts,
+            }
+        )
+    return rows, np.vstack(replicate_gains)
+
+
+def _summary_row(gains: pd.DataFrame, replicates: np.ndarray) -> dict[str, object]:
+    """The summary of one fusion model from its per-fold rows and gain replicates."""
+    n_train = float(gains["n_train"].mean())
+    n_test = float(gains["n_test"].mean())
+    t, p = corrected_resampled_t_test(gains["gain"].to_numpy(), n_train, n_test)
+    # A replicate not scored in some fold has no mean gain: NaN, dropped by _percentiles.
+    low, high, scored = _percentiles(replicates.mean(axis=0))
+    return {
+        "fusion_model": gains["fusion_model"].iloc[0],
+        "best_single_model": gains["best_single_model"].iloc[0],
+        "n_folds": len(gains),
+        "mean_gain": float(gains["gain"].mean()),
+        "sd_gain": float(gains["gain"].std(ddof=1)) if len(gains) > 1 else float("nan"),
+        "t_statistic": t,
+        "p_value": p,
+        "n_train": n_train,
+        "n_test": n_test,
+        "ci_low": low,
+        "ci_high": high,
+        "n_boot_scored": scored,
+    }
+
+
 def fusion_gains(
     fold_metrics: pd.DataFrame,
     predictions: pd.DataFrame,
@@ -350,55 +417,9 @@ def fusion_gains(
             _paired_fold(predictions, indexed, spec.name, single, repeat, fold, fit_splits)
             for repeat, fold in folds
         ]
-        draws = draw_resamples([event for event, _, _, _ in arrays], n_boot=n_boot, seed=seed)
-        replicate_gains = []
-        for (repeat, fold), (event, time, risks, counts), drawn in zip(
-            folds, arrays, draws, strict=True
-        ):
-            where = f"test patients of {spec.name} and {single} in repeat {repeat}, {fold}"
-            target = make_target(event, time)
-            fusion_c = harrell_c_index(target, risks[0], where=where)
-            single_c = harrell_c_index(target, risks[1], where=where)
-            replicates = replicate_c_indices(event, time, risks, drawn)
-            gains = replicates[0] - replicates[1]
-            replicate_gains.append(gains)
-            low, high, scored = _percentiles(gains)
-            per_fold.append(
-                {
-                    "fusion_model": spec.name,
-                    "best_single_model": single,
-                    "repeat": repeat,
-                    "fold": fold,
-                    "fusion_c_index": fusion_c,
-                    "single_c_index": single_c,
-                    "gain": fusion_c - single_c,
-                    "gain_ci_low": low,
-                    "gain_ci_high": high,
-                    "n_boot_scored": scored,
-                    **counts,
-                }
-            )
-        mine = pd.DataFrame(per_fold[len(per_fold) - len(folds) :])
-        n_train = float(mine["n_train"].mean())
-        n_test = float(mine["n_test"].mean())
-        t, p = corrected_resampled_t_test(mine["gain"].to_numpy(), n_train, n_test)
-        low, high, scored = _percentiles(np.mean(replicate_gains, axis=0))
-        summary.append(
-            {
-                "fusion_model": spec.name,
-                "best_single_model": single,
-                "n_folds": len(folds),
-                "mean_gain": float(mine["gain"].mean()),
-                "sd_gain": float(mine["gain"].std(ddof=1)) if len(folds) > 1 else float("nan"),
-                "t_statistic": t,
-                "p_value": p,
-                "n_train": n_train,
-                "n_test": n_test,
-                "ci_low": low,
-                "ci_high": high,
-                "n_boot_scored": scored,
-            }
-        )
+        gains, replicates = _fold_gains(spec.name, single, folds, arrays, n_boot, seed)
+        per_fold.extend(gains)
+        summary.append(_summary_row(pd.DataFrame(gains), replicates))
     return (
         pd.DataFrame(per_fold, columns=list(PER_FOLD_COLUMNS)),
         pd.DataFrame(summary, columns=list(SUMMARY_COLUMNS)),
