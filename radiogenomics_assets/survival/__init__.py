@@ -9,12 +9,17 @@ Modules, in the order data flows through them:
 * :mod:`.coxnet`: block preprocessing, CoxNet paths and the three alpha selections.
 * :mod:`.fusion`: ``fit_predict`` for single, early- and late-fusion specs; model files.
 * :mod:`.metrics`: Harrell's and Uno's C, time-dependent AUC and IBS via scikit-survival
-  (pure functions of predictions and outcomes: they import no model module).
+  (pure functions of predictions and outcomes: they import no model module), and the one
+  horizon and TD-AUC grid shared by every fold of a study.
 * :mod:`.fitted`: what every fitted model offers, and ``evaluate_fitted`` through the metrics.
 * :mod:`.stored`: a model's stored predictions table, its survival curves, its evaluation.
-* :mod:`.results` and :mod:`.figures`: Table 1(a) and Fig. 2 regenerated.
+* :mod:`.study_protocol`: the paper and recommended protocols every fold asset runs under.
+* :mod:`.results`, :mod:`.study_results` and :mod:`.figures`: Table 1 (per protocol, with the
+  repeats' summary) and Fig. 2 regenerated.
 * :mod:`.km`: test patients split at their fold's training-median risk, Kaplan–Meier curves,
   log-rank test and numbers at risk of the two groups, as a PNG.
+* :mod:`.inference`: paired gains of each fusion over its best single model, bootstrap
+  intervals conditional on the fitted models, and the corrected resampled t-test.
 
 Nothing here imports dagster.
 """

@@ -121,13 +121,19 @@ def oracle_predictions(true_risk: pd.Series, splits: pd.DataFrame) -> pd.DataFra
     )
 
 
-def _fold_arrays(
+def fold_arrays(
     predictions: pd.DataFrame, outcomes: pd.DataFrame, models: list[str], fold: str, split: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(event, time, risks)`` of the fold's ``split`` patients, any model's, in id order.
 
     ``risks`` has one row per model, NaN where that model made no prediction (a patient it
-    dropped for lack of a modality).
+    dropped for lack of a modality). ``predictions`` must hold one repeat of the folds (a
+    patient appears once per model, fold and split); ``outcomes`` is indexed by ``patient_id``
+    (:func:`~.targets.validate_outcomes`).
+
+    Raises:
+        ResultsError: a model has no ``split`` prediction in the fold, or a predicted patient
+            has no outcome.
     """
     rows = predictions[
         predictions["model"].isin(models)
@@ -296,7 +302,7 @@ def results_table(
     intervals = dict.fromkeys(order, (float("nan"), float("nan"), 0))
     if predictions is not None and outcomes is not None:
         indexed = validate_outcomes(outcomes)
-        arrays = [_fold_arrays(predictions, indexed, order, fold, split) for fold in folds]
+        arrays = [fold_arrays(predictions, indexed, order, fold, split) for fold in folds]
         means, scored = bootstrap_mean_c_index(arrays, n_boot=n_boot, seed=seed)
         for model, replicates, used in zip(order, means, scored, strict=True):
             if used:

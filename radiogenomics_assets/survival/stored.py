@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 
 from radiogenomics_assets.survival.fitted import FittedModel
-from radiogenomics_assets.survival.metrics import evaluate_predictions
+from radiogenomics_assets.survival.metrics import PAPER_TIME_GRID, evaluate_predictions
 from radiogenomics_assets.survival.splits import Split
 
 PREDICTION_COLUMNS = (
@@ -75,9 +76,16 @@ def evaluate_stored(
     model: str,
     fold: str,
     splits: Sequence[Split] = ("validation", "test"),
+    time_grid: Sequence[float] | np.ndarray = PAPER_TIME_GRID,
+    tau: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Metrics and TD-AUC curves of one model's stored rows of one fold (``fit_splits`` and the
-    survival curves are read from the rows)."""
+    survival curves are read from the rows).
+
+    ``time_grid`` and ``tau`` go to :func:`~.metrics.evaluate_predictions`: give the study
+    horizon and grid (``study_horizon``, ``study_time_grid``) so every fold is scored up to the
+    same time on the same grid; without ``tau`` each fold uses its own training horizon.
+    """
     fit_splits = tuple(str(predictions["fit_splits"].iloc[0]).split(","))
     return evaluate_predictions(
         predictions,
@@ -87,4 +95,6 @@ def evaluate_stored(
         fit_splits=fit_splits,
         survival_functions=survival_functions_of(predictions),
         splits=splits,
+        time_grid=time_grid,
+        tau=tau,
     )

@@ -138,7 +138,7 @@ def test_vectorised_bootstrap_equals_the_straightforward_one_draw_by_draw() -> N
     predictions = predictions.drop(index=dropped)
     models = ["cox_g", "cox_ef_g_p", "oracle"]
     folds = [
-        results_module._fold_arrays(predictions, indexed, models, fold, "test")
+        results_module.fold_arrays(predictions, indexed, models, fold, "test")
         for fold in FOLD_NAMES
     ]
     means, scored = bootstrap_mean_c_index(folds, n_boot=60, seed=11)
