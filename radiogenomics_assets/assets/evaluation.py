@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 from dagster import (
+    AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
     AssetIn,
@@ -42,6 +43,7 @@ from radiogenomics_assets.survival.figures import (
     td_auc_figure,
     time_axis_label,
 )
+from radiogenomics_assets.survival.metrics import study_horizon, study_time_grid
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.results import ORACLE_MODEL
 from radiogenomics_assets.survival.splits import fold_order
@@ -60,6 +62,15 @@ MODEL_NAMES = tuple(spec.name for spec in MODEL_REGISTRY)
 MODEL_DEPS = [AssetDep(AssetKey([MODELING, name])) for name in MODEL_NAMES]
 #: Fig. 2 per family: (a)/(b) are the CoxNet curves, (c) the neural ones.
 FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
+
+
+def study_horizon_and_grid(outcomes: pd.DataFrame, all_splits: pd.DataFrame):
+    """The Uno tau and TD-AUC grid shared by every fold of every repeat (the rule is
+    :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s), from the test splits the
+    tables report; the folds are the same under both protocols."""
+    splits = all_splits.drop(columns="protocol").drop_duplicates(["fold", "patient_id"])
+    tau = study_horizon(outcomes, splits, evaluated=("test",))
+    return tau, study_time_grid(outcomes, splits, tau, evaluated=("test",))
 
 
 class NoPredictionsError(ValueError):
@@ -100,8 +111,10 @@ def _names(models: Sequence[str]) -> str:
             group_name=EVALUATION,
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
-            description="Per materialized model and split of a fold: Harrell's and Uno's C, "
-            "mean TD-AUC on the paper's grid, IBS where survival functions exist, and the model "
+            description="Per materialized model and split of a fold under one protocol: "
+            "Harrell's and Uno's C (one tau for every fold of the study: study_tau_days), mean "
+            "TD-AUC on one grid shared by every fold (the paper's times below tau), IBS where "
+            "survival functions exist, and the model "
             "materialization (run, code and data version) that produced them; models without "
             "predictions for the fold are named in metadata (missing_models).",
         ),
@@ -114,10 +127,21 @@ def _names(models: Sequence[str]) -> str:
         ),
     },
     partitions_def=study_partitions,
-    ins={"outcomes": AssetIn(key=[COHORT, "outcomes"])},
+    ins={
+        "outcomes": AssetIn(key=[COHORT, "outcomes"]),
+        # Every fold's splits: the study's one horizon and TD-AUC grid are read from them all.
+        "all_splits": AssetIn(
+            key=[MODELING, "fold_splits"], partition_mapping=AllPartitionMapping()
+        ),
+    },
     deps=MODEL_DEPS,
 )
-def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes: pd.DataFrame):
+def fold_metrics(
+    context: AssetExecutionContext,
+    store: StoreResource,
+    outcomes: pd.DataFrame,
+    all_splits: pd.DataFrame,
+):
     fold, protocol = partition_parts(context)
     partition = str(context.partition_key)
     usable = usable_outcomes(outcomes)
@@ -128,12 +152,15 @@ def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes:
             f"least one modeling asset's {partition} partition first (registered: "
             f"{_names(MODEL_NAMES)})"
         )
+    tau, grid = study_horizon_and_grid(usable, all_splits)
     missing = [name for name in MODEL_NAMES if name not in predictions]
     if missing:
         context.log.warning(f"{fold}: no predictions of {_names(missing)}; evaluated without")
     metric_frames, curve_frames = [], []
     for name, frame in predictions.items():
-        metrics, curves = evaluate_stored(frame, usable, model=name, fold=fold)
+        metrics, curves = evaluate_stored(
+            frame, usable, model=name, fold=fold, tau=tau, time_grid=grid
+        )
         produced_by = latest_materialization(
             context.instance, AssetKey([MODELING, name]), partition
         )
@@ -156,6 +183,8 @@ def fold_metrics(context: AssetExecutionContext, store: StoreResource, outcomes:
         output_name="fold_metrics",
         metadata={
             "protocol": protocol,
+            "study_tau_days": tau,
+            "time_grid_days": ", ".join(f"{t:g}" for t in grid),
             "n_models": len(predictions),
             "missing_models": _names(missing),
             **{f"c_index_{model}": float(value) for model, value in test.items()},
