@@ -23,6 +23,7 @@ from radiogenomics_assets.automation import (
     with_automation,
 )
 from radiogenomics_assets.checks.cohort import cohort_checks
+from radiogenomics_assets.checks.densenet import densenet_checks
 from radiogenomics_assets.checks.intake import intake_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
@@ -60,7 +61,7 @@ def build_definitions(
     return Definitions(
         executor=executor,
         assets=[*with_automation(assets, retrain_cron), source_imaging],
-        asset_checks=[*cohort_checks, *intake_checks, *modeling_checks],
+        asset_checks=[*cohort_checks, *intake_checks, *modeling_checks, *densenet_checks],
         jobs=[register_patients_job, *asset_jobs],
         schedules=[source_refresh_schedule],
         sensors=[patients_sensor, automation_sensor],

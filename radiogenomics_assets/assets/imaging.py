@@ -25,12 +25,17 @@ from radiogenomics_assets.features.densenet import (
     FEATURE_DIM,
     LUNG_WINDOW,
 )
-from radiogenomics_assets.features.densenet_weights import RandomWeightsWarning, load_densenet121
+from radiogenomics_assets.features.densenet_weights import (
+    RandomWeightsWarning,
+    load_densenet121,
+    refuse_random_fallback,
+)
 from radiogenomics_assets.features.radiomics import DEFAULT_BIN_WIDTH, DEFAULT_MARGIN_MM
 from radiogenomics_assets.features.rows import densenet_row, radiomics_row
 from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.names import FEATURES, RAW
 from radiogenomics_assets.partitions import patients_partitions
+from radiogenomics_assets.resources.source import SourceResource, source_kind
 from radiogenomics_assets.resources.store import StoreResource
 
 PATIENT_PARTITION = {"partition_expr": "patient_id"}
@@ -133,8 +138,8 @@ def radiomic_features(
 class DenseNetConfig(Config):
     weights: str = Field(
         default="auto",
-        description="auto (ImageNet if available, else RANDOM with a warning), imagenet, path, "
-        "random",
+        description="auto (ImageNet if available; else RANDOM with a warning on the demo "
+        "source, an error on any other), imagenet, path, random",
     )
     weights_path: str | None = Field(default=None, description="state dict for weights=path")
     device: str = Field(default="auto", description="auto (cuda if available), cpu, cuda")
@@ -160,12 +165,15 @@ def densenet_features(
     context: AssetExecutionContext,
     config: DenseNetConfig,
     store: StoreResource,
+    source: SourceResource,
     nodule_volume: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
     with warnings.catch_warnings():
         # The fallback is reported below, loudly and on every run, not once per process.
         warnings.simplefilter("ignore", RandomWeightsWarning)
         network = load_densenet121(config.weights, config.weights_path, device=config.device)
+    # Only the offline demo may fall back; elsewhere random features are asked for by name.
+    refuse_random_fallback(network, source=source_kind(source))
     if network.fell_back:
         context.log.warning(
             f"DenseNet-121 uses RANDOM weights ({network.weights_used}): ImageNet weights were "

@@ -10,6 +10,9 @@
 - ``auto`` (default): ``imagenet`` if it can be had, else ``random`` with a loud
   :class:`RandomWeightsWarning` and ``fell_back=True`` on the result.
 
+The fallback is for the offline demo: :func:`refuse_random_fallback` turns it into an error on
+any other source, where random features must be asked for (``random``), never slipped in.
+
 ``LoadedDenseNet.weights_used`` records what was loaded: ``imagenet:<enum>:sha256=<8 hex>``,
 ``path:sha256=<12 hex>`` or ``random:seed=<n>``. Store it beside every feature vector.
 Loaded models are cached per process, since building and loading take seconds.
@@ -30,7 +33,10 @@ from typing import TYPE_CHECKING, Literal
 
 import requests
 
-from radiogenomics_assets.features.errors import WeightsUnavailableError
+from radiogenomics_assets.features.errors import (
+    RandomFallbackRefusedError,
+    WeightsUnavailableError,
+)
 from radiogenomics_assets.store.files import sha256_file
 
 # torch and torchvision is imported inside the functions that use it: the code location imports this
@@ -47,6 +53,8 @@ IMAGENET_WEIGHTS = "DenseNet121_Weights.IMAGENET1K_V1"
 #: Where the ImageNet state dict is fetched from; its name carries a sha256 prefix.
 IMAGENET_URL = "https://download.pytorch.org/models/densenet121-a639ec97.pth"
 DEFAULT_SEED = 0
+#: The sources on which ``auto`` may fall back to random weights: the demo, offline by design.
+RANDOM_FALLBACK_SOURCES = frozenset({"demo"})
 DEFAULT_DOWNLOAD_TIMEOUT_S = 60.0
 _HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
 # Checkpoints from before torchvision renamed the dense layers hold keys like
@@ -172,6 +180,30 @@ def load_densenet121(
     loaded.model.to(target).eval()
     _CACHE[key] = loaded
     return loaded
+
+
+def refuse_random_fallback(loaded: LoadedDenseNet, *, source: str) -> None:
+    """Fail when ``auto`` fell back to random weights on a source other than the demo.
+
+    Args:
+        loaded: what :func:`load_densenet121` returned.
+        source: the configured source's name (``demo``, ``local``, ``tcia``, ``idc``).
+
+    Raises:
+        RandomFallbackRefusedError: ``loaded`` fell back and ``source`` is not in
+            :data:`RANDOM_FALLBACK_SOURCES`; the message says why ImageNet failed, where its
+            checkpoint is looked for, and that ``weights='random'`` must be asked for.
+    """
+    if not loaded.fell_back or source in RANDOM_FALLBACK_SOURCES:
+        return
+    raise RandomFallbackRefusedError(
+        f"DenseNet-121 weights='auto': the ImageNet weights could not be loaded "
+        f"({loaded.fallback_reason}). They are looked for in torch's hub cache, "
+        f"{imagenet_cache_path()} (under $TORCH_HOME), and downloaded there from {IMAGENET_URL} "
+        f"when the network allows. On the {source!r} source 'auto' does not fall back to random "
+        "weights: put the checkpoint there, or ask for random features explicitly with "
+        "weights='random' (they are not ImageNet features)."
+    )
 
 
 def _cache_key(

@@ -17,3 +17,7 @@ class RadiomicsExtractionError(FeatureExtractionError):
 
 class WeightsUnavailableError(FeatureExtractionError):
     """DenseNet weights that were explicitly asked for could not be loaded."""
+
+
+class RandomFallbackRefusedError(WeightsUnavailableError):
+    """``auto`` found no ImageNet weights on a source where random ones must be asked for."""

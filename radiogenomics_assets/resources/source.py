@@ -162,6 +162,22 @@ class IdcSourceResource(_RemoteSourceResource):
         return IdcSource(**settings)
 
 
+def source_kind(resource: SourceResource) -> str:
+    """The ``$RADIOGENOMICS_SOURCE`` name of ``resource``'s backend (``demo``, ``local``, ...).
+
+    Read from the bound resource, not the environment: a code location built with an explicit
+    source (``build_definitions(source=...)``) runs that source whatever the variable says. A
+    resource of another class is named by its class, so it is never taken for the demo.
+    """
+    kinds: tuple[tuple[type[SourceResource], str], ...] = (
+        (DemoSourceResource, "demo"),
+        (LocalSourceResource, "local"),
+        (TciaSourceResource, "tcia"),
+        (IdcSourceResource, "idc"),
+    )
+    return next((name for cls, name in kinds if isinstance(resource, cls)), type(resource).__name__)
+
+
 def source_from_environment() -> SourceResource:
     """The resource ``$RADIOGENOMICS_SOURCE`` names (``demo`` if unset), configured by EnvVar.
 

@@ -15,7 +15,7 @@ import torch
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.features.blocks import DENSENET_COLUMN
+from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
 from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import fold_partition_key
 from radiogenomics_assets.resources.cohort import CohortResource
@@ -47,7 +47,11 @@ def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
     radiomic = cohort.features["pyradiomics"].rename_axis("patient_id").reset_index()
     deep = cohort.features["densenet"]
     densenet = pd.DataFrame(
-        {"patient_id": deep.index, DENSENET_COLUMN: [list(row) for row in deep.to_numpy()]}
+        {
+            "patient_id": deep.index,
+            DENSENET_COLUMN: [list(row) for row in deep.to_numpy()],
+            DENSENET_WEIGHTS_COLUMN: "random:seed=0",
+        }
     )
     outcomes = cohort.outcomes.assign(outcome_problem=None)
     assignment = assign_test_folds(cohort.outcomes[["patient_id", "event"]], seed=1)

@@ -20,9 +20,10 @@ from radiogenomics_assets.features.densenet_weights import (
     clear_model_cache,
     imagenet_cache_path,
     load_densenet121,
+    refuse_random_fallback,
     resolve_device,
 )
-from radiogenomics_assets.features.errors import WeightsUnavailableError
+from radiogenomics_assets.features.errors import RandomFallbackRefusedError, WeightsUnavailableError
 
 
 @pytest.fixture(autouse=True)
@@ -198,3 +199,32 @@ def test_the_written_out_imagenet_names_are_torchvisions() -> None:
         str(published),
         published.url,
     ) == (densenet_weights.IMAGENET_WEIGHTS, densenet_weights.IMAGENET_URL)
+
+
+def test_auto_falling_back_off_the_demo_fails_naming_the_cache_and_the_setting(
+    isolated_torch_home: Path,
+) -> None:
+    with pytest.warns(RandomWeightsWarning):
+        loaded = load_densenet121("auto", device="cpu")
+    for source in ("local", "tcia", "idc"):
+        with pytest.raises(RandomFallbackRefusedError) as refused:
+            refuse_random_fallback(loaded, source=source)
+        message = str(refused.value)
+        assert "weights='auto': the ImageNet weights could not be loaded" in message
+        assert "network disabled" in message  # why ImageNet failed
+        assert str(isolated_torch_home / "hub" / "checkpoints" / "densenet121-a639ec97.pth") in (
+            message
+        )
+        assert f"On the {source!r} source 'auto' does not fall back to random weights" in message
+        assert "weights='random'" in message
+    assert isinstance(refused.value, WeightsUnavailableError)
+
+
+def test_the_demo_may_fall_back_and_random_asked_for_is_allowed_anywhere() -> None:
+    with pytest.warns(RandomWeightsWarning, match="using RANDOM weights"):
+        fell_back = load_densenet121("auto", device="cpu")
+    refuse_random_fallback(fell_back, source="demo")
+    explicit = load_densenet121("random", device="cpu")
+    assert explicit.weights_used == fell_back.weights_used and not explicit.fell_back
+    for source in ("demo", "local", "tcia", "idc"):
+        refuse_random_fallback(explicit, source=source)
