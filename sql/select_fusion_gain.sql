@@ -1,30 +1,18 @@
--- Per fold, each fusion model's test C-index against the best single-modality model of the same
--- estimator family over the same modalities (a Cox fusion against the Cox singles, a net against
--- the MLPs): the gain fusion brings (positive = fusion helps).
-WITH test AS (
-    SELECT m.fold, m.model, m.c_index, r.fusion, r.modalities, r.estimator
-    FROM evaluation.fold_metrics AS m
-    JOIN modeling.model_registry AS r ON r.name = m.model
-    WHERE m.split = 'test'
-),
-single AS (
-    SELECT fold, estimator, modalities AS modality, model, c_index
-    FROM test
-    WHERE fusion = 'single'
-)
+-- Does fusion help? Per fusion model under one protocol (evaluation/fusion_gain): its best
+-- single-modality model of the same family, the mean test C-index gain over every repeat × fold,
+-- its paired bootstrap 95% CI (both models on the same resampled test patients, fitted models
+-- held fixed) and the Nadeau–Bengio corrected resampled t-test p-value. Per-fold gains with
+-- their own CIs are in evaluation.fusion_gain_folds. Choose the protocol first:
+--   SET VARIABLE protocol = 'paper';   -- or 'recommended' (the default)
 SELECT
-    f.fold,
-    f.model AS fusion_model,
-    f.fusion,
-    f.c_index AS fusion_c_index,
-    arg_max(s.model, s.c_index) AS best_single_model,
-    max(s.c_index) AS best_single_c_index,
-    f.c_index - max(s.c_index) AS gain
-FROM test AS f
-JOIN single AS s
-    ON s.fold = f.fold
-    AND s.estimator = f.estimator
-    AND list_contains(string_split(f.modalities, ','), s.modality)
-WHERE f.fusion <> 'single'
-GROUP BY f.fold, f.model, f.fusion, f.c_index
-ORDER BY f.fold, f.model;
+    g.protocol,
+    g.fusion_model,
+    g.best_single_model,
+    g.n_folds,
+    round(g.mean_gain, 3) AS gain,
+    printf('[%.3f, %.3f]', g.ci_low, g.ci_high) AS ci_95,
+    round(g.p_value, 4) AS p_value
+FROM evaluation.fusion_gain AS g
+LEFT JOIN modeling.model_registry AS r ON r.name = g.fusion_model
+WHERE g.protocol = coalesce(getvariable('protocol'), 'recommended')
+ORDER BY r.rowid;

@@ -6,6 +6,7 @@ from dagster import AssetsDefinition
 
 from radiogenomics_assets.assets.cohort import cohort_assets
 from radiogenomics_assets.assets.evaluation import evaluation_assets as _evaluation
+from radiogenomics_assets.assets.fusion_gain import fusion_gain_assets
 from radiogenomics_assets.assets.genomics import genomics_assets
 from radiogenomics_assets.assets.imaging import imaging_assets
 from radiogenomics_assets.assets.km import km_assets
@@ -35,6 +36,7 @@ all_assets: list[AssetsDefinition] = [
     *modeling_assets,
     *_evaluation,
     *km_assets,
+    *fusion_gain_assets,
     *oracle_assets,
     lineage,
 ]

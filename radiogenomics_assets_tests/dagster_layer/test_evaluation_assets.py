@@ -33,21 +33,30 @@ from radiogenomics_assets_tests.dagster_layer.test_model_assets import (
     SMALL_NETS,
     _store_with_features,
 )
+from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
 REPEAT_2 = tuple(cv_fold_name(2, n) for n in range(1, 6))
 #: Per protocol, the folds each model is trained on.
 TRAINED = {
-    "recommended": {"cox_g": FOLD_NAMES + REPEAT_2, "mlp_g": ("fold_1",)},
+    "recommended": {
+        "cox_g": FOLD_NAMES + REPEAT_2,
+        "cox_p": FOLD_NAMES,
+        "cox_lf_g_p": FOLD_NAMES,
+        "mlp_g": ("fold_1",),
+    },
     "paper": {"cox_g": FOLD_NAMES},
 }
 FOLD_METRICS = ["evaluation/fold_metrics", "evaluation/td_auc_curves"]
 TABLES = [
+    "modeling/model_registry",
     "evaluation/results_table",
     "evaluation/demo_oracle",
     "evaluation/oracle_td_auc_curves",
     "evaluation/td_auc_figures",
     "evaluation/km_figures",
+    "evaluation/fusion_gain",
+    "evaluation/fusion_gain_folds",
 ]
 
 
@@ -155,11 +164,14 @@ def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(
     assert list(zip(table["protocol"], table["model"], strict=True)) == [
         ("paper", "cox_g"),
         ("recommended", "cox_g"),
+        ("recommended", "cox_p"),
+        ("recommended", "cox_lf_g_p"),
     ]
     meta = evaluated.metadata(evaluated.tables, "evaluation/results_table")
     assert meta["incomplete_models"] == "recommended: mlp_g"
+    trained = {m for models in TRAINED.values() for m in models}
     assert meta["absent_models"].split(", ") == [
-        s.name for s in MODEL_REGISTRY if s.name not in ("cox_g", "mlp_g")
+        s.name for s in MODEL_REGISTRY if s.name not in trained
     ]
     assert "G" in meta["table_1a_paper"] and "G" in meta["table_1a_recommended"]
     assert "table_1b_recommended" not in meta
@@ -168,7 +180,7 @@ def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(
         "SELECT protocol, fold, c_index FROM evaluation.fold_metrics "
         "WHERE model = 'cox_g' AND split = 'test'"
     )
-    for row in table.itertuples():
+    for row in table[table["model"] == "cox_g"].itertuples():
         mine = test[test["protocol"] == row.protocol].set_index("fold")["c_index"]
         np.testing.assert_allclose(
             table.loc[row.Index, list(FOLD_NAMES)].astype(float), mine.loc[list(FOLD_NAMES)]
@@ -177,7 +189,34 @@ def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(
         assert row.n_folds_all == len(mine)
         assert row.mean_all == pytest.approx(mine.mean())
         assert row.sd_all == pytest.approx(mine.std(ddof=1))
-    assert table.set_index("protocol")["n_repeats"].to_dict() == {"paper": 1, "recommended": 2}
+    cox_g = table[table["model"] == "cox_g"]
+    assert cox_g.set_index("protocol")["n_repeats"].to_dict() == {"paper": 1, "recommended": 2}
+
+
+def test_the_fusion_gain_is_paired_against_the_best_single_model(evaluated) -> None:
+    test = evaluated.query(
+        "SELECT model, fold, c_index FROM evaluation.fold_metrics "
+        "WHERE split = 'test' AND protocol = 'recommended' AND repeat = 1"
+    ).pivot(index="fold", columns="model", values="c_index")
+    best = max(("cox_g", "cox_p"), key=lambda m: test[m].mean())
+    [gain] = evaluated.query("SELECT * FROM evaluation.fusion_gain").itertuples()
+    assert (gain.protocol, gain.fusion_model, gain.best_single_model) == (
+        "recommended",
+        "cox_lf_g_p",
+        best,
+    )
+    # Every model predicted every test patient: the per-fold gain is the C-index difference.
+    folds = evaluated.query("SELECT * FROM evaluation.fusion_gain_folds").set_index("fold")
+    expected = (test["cox_lf_g_p"] - test[best]).loc[list(FOLD_NAMES)]
+    np.testing.assert_allclose(folds.loc[list(FOLD_NAMES), "gain"], expected)
+    assert (folds["gain_ci_low"] <= folds["gain"]).all()
+    assert (folds["gain"] <= folds["gain_ci_high"]).all()
+    assert gain.n_folds == 5 and gain.mean_gain == pytest.approx(expected.mean())
+    assert 0 < gain.p_value <= 1 and gain.ci_low <= gain.mean_gain <= gain.ci_high
+    with evaluated.store.get_connection() as conn:
+        sql = (REPO_ROOT / "sql" / "select_fusion_gain.sql").read_text()
+        rows = conn.execute(sql).fetchall()
+    assert [row[1] for row in rows] == ["cox_lf_g_p"]
 
 
 def test_a_fold_c_index_is_harrells_c_of_the_stored_predictions(evaluated) -> None:
@@ -205,7 +244,7 @@ def test_figures_are_drawn_for_the_models_there_are(evaluated) -> None:
     meta = evaluated.metadata(evaluated.tables, "evaluation/td_auc_figures")
     assert meta["skipped_panels"] == "neural (paper)"
     assert meta["time_axis"] == "Days after CT" and meta["oracle_drawn"] is False
-    assert "mlp_g" not in meta["absent_models"] and "cox_p" in meta["absent_models"]
+    assert "mlp_g" not in meta["absent_models"] and "cox_d" in meta["absent_models"]
 
 
 def test_km_figures_split_each_protocols_test_patients_at_the_training_median(evaluated) -> None:
@@ -213,6 +252,8 @@ def test_km_figures_split_each_protocols_test_patients_at_the_training_median(ev
     assert list(zip(km["protocol"], km["model"], strict=True)) == [
         ("paper", "cox_g"),
         ("recommended", "cox_g"),
+        ("recommended", "cox_p"),
+        ("recommended", "cox_lf_g_p"),
     ]
     n_patients = len(planted_cohort().outcomes)
     assert (km["n_high"] + km["n_low"] == n_patients).all()  # every patient once, repeat 1
@@ -220,7 +261,7 @@ def test_km_figures_split_each_protocols_test_patients_at_the_training_median(ev
     for path in km["path"]:
         assert evaluated.store.files.path(*Path(path).parts).read_bytes()[:4] == b"\x89PNG"
     meta = evaluated.metadata(evaluated.tables, "evaluation/km_figures")
-    assert meta["figures"].count("data:image/png;base64,") == 1  # the recommended protocol's
+    assert meta["figures"].count("data:image/png;base64,") == 3  # the recommended protocol's
 
 
 def test_fold_metrics_without_any_model_fail_naming_the_fold(tmp_path: Path) -> None:
