@@ -29,11 +29,11 @@ from radiogenomics_assets.store.database import replace_partition
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.dagster_layer.test_model_assets import (
     SMALL_NETS,
     _store_with_features,
 )
-from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
 REPEAT_2 = tuple(cv_fold_name(2, n) for n in range(1, 6))

@@ -24,7 +24,7 @@ from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.jobs import PHASES
 from radiogenomics_assets.names import PATIENTS_PARTITIONS, WALK_TAG
-from radiogenomics_assets.partitions import FOLD_NAMES
+from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.refresh import skipped_models
 from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import DemoSourceResource
@@ -33,6 +33,7 @@ from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.staleness import Staleness, StaleStatus
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -59,7 +60,8 @@ class Graph:
     def __init__(self, root: Path, sources_cache: Path) -> None:
         self.store = StoreResource(database=str(root / "radiogenomics.duckdb"))
         self.source = DemoSourceResource(config=DEMO, cache_dir=str(sources_cache))
-        self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS)
+        # One repeat: the graph's wiring is under test; repeats are in test_evaluation_assets.
+        self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS, cv_repeats=1)
         self.n_patients = DEMO["n_patients"]
         self.defs = build_definitions(self.store, self.source, self.settings)
         # A persistent instance: the daemon test at the end shares it from other processes.
@@ -122,8 +124,12 @@ def test_a_linear_walk_plans_no_net(graph: Graph) -> None:
 
 
 def test_results_table_has_every_model_and_the_oracle_its_own_row(graph: Graph) -> None:
-    table = graph.query("SELECT * FROM evaluation.results_table")
-    assert set(table["model"]) == {s.name for s in MODEL_REGISTRY}
+    every = graph.query("SELECT * FROM evaluation.results_table")
+    for protocol in PROTOCOL_NAMES:  # this walk fits every model under both protocols
+        assert set(every.loc[every["protocol"] == protocol, "model"]) == {
+            s.name for s in MODEL_REGISTRY
+        }
+    table = every[every["protocol"] == "recommended"]
     halves = table.set_index("model")["paper_table"]
     assert {m: halves[m] for m in ("cox_g", "mlp_g", "mfh_g_d")} == {
         "cox_g": "1a",
@@ -145,13 +151,13 @@ def test_results_table_has_every_model_and_the_oracle_its_own_row(graph: Graph) 
 
 
 def test_fold_metrics_cover_every_model_fold_and_split(graph: Graph) -> None:
-    metrics = graph.query("SELECT model, fold, split FROM evaluation.fold_metrics")
-    assert len(metrics) == len(MODEL_REGISTRY) * 5 * 2
+    metrics = graph.query("SELECT protocol, model, fold, split FROM evaluation.fold_metrics")
+    assert len(metrics) == len(MODEL_REGISTRY) * 5 * 2 * len(PROTOCOL_NAMES)
     assert not metrics.duplicated().any()
 
 
 def test_each_patient_is_a_test_patient_in_exactly_one_fold(graph: Graph) -> None:
-    splits = graph.query("SELECT * FROM modeling.fold_splits")
+    splits = graph.query("SELECT * FROM modeling.fold_splits WHERE protocol = 'paper'")
     cohort = graph.query("SELECT patient_id FROM cohort.study_cohort")
     test = splits[splits["split"] == "test"]
     assert sorted(test["patient_id"]) == sorted(cohort["patient_id"])
@@ -159,6 +165,7 @@ def test_each_patient_is_a_test_patient_in_exactly_one_fold(graph: Graph) -> Non
 
 EXPECTED_COLUMNS = {
     "select_table1.sql": [
+        "protocol",
         "paper_table",
         "model",
         "label",
@@ -169,6 +176,8 @@ EXPECTED_COLUMNS = {
         "fold_5",
         "mean_sd",
         "ci_95",
+        "mean_sd_all_repeats",
+        "n_folds_all",
     ],
     "select_demo_oracle.sql": [
         "model",
@@ -180,8 +189,12 @@ EXPECTED_COLUMNS = {
         "fold_5",
         "mean_sd",
         "ci_95",
+        "mean_sd_all_repeats",
+        "n_folds_all",
     ],
     "select_model_fold_metrics.sql": [
+        "protocol",
+        "repeat",
         "fold",
         "split",
         "c_index",
@@ -195,13 +208,13 @@ EXPECTED_COLUMNS = {
         "ibs_note",
     ],
     "select_fusion_gain.sql": [
-        "fold",
+        "protocol",
         "fusion_model",
-        "fusion",
-        "fusion_c_index",
         "best_single_model",
-        "best_single_c_index",
+        "n_folds",
         "gain",
+        "ci_95",
+        "p_value",
     ],
     "select_cohort_flow.sql": [
         "step",
@@ -263,10 +276,11 @@ def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph, model: st
 
 
 def test_rerunning_a_fold_gives_identical_metrics(graph: Graph) -> None:
-    before = graph.query("SELECT * FROM evaluation.fold_metrics WHERE fold = 'fold_2'")
-    outcome = execute(graph.defs, graph.instance, "modeling_job", "fold_2")
+    where = "WHERE fold = 'fold_2' AND protocol = 'paper'"
+    before = graph.query(f"SELECT * FROM evaluation.fold_metrics {where}")
+    outcome = execute(graph.defs, graph.instance, "modeling_job", "fold_2|paper")
     assert outcome.success, outcome.error
-    after = graph.query("SELECT * FROM evaluation.fold_metrics WHERE fold = 'fold_2'")
+    after = graph.query(f"SELECT * FROM evaluation.fold_metrics {where}")
     columns = ["model", "split", "c_index", "c_index_uno", "mean_auc", "ibs", "model_data_version"]
     key = ["model", "split"]
     pd.testing.assert_frame_equal(
@@ -292,7 +306,8 @@ def _runs(outcomes) -> list[tuple[str, str | None]]:
     return sorted((o.job, o.partition) for o in outcomes)
 
 
-FOLD_RUNS = [("modeling_job", f"fold_{i}") for i in range(1, 6)]
+FOLD_PARTITIONS = [str(fold_partition_key(f, p)) for f in FOLD_NAMES for p in PROTOCOL_NAMES]
+FOLD_RUNS = [("modeling_job", partition) for partition in FOLD_PARTITIONS]
 
 
 def _with_spec(spec):
@@ -327,8 +342,8 @@ def test_a_changed_spec_makes_only_that_models_partitions_stale(graph: Graph, re
         for partition in partitions:
             status = staleness.status(key, partition)
             if status != StaleStatus.FRESH:
-                stale[(key.to_user_string(), partition)] = status
-    assert stale == {("modeling/cox_g", f"fold_{i}"): StaleStatus.STALE for i in range(1, 6)}
+                stale[(key.to_user_string(), str(partition))] = status
+    assert stale == {("modeling/cox_g", p): StaleStatus.STALE for p in FOLD_PARTITIONS}
 
 
 def test_refreshing_a_changed_spec_reruns_that_model_and_the_evaluation(
@@ -401,7 +416,7 @@ def _included(graph: Graph, n: int) -> int:
 def _tested(graph: Graph) -> int:
     tested = graph.query(
         "SELECT sum(n_patients) AS n FROM evaluation.fold_metrics "
-        "WHERE model = 'cox_p' AND split = 'test'"
+        "WHERE model = 'cox_p' AND split = 'test' AND protocol = 'recommended'"
     )
     return int(tested["n"].iloc[0])
 
@@ -417,7 +432,9 @@ from radiogenomics_assets.resources.store import StoreResource
 defs = build_definitions(
     StoreResource(database={database!r}),
     DemoSourceResource(config={demo!r}, cache_dir={cache!r}),
-    ModelingSettings(alpha_selection="validation", net=NetTrainingSettings(**{nets!r})),
+    ModelingSettings(
+        alpha_selection="validation", net=NetTrainingSettings(**{nets!r}), cv_repeats=1
+    ),
     retrain_cron="* * * * *",
     # One process per run, not per step: 125 step processes importing torch would dominate.
     executor=in_process_executor,
@@ -561,7 +578,7 @@ def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tm
             for k in a.keys
             if k != AssetKey(["modeling", "model_registry"])  # its input, the code, is unchanged
         ),
-        *((k.to_user_string(), f) for a in fold_assets for k in a.keys for f in FOLD_NAMES),
+        *((k.to_user_string(), p) for a in fold_assets for k in a.keys for p in FOLD_PARTITIONS),
         *((k.to_user_string(), None) for a in evaluation_assets for k in a.keys),
     }
     assert {(key, p) for (_, key, p) in counts} == expected
