@@ -24,22 +24,38 @@ TABLE_TITLES = {"1a": "Table 1(a), linear models", "1b": "Table 1(b), neural mod
 
 
 def _table1(database: Path) -> str:
-    """Both halves of Table 1 as printed text, each followed by the demo oracle's row."""
+    """Both halves of Table 1 under each protocol as printed text, each followed by the demo
+    oracle's row, then the fusion gains."""
     import duckdb
     import pandas as pd
 
+    from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+
+    texts = []
     with duckdb.connect(str(database), read_only=True) as conn:
-        frame = conn.sql((SQL_DIR / "select_table1.sql").read_text()).df()
         oracle = (
             conn.sql((SQL_DIR / "select_demo_oracle.sql").read_text()).df()
             if _has_table(conn, "demo_oracle")
             else None
         )
-    return "\n\n".join(
-        f"{TABLE_TITLES.get(half, half)}:\n"
-        + pd.concat([rows.drop(columns="paper_table"), oracle]).to_string(index=False)
-        for half, rows in frame.groupby("paper_table", sort=True)
-    )
+        for protocol in PROTOCOL_NAMES:
+            conn.execute("SET VARIABLE protocol = ?", [protocol])
+            frame = conn.sql((SQL_DIR / "select_table1.sql").read_text()).df()
+            texts += [
+                f"{TABLE_TITLES.get(half, half)}, {protocol} protocol:\n"
+                + pd.concat([rows.drop(columns=["protocol", "paper_table"]), oracle]).to_string(
+                    index=False
+                )
+                for half, rows in frame.groupby("paper_table", sort=True)
+            ]
+            if _has_table(conn, "fusion_gain"):
+                gains = conn.sql((SQL_DIR / "select_fusion_gain.sql").read_text()).df()
+                if not gains.empty:
+                    texts.append(
+                        f"Fusion against its best single model, {protocol} protocol:\n"
+                        + gains.drop(columns="protocol").to_string(index=False)
+                    )
+    return "\n\n".join(texts)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

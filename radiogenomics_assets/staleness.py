@@ -5,7 +5,7 @@ versions with the current ones. One gap is filled here: above 100 upstream parti
 stops comparing partitioned inputs (``SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD``), so
 a fold model reading the features of 184 patients would never turn stale when a patient is
 added or recomputed. For every fan-in edge (a partitioned input of an asset partitioned
-differently) the same comparison is made here in bulk: an upstream partition materialized
+differently, or mapped all-to-one) the same comparison is made here in bulk: an upstream partition materialized
 after the input this asset read, with a data version other than the one it read (or a
 partition it never read), makes the asset stale.
 """
@@ -15,7 +15,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, Definitions
+from dagster import (
+    AssetKey,
+    AssetRecordsFilter,
+    DagsterInstance,
+    Definitions,
+    IdentityPartitionMapping,
+)
 from dagster._core.asset_graph_view.asset_graph_view import AssetGraphView, TemporalContext
 from dagster._core.definitions.data_version import (
     CachingStaleStatusResolver,
@@ -99,8 +105,11 @@ class Staleness:
         provenance = None
         for parent in sorted(node.parent_keys):
             parent_partitions = self.graph.get(parent).partitions_def
-            if parent_partitions is None or parent_partitions == node.partitions_def:
-                continue  # one-to-one or unpartitioned: Dagster's own status covers it
+            one_to_one = parent_partitions == node.partitions_def and isinstance(
+                self.graph.get_partition_mapping(key, parent), IdentityPartitionMapping
+            )
+            if parent_partitions is None or one_to_one:
+                continue  # Dagster's own status covers it
             if provenance is None:
                 provenance = self._provenance(key, partition)
                 if provenance is None:
