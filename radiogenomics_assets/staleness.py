@@ -5,9 +5,9 @@ versions with the current ones. One gap is filled here: above 100 upstream parti
 stops comparing partitioned inputs (``SKIP_PARTITION_DATA_VERSION_DEPENDENCY_THRESHOLD``), so
 a fold model reading the features of 184 patients would never turn stale when a patient is
 added or recomputed. For every fan-in edge (a partitioned input of an asset partitioned
-differently, or mapped all-to-one) the same comparison is made here in bulk: an upstream partition materialized
-after the input this asset read, with a data version other than the one it read (or a
-partition it never read), makes the asset stale.
+differently, or mapped all-to-one) the same comparison is made here in bulk: an upstream
+partition materialized after the input this asset read, with a data version other than the one
+it read (or a partition it never read), makes the asset stale.
 """
 
 from __future__ import annotations

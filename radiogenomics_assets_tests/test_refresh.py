@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import pytest
+from dagster import AssetKey
 
 from radiogenomics_assets.graph_runner import torch_threads
 from radiogenomics_assets.refresh import parser, skipped_models
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
+MODEL_KEYS = [AssetKey(["modeling", spec.name]) for spec in MODEL_REGISTRY]
+NETS = {spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"}
 
-def test_a_linear_walk_skips_exactly_the_neural_grid() -> None:
-    skipped = {key.path[-1] for key in skipped_models("linear")}
-    assert skipped == {spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"}
-    assert skipped_models("all") == []
+
+def _skipped(models: str, partition: str) -> set[str]:
+    skip = skipped_models(models)
+    return {key.path[-1] for key in MODEL_KEYS if skip(key, partition)}
+
+
+@pytest.mark.parametrize(
+    "partition", ["fold_1|paper", "fold_3|recommended", "r2_fold_1|recommended"]
+)
+def test_a_linear_walk_skips_exactly_the_neural_grid(partition: str) -> None:
+    assert _skipped("linear", partition) == NETS
+    assert _skipped("full", partition) == set()
     with pytest.raises(ValueError, match="models must be one of"):
         skipped_models("neural")
+
+
+def test_the_default_walk_trains_the_nets_on_the_recommended_first_repeat_only() -> None:
+    assert _skipped("all", "fold_3|recommended") == set()
+    assert _skipped("all", "fold_3|paper") == NETS
+    assert _skipped("all", "r2_fold_3|recommended") == NETS
+    assert not skipped_models("all")(AssetKey(["evaluation", "fold_metrics"]), "fold_1|paper")
 
 
 def test_models_option_defaults_to_every_model() -> None:

@@ -104,10 +104,12 @@ def fold_number(fold: int | str) -> int:
         raise FoldAssignmentError(f"fold must be an int or 'fold_<n>', got {fold!r}")
     if isinstance(fold, int | np.integer):
         number = int(fold)
-    elif isinstance(fold, str):
+    elif isinstance(fold, str) and _CV_FOLD.fullmatch(fold):
         number = cv_fold_parts(fold)[1]
     else:
-        raise FoldAssignmentError(f"fold must be an int or 'fold_<n>', got {fold!r}")
+        raise FoldAssignmentError(
+            f"fold must be an int, 'fold_<n>' or 'r<repeat>_fold_<n>', got {fold!r}"
+        )
     if number < 1:
         raise FoldAssignmentError(f"fold numbers start at 1, got {fold!r}")
     return number

@@ -9,8 +9,14 @@ from radiogenomics_assets.survival.splits import (
     FoldAssignmentError,
     NoEventInSplitError,
     all_fold_splits,
+    assign_repeats,
     assign_test_folds,
+    cv_fold_name,
+    cv_fold_names,
+    cv_fold_parts,
     fold_number,
+    fold_order,
+    split_cv_fold,
     split_event_counts,
     split_fold,
 )
@@ -105,3 +111,51 @@ def test_split_event_counts_with_outcomes_and_malformed_inputs() -> None:
         assign_test_folds(pd.concat([patients, patients.head(1)]), seed=0)
     with pytest.raises(FoldAssignmentError, match="fold must be an int"):
         fold_number("fold-1")
+
+
+def test_repeat_1_keeps_the_paper_fold_names_and_later_repeats_are_named_apart() -> None:
+    assert cv_fold_names(2)[:5] == FOLD_NAMES
+    assert cv_fold_names(2)[5:] == tuple(f"r2_fold_{n}" for n in range(1, 6))
+    for name in cv_fold_names(3):
+        assert cv_fold_name(*cv_fold_parts(name)) == name
+    assert fold_number("r3_fold_4") == 4
+    for bad in ("r1_fold_1", "fold_0", "r2_fold", "fold-1"):
+        with pytest.raises(FoldAssignmentError):
+            cv_fold_parts(bad)
+    assert sorted(["r2_fold_1", "fold_5", "fold_1", "r10_fold_1"], key=fold_order) == [
+        "fold_1",
+        "fold_5",
+        "r2_fold_1",
+        "r10_fold_1",
+    ]
+
+
+def test_each_repeat_draws_its_own_sticky_stratified_folds() -> None:
+    patients = _patients(60, 20)
+    repeats = assign_repeats(patients, repeats=3, seed=7)
+    first = repeats[repeats["repeat"] == 1].drop(columns="repeat").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, assign_test_folds(patients, seed=7))
+    by_repeat = {
+        r: rows.set_index("patient_id")["test_fold"] for r, rows in repeats.groupby("repeat")
+    }
+    assert not by_repeat[1].equals(by_repeat[2]) and not by_repeat[2].equals(by_repeat[3])
+    for rows in by_repeat.values():  # every repeat stratified: events per fold differ by ≤ 1
+        events = patients.set_index("patient_id")["event"].groupby(rows).sum()
+        assert events.max() - events.min() <= 1
+    # Sticky per repeat: a newcomer moves nobody in any repeat.
+    grown = pd.concat([patients, pd.DataFrame({"patient_id": ["R01-900"], "event": [1]})])
+    again = assign_repeats(grown, repeats=3, seed=7, previous=repeats)
+    kept = again[again["patient_id"] != "R01-900"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(kept, repeats)
+
+
+def test_a_later_repeats_fold_is_split_with_that_repeats_folds_and_seed() -> None:
+    patients = _patients(60, 20)
+    repeats = assign_repeats(patients, repeats=2, seed=7)
+    splits = split_cv_fold(repeats, "r2_fold_3", seed=7)
+    assert set(splits["fold"]) == {"r2_fold_3"}
+    second = repeats[repeats["repeat"] == 2]
+    test = set(second.loc[second["test_fold"] == 3, "patient_id"])
+    assert set(splits.loc[splits["split"] == "test", "patient_id"]) == test
+    with pytest.raises(FoldAssignmentError, match="repeat 3 is not in the fold assignment"):
+        split_cv_fold(repeats, "r3_fold_1", seed=7)
