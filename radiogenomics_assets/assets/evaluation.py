@@ -1,7 +1,9 @@
 """Evaluation assets: per-fold metrics of the materialized models, Table 1(a) and 1(b), Fig. 2.
 
 Metrics come from scikit-survival through ``survival.metrics``; these assets gather the model
-predictions of a fold, tabulate, draw, and record which materializations produced each number.
+predictions of a fold partition (one fold of one repeat under one study protocol), tabulate per
+protocol, draw, and record which materializations produced each number. Every fold is scored up
+to one horizon on one TD-AUC grid, both read from every fold's splits.
 They depend on every registered model but read only the models whose predictions are stored:
 a user who trains some models (the genomics ones, say) gets their metrics, table rows and
 curves, and the metadata names the models left out (``missing_models``, ``absent_models``).
@@ -12,6 +14,7 @@ curves, and the metadata names the models left out (``missing_models``, ``absent
 import base64
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 from dagster import (
     AllPartitionMapping,
@@ -64,7 +67,9 @@ MODEL_DEPS = [AssetDep(AssetKey([MODELING, name])) for name in MODEL_NAMES]
 FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
 
-def study_horizon_and_grid(outcomes: pd.DataFrame, all_splits: pd.DataFrame):
+def study_horizon_and_grid(
+    outcomes: pd.DataFrame, all_splits: pd.DataFrame
+) -> tuple[float, np.ndarray]:
     """The Uno tau and TD-AUC grid shared by every fold of every repeat (the rule is
     :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s), from the test splits the
     tables report; the folds are the same under both protocols."""
