@@ -17,7 +17,6 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from dagster import (
-    AllPartitionMapping,
     AssetDep,
     AssetExecutionContext,
     AssetIn,
@@ -38,6 +37,7 @@ from radiogenomics_assets.names import COHORT, EVALUATION, MODELING
 from radiogenomics_assets.partitions import FOLD_PARTITION, study_partitions
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import partition_columns
+from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, table_exists
 from radiogenomics_assets.survival.figures import (
@@ -49,7 +49,7 @@ from radiogenomics_assets.survival.figures import (
 from radiogenomics_assets.survival.metrics import study_horizon, study_time_grid
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.results import ORACLE_MODEL
-from radiogenomics_assets.survival.splits import fold_order
+from radiogenomics_assets.survival.splits import cv_fold_names, fold_order, split_cv_fold
 from radiogenomics_assets.survival.stored import evaluate_stored
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets.survival.study_results import (
@@ -68,12 +68,26 @@ FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
 
 def study_horizon_and_grid(
-    outcomes: pd.DataFrame, all_splits: pd.DataFrame
+    outcomes: pd.DataFrame, fold_assignment: pd.DataFrame, settings: ModelingSettings
 ) -> tuple[float, np.ndarray]:
     """The Uno tau and TD-AUC grid shared by every fold of every repeat (the rule is
-    :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s), from the test splits the
-    tables report; the folds are the same under both protocols."""
-    splits = all_splits.drop(columns="protocol").drop_duplicates(["fold", "patient_id"])
+    :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s), from the splits of every
+    fold, drawn here from the assignment as ``fold_splits`` draws them: a fold run cannot wait
+    for the other folds' runs, and the folds are the same under both protocols."""
+    assignment = fold_assignment.drop(columns="seed")
+    names = cv_fold_names(int(assignment["repeat"].max()))
+    splits = pd.concat(
+        [
+            split_cv_fold(
+                assignment,
+                name,
+                validation_fraction=settings.validation_fraction,
+                seed=settings.seed,
+            )
+            for name in names
+        ],
+        ignore_index=True,
+    )
     tau = study_horizon(outcomes, splits, evaluated=("test",))
     return tau, study_time_grid(outcomes, splits, tau, evaluated=("test",))
 
@@ -135,17 +149,16 @@ def _names(models: Sequence[str]) -> str:
     ins={
         "outcomes": AssetIn(key=[COHORT, "outcomes"]),
         # Every fold's splits: the study's one horizon and TD-AUC grid are read from them all.
-        "all_splits": AssetIn(
-            key=[MODELING, "fold_splits"], partition_mapping=AllPartitionMapping()
-        ),
+        "fold_assignment": AssetIn(key=[MODELING, "fold_assignment"]),
     },
     deps=MODEL_DEPS,
 )
 def fold_metrics(
     context: AssetExecutionContext,
     store: StoreResource,
+    settings: ModelingSettings,
     outcomes: pd.DataFrame,
-    all_splits: pd.DataFrame,
+    fold_assignment: pd.DataFrame,
 ):
     fold, protocol = partition_parts(context)
     partition = str(context.partition_key)
@@ -157,7 +170,7 @@ def fold_metrics(
             f"least one modeling asset's {partition} partition first (registered: "
             f"{_names(MODEL_NAMES)})"
         )
-    tau, grid = study_horizon_and_grid(usable, all_splits)
+    tau, grid = study_horizon_and_grid(usable, fold_assignment, settings)
     missing = [name for name in MODEL_NAMES if name not in predictions]
     if missing:
         context.log.warning(f"{fold}: no predictions of {_names(missing)}; evaluated without")

@@ -25,7 +25,7 @@ from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.resources.source import TciaSourceResource
 from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.store.database import replace_partition
+from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
@@ -36,6 +36,7 @@ from radiogenomics_assets_tests.dagster_layer.test_model_assets import (
 )
 from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
+SEED = 1
 REPEAT_2 = tuple(cv_fold_name(2, n) for n in range(1, 6))
 #: Per protocol, the folds each model is trained on.
 TRAINED = {
@@ -65,7 +66,7 @@ def _resources(store: StoreResource) -> dict[str, object]:
         "io_manager": DuckDBTableIOManager(store=store),
         "store": store,
         "source": TciaSourceResource(),
-        "settings": ModelingSettings(alpha_selection="validation", net=SMALL_NETS),
+        "settings": ModelingSettings(alpha_selection="validation", net=SMALL_NETS, seed=SEED),
         "cohort": CohortResource(),
     }
 
@@ -85,11 +86,12 @@ class Evaluated:
     def __init__(self, root: Path) -> None:
         cohort = planted_cohort()
         self.store = _store_with_features(root, cohort)
-        assignment = assign_repeats(cohort.outcomes[["patient_id", "event"]], repeats=2, seed=1)
+        assignment = assign_repeats(cohort.outcomes[["patient_id", "event"]], repeats=2, seed=SEED)
         folds = FOLD_NAMES + REPEAT_2
-        splits = pd.concat([split_cv_fold(assignment, fold, seed=1) for fold in folds])
+        splits = pd.concat([split_cv_fold(assignment, fold, seed=SEED) for fold in folds])
         keys = [fold_partition_key(f, p) for f in folds for p in PROTOCOL_NAMES]
         with self.store.get_connection() as conn:
+            replace_table(conn, "modeling", "fold_assignment", assignment.assign(seed=SEED))
             replace_partition(
                 conn,
                 "modeling",
@@ -217,6 +219,20 @@ def test_the_fusion_gain_is_paired_against_the_best_single_model(evaluated) -> N
         sql = (REPO_ROOT / "sql" / "select_fusion_gain.sql").read_text()
         rows = conn.execute(sql).fetchall()
     assert [row[1] for row in rows] == ["cox_lf_g_p"]
+
+
+def test_every_fold_of_every_repeat_and_protocol_shares_one_tau_and_one_grid(evaluated) -> None:
+    test = evaluated.query(
+        "SELECT tau, tau_rule, n_grid_points FROM evaluation.fold_metrics WHERE split = 'test'"
+    )
+    assert test["tau"].nunique() == 1 and set(test["tau_rule"]) == {"study"}
+    assert test["n_grid_points"].nunique() == 1 and test["n_grid_points"].iloc[0] > 0
+    # The rule: at or below every fold's last training and last test time.
+    outcomes = planted_cohort().outcomes.set_index("patient_id")["days"]
+    splits = evaluated.query("SELECT fold, patient_id, split FROM modeling.fold_splits")
+    splits = splits[splits["split"].isin(["train", "test"])]
+    last = splits.assign(days=splits["patient_id"].map(outcomes)).groupby(["fold", "split"])
+    assert test["tau"].iloc[0] == pytest.approx(last["days"].max().min())
 
 
 def test_a_fold_c_index_is_harrells_c_of_the_stored_predictions(evaluated) -> None:

@@ -60,6 +60,7 @@ def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
     splits = pd.concat([splits.assign(protocol=p) for p in PROTOCOL_NAMES], ignore_index=True)
     with store.get_connection() as conn:
         replace_table(conn, "features", "gene_expression", gene_expression)
+        replace_table(conn, "modeling", "fold_assignment", assignment.assign(repeat=1, seed=1))
         replace_table(
             conn, "cohort", "outcomes", outcomes, column_types={"outcome_problem": "VARCHAR"}
         )
