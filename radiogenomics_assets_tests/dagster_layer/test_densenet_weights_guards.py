@@ -12,8 +12,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import requests
-import torch
 from dagster import (
     AssetCheckSeverity,
     AssetKey,
@@ -33,9 +31,7 @@ from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.dicom.nifti import store_nodule_volume
 from radiogenomics_assets.dicom.seg import decode_segmentation
 from radiogenomics_assets.dicom.series import read_ct_series
-from radiogenomics_assets.features import densenet_weights
 from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
-from radiogenomics_assets.features.densenet_weights import clear_model_cache
 from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, FEATURES, MODELING, PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import fold_partition_key, study_partitions
 from radiogenomics_assets.resources.source import (
@@ -50,6 +46,7 @@ from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 from radiogenomics_assets_tests.dicom.synthetic import build_seg, save, write_ct_series
+from radiogenomics_assets_tests.features.offline_torch import offline_torch_home
 from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
 FOLD = fold_partition_key("fold_1", "recommended")
@@ -207,17 +204,8 @@ def test_the_blocking_check_stops_what_follows_a_model(tmp_path: Path, mixed: bo
 @pytest.fixture
 def offline_torch(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty torch hub, no network, a fresh model cache: ImageNet cannot be had."""
-    home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-
-    def no_network(*args: object, **kwargs: object) -> None:
-        raise requests.ConnectionError("network disabled in tests")
-
-    monkeypatch.setattr(densenet_weights.requests, "get", no_network)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    clear_model_cache()
-    yield home
-    clear_model_cache()
+    with offline_torch_home(tmp_path, monkeypatch) as home:
+        yield home
 
 
 @pytest.fixture

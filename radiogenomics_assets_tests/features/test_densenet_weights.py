@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import torch
 from torchvision.models import DenseNet121_Weights, densenet121
 
@@ -24,22 +23,14 @@ from radiogenomics_assets.features.densenet_weights import (
     resolve_device,
 )
 from radiogenomics_assets.features.errors import RandomFallbackRefusedError, WeightsUnavailableError
+from radiogenomics_assets_tests.features.offline_torch import offline_torch_home
 
 
 @pytest.fixture(autouse=True)
 def isolated_torch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty torch hub per test, a fresh model cache, and no way to reach the network."""
-    home = tmp_path / "torch_home"
-    monkeypatch.setenv("TORCH_HOME", str(home))
-
-    def no_network(*args: object, **kwargs: object) -> None:
-        raise requests.ConnectionError("network disabled in tests")
-
-    monkeypatch.setattr(densenet_weights.requests, "get", no_network)
-    monkeypatch.setattr(torch.hub, "download_url_to_file", no_network)
-    clear_model_cache()
-    yield home
-    clear_model_cache()
+    with offline_torch_home(tmp_path, monkeypatch) as home:
+        yield home
 
 
 def old_style(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
