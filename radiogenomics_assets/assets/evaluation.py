@@ -13,6 +13,7 @@ curves, and the metadata names the models left out (``missing_models``, ``absent
 
 import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,12 @@ from radiogenomics_assets.survival.figures import (
     td_auc_figure,
     time_axis_label,
 )
-from radiogenomics_assets.survival.metrics import study_horizon, study_time_grid
+from radiogenomics_assets.survival.metrics import (
+    PAPER_TIME_GRID,
+    StudyHorizonError,
+    study_horizon,
+    study_time_grid,
+)
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.results import ORACLE_MODEL
 from radiogenomics_assets.survival.splits import cv_fold_names, fold_order, split_cv_fold
@@ -67,16 +73,12 @@ MODEL_DEPS = [AssetDep(AssetKey([MODELING, name])) for name in MODEL_NAMES]
 FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
 
-def study_horizon_and_grid(
-    outcomes: pd.DataFrame, fold_assignment: pd.DataFrame, settings: ModelingSettings
-) -> tuple[float, np.ndarray]:
-    """The Uno tau and TD-AUC grid shared by every fold of every repeat (the rule is
-    :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s), from the splits of every
-    fold, drawn here from the assignment as ``fold_splits`` draws them: a fold run cannot wait
-    for the other folds' runs, and the folds are the same under both protocols."""
+def study_splits(fold_assignment: pd.DataFrame, settings: ModelingSettings) -> pd.DataFrame:
+    """Every fold's splits, drawn from the assignment as ``fold_splits`` draws them: a fold run
+    cannot wait for the other folds' runs (the folds are the same under both protocols)."""
     assignment = fold_assignment.drop(columns="seed")
     names = cv_fold_names(int(assignment["repeat"].max()))
-    splits = pd.concat(
+    return pd.concat(
         [
             split_cv_fold(
                 assignment,
@@ -88,8 +90,33 @@ def study_horizon_and_grid(
         ],
         ignore_index=True,
     )
-    tau = study_horizon(outcomes, splits, evaluated=("test",))
-    return tau, study_time_grid(outcomes, splits, tau, evaluated=("test",))
+
+
+@dataclass(frozen=True)
+class StudyHorizon:
+    """The Uno tau and TD-AUC grid every fold is scored with; ``tau`` None (with ``note``
+    saying why) when no study-wide horizon exists and each fold uses its own."""
+
+    tau: float | None
+    grid: np.ndarray
+    note: str | None = None
+
+    def describe(self) -> str:
+        if self.tau is None:
+            return f"per fold (training maximum): {self.note}"
+        return f"{self.tau:g} days, grid {', '.join(f'{t:g}' for t in self.grid)}"
+
+
+def horizon_and_grid(outcomes: pd.DataFrame, splits: pd.DataFrame) -> StudyHorizon:
+    """The Uno tau and TD-AUC grid shared by every fold of every repeat, from their test splits
+    (the rule is :func:`~radiogenomics_assets.survival.metrics.study_horizon`'s). A cohort too
+    small for one (a test split without an event before the common horizon) falls back to each
+    fold's own horizon, and says so rather than failing the evaluation."""
+    try:
+        tau = study_horizon(outcomes, splits, evaluated=("test",))
+        return StudyHorizon(tau, study_time_grid(outcomes, splits, tau, evaluated=("test",)))
+    except StudyHorizonError as error:
+        return StudyHorizon(None, PAPER_TIME_GRID, str(error))
 
 
 class NoPredictionsError(ValueError):
@@ -131,7 +158,7 @@ def _names(models: Sequence[str]) -> str:
             metadata=FOLD_PARTITION,
             kinds={"duckdb"},
             description="Per materialized model and split of a fold under one protocol: "
-            "Harrell's and Uno's C (one tau for every fold of the study: study_tau_days), mean "
+            "Harrell's and Uno's C (one tau for every fold of the study: study_horizon), mean "
             "TD-AUC on one grid shared by every fold (the paper's times below tau), IBS where "
             "survival functions exist, and the model "
             "materialization (run, code and data version) that produced them; models without "
@@ -170,14 +197,16 @@ def fold_metrics(
             f"least one modeling asset's {partition} partition first (registered: "
             f"{_names(MODEL_NAMES)})"
         )
-    tau, grid = study_horizon_and_grid(usable, fold_assignment, settings)
+    horizon = horizon_and_grid(usable, study_splits(fold_assignment, settings))
+    if horizon.tau is None:
+        context.log.warning(f"no study-wide horizon, each fold uses its own: {horizon.note}")
     missing = [name for name in MODEL_NAMES if name not in predictions]
     if missing:
         context.log.warning(f"{fold}: no predictions of {_names(missing)}; evaluated without")
     metric_frames, curve_frames = [], []
     for name, frame in predictions.items():
         metrics, curves = evaluate_stored(
-            frame, usable, model=name, fold=fold, tau=tau, time_grid=grid
+            frame, usable, model=name, fold=fold, tau=horizon.tau, time_grid=horizon.grid
         )
         produced_by = latest_materialization(
             context.instance, AssetKey([MODELING, name]), partition
@@ -201,8 +230,7 @@ def fold_metrics(
         output_name="fold_metrics",
         metadata={
             "protocol": protocol,
-            "study_tau_days": tau,
-            "time_grid_days": ", ".join(f"{t:g}" for t in grid),
+            "study_horizon": horizon.describe(),
             "n_models": len(predictions),
             "missing_models": _names(missing),
             **{f"c_index_{model}": float(value) for model, value in test.items()},

@@ -16,6 +16,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.assets.evaluation import horizon_and_grid
 from radiogenomics_assets.names import CV_FOLDS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.resources.source import (
@@ -139,6 +140,13 @@ def test_the_oracle_row_scores_the_planted_risk_on_every_fold(tmp_path, truth, d
     # Fig. 2's reference curve: the oracle's test TD-AUC on every fold.
     assert set(curves["fold"]) == set(FOLD_NAMES) and set(curves["model"]) == {"oracle"}
     assert curves["auc"].between(0, 1).all() and curves["mean_auc"].notna().all()
+    # Scored with the models' horizon: the study rule on the same splits.
+    with store.get_connection() as conn:
+        splits = conn.execute(
+            "SELECT fold, patient_id, split FROM modeling.fold_splits WHERE protocol = 'paper'"
+        ).fetchdf()
+        outcomes = conn.execute("SELECT patient_id, event, days FROM cohort.outcomes").fetchdf()
+    assert metadata["study_horizon"] == horizon_and_grid(outcomes, splits).describe()
 
 
 def test_a_source_without_planted_truth_stores_an_empty_oracle(tmp_path, truth):

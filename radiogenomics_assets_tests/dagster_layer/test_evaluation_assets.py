@@ -18,6 +18,7 @@ from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.assets.evaluation import horizon_and_grid
 from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
 from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.resources.cohort import CohortResource
@@ -290,3 +291,24 @@ def test_fold_metrics_without_any_model_fail_naming_the_fold(tmp_path: Path) -> 
     [failure] = [e for e in result.all_events if e.is_step_failure]
     message = str(failure.step_failure_data.error)
     assert "no model has predictions for fold_2 under the paper protocol" in message
+
+
+def test_a_cohort_without_a_common_horizon_falls_back_to_each_folds_own_and_says_so() -> None:
+    # Fold 2's only test event comes after fold 1's last test time: no tau suits both.
+    outcomes = pd.DataFrame(
+        {
+            "patient_id": [f"P{i}" for i in range(8)],
+            "event": [1, 0, 0, 1, 1, 0, 1, 0],
+            "days": [100.0, 300.0, 900.0, 950.0, 200.0, 1000.0, 400.0, 1200.0],
+        }
+    )
+    splits = pd.DataFrame(
+        {
+            "fold": ["fold_1"] * 4 + ["fold_2"] * 4,
+            "patient_id": [f"P{i}" for i in (0, 1, 4, 5, 2, 3, 6, 7)],
+            "split": ["test", "test", "train", "train", "test", "test", "train", "train"],
+        }
+    )
+    horizon = horizon_and_grid(outcomes, splits)
+    assert horizon.tau is None and "no event before the horizon" in horizon.note
+    assert horizon.describe().startswith("per fold (training maximum)")
