@@ -115,9 +115,19 @@ class Staleness:
                 if provenance is None:
                     return None  # never materialized: reported as missing
             read_up_to = provenance.input_storage_ids.get(parent)
-            if read_up_to is None or self._has_new_version(parent, read_up_to):
+            if read_up_to is None:
+                # Read before it had any partition: news only once one exists (a linear walk
+                # never materializes the nets the evaluation depends on).
+                if self._ever_materialized(parent):
+                    return parent
+            elif self._has_new_version(parent, read_up_to):
                 return parent
         return None
+
+    def _ever_materialized(self, key: AssetKey) -> bool:
+        return bool(
+            self.instance.fetch_materializations(AssetRecordsFilter(asset_key=key), limit=1).records
+        )
 
     def _provenance(self, key: AssetKey, partition: str | None):
         records = self.instance.fetch_materializations(

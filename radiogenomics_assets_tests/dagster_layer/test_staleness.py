@@ -82,3 +82,28 @@ def test_a_new_input_partition_makes_it_stale(instance) -> None:
     CONTENT["d"] = "4"
     assert materialize([item], instance=instance, partition_key="d").success
     assert _reason(instance) == "item has partitions with new data versions"
+
+
+@asset(partitions_def=items, code_version="1")
+def optional_item(context) -> Output[str]:
+    return _versioned(CONTENT[context.partition_key])
+
+
+@asset(ins={"item": AssetIn()}, deps=[optional_item], code_version="1")
+def report(item: dict) -> Output[str]:
+    """Reads ``optional_item`` only where it exists (the evaluation and the nets of a linear
+    walk)."""
+    return _versioned(str(sorted(item.items())))
+
+
+def test_a_dependency_never_materialized_is_no_news_until_it_is(instance) -> None:
+    assets = [item, optional_item, report]
+    assert materialize(assets, instance=instance, selection=[report]).success
+    staleness = Staleness(Definitions(assets=assets), instance)
+    assert staleness.reason(report.key) is None
+
+    assert materialize(
+        assets, instance=instance, selection=[optional_item], partition_key="a"
+    ).success
+    staleness = Staleness(Definitions(assets=assets), instance)
+    assert staleness.reason(report.key) == "optional_item has partitions with new data versions"
