@@ -62,8 +62,11 @@ def curve_kind(model: str) -> CurveKind:
 
 
 def curves_with_mean_auc(curves: pd.DataFrame, fold_metrics: pd.DataFrame) -> pd.DataFrame:
-    """Attach each (model, fold, split)'s ``mean_auc`` from the fold metrics to its curve rows."""
+    """Attach each (model, fold, split)'s ``mean_auc`` from the fold metrics to its curve rows,
+    per ``protocol`` when both carry one."""
     keys = ["model", "fold", "split"]
+    if "protocol" in curves.columns and "protocol" in fold_metrics.columns:
+        keys.append("protocol")
     means = fold_metrics[[*keys, "mean_auc"]]
     return curves.drop(columns=["mean_auc"], errors="ignore").merge(means, on=keys, how="left")
 

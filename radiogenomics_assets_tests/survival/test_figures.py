@@ -132,3 +132,31 @@ def test_a_panel_keeps_its_family_and_the_oracle() -> None:
     curves = pd.concat([_curves(), _curves().assign(model="mlp_g")], ignore_index=True)
     assert set(curves_for_panel(curves, "coxnet")["model"]) == set(MODELS)
     assert set(curves_for_panel(curves, "net")["model"]) == {"mlp_g", "oracle"}
+
+
+def test_each_protocols_curve_gets_its_own_mean_auc() -> None:
+    curves = pd.DataFrame(
+        {
+            "model": "cox_g",
+            "fold": "fold_1",
+            "split": "test",
+            "protocol": ["paper", "paper", "recommended", "recommended"],
+            "time": [300.0, 400.0, 300.0, 400.0],
+            "auc": [0.5, 0.6, 0.8, 0.9],
+        }
+    )
+    metrics = pd.DataFrame(
+        {
+            "model": "cox_g",
+            "fold": "fold_1",
+            "split": "test",
+            "protocol": ["paper", "recommended"],
+            "mean_auc": [0.55, 0.85],
+        }
+    )
+    merged = curves_with_mean_auc(curves, metrics)
+    assert len(merged) == len(curves)
+    assert merged.groupby("protocol")["mean_auc"].unique().map(list).to_dict() == {
+        "paper": [0.55],
+        "recommended": [0.85],
+    }
