@@ -39,7 +39,11 @@ def load(database: Path) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.Data
         outcomes = conn.sql(
             "SELECT patient_id, event, days FROM cohort.outcomes WHERE outcome_problem IS NULL"
         ).df()
-        splits = conn.sql("SELECT * FROM modeling.fold_splits").df()
+        # The five folds of repeat 1; the rows are the same under both protocols.
+        splits = conn.sql(
+            "SELECT * EXCLUDE (protocol) FROM modeling.fold_splits "
+            "WHERE protocol = 'recommended' AND fold LIKE 'fold_%'"
+        ).df()
     return blocks, outcomes, splits
 
 
