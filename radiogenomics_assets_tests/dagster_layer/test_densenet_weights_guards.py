@@ -123,10 +123,10 @@ def test_every_densenet_model_and_only_those_carry_the_blocking_check() -> None:
     assert all(graph.get(k).blocking for k in check_keys)
 
 
-def test_a_densenet_model_refuses_features_of_two_weights(tmp_path: Path) -> None:
-    store, patients = _model_store(tmp_path, [RANDOM, RANDOM])
+def _fit_cox_d(store: StoreResource, patients: list[str]):
+    """One fold of the real cox_d, with the weights checks, on ``store``."""
     with _instance(patients) as instance:
-        result = materialize(
+        return materialize(
             [*all_assets, *densenet_checks],
             selection=[COX_D],
             partition_key=FOLD,
@@ -134,6 +134,11 @@ def test_a_densenet_model_refuses_features_of_two_weights(tmp_path: Path) -> Non
             resources=resources_for(store, DemoSourceResource()),
             raise_on_error=False,
         )
+
+
+def test_a_densenet_model_refuses_features_of_two_weights(tmp_path: Path) -> None:
+    store, patients = _model_store(tmp_path, [RANDOM, RANDOM])
+    result = _fit_cox_d(store, patients)
     assert not result.success
     message = _failure(result)
     assert "MixedDenseNetWeightsError" in message
@@ -144,14 +149,7 @@ def test_a_densenet_model_refuses_features_of_two_weights(tmp_path: Path) -> Non
 
 def test_a_model_on_one_weights_fits_and_its_check_records_them(tmp_path: Path) -> None:
     store, patients = _model_store(tmp_path, [])
-    with _instance(patients) as instance:
-        result = materialize(
-            [*all_assets, *densenet_checks],
-            selection=[COX_D],
-            partition_key=FOLD,
-            instance=instance,
-            resources=resources_for(store, DemoSourceResource()),
-        )
+    result = _fit_cox_d(store, patients)
     assert result.success
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     weights = checks[WEIGHTS_CHECK]
