@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
 
-.PHONY: setup demo refresh test test-slow lint ui bench profile sql clean
+.PHONY: setup demo refresh test test-slow lint ui bench profile sql clean services-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,14 @@ bench: $(STAMP)  ## code-location load time, imaging features, then the neural g
 
 profile: $(STAMP)  ## time and peak memory per phase and step of the latest `make demo`
 	$(PY) benchmarks/walk_profile.py
+
+services-packages:  ## PostgreSQL and Redis from Debian packages (the distributed tests start them on loopback)
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v redis-server >/dev/null; then \
+		echo "postgresql and redis-server are installed"; \
+	else \
+		apt-get install -y --no-install-recommends postgresql redis-server || \
+		(apt-get update && apt-get install -y --no-install-recommends postgresql redis-server); \
+	fi
 
 clean:  ## remove the store (not the venv)
 	rm -rf $(RADIOGENOMICS_HOME)

@@ -104,6 +104,21 @@ def _inputs_changed(triggers: AssetSelection | None = None) -> AutomationConditi
     )
 
 
+def _busy() -> AutomationCondition:
+    """In progress now or at the previous evaluation.
+
+    A tick reads the event log when it starts and asks which runs are in progress later, so
+    a step that finishes in between looks neither in progress nor updated: requested then, a
+    fold model whose step just ended would run twice. One tick later its materialization is
+    seen. Holding a target (or its inputs) for the tick on which it left progress closes that
+    gap; the price is one tick of latency after every run.
+    """
+    in_progress = AutomationCondition.in_progress()
+    return (in_progress | (~in_progress).newly_true()).with_label(
+        "in progress now or at the last tick"
+    )
+
+
 def on_changed_inputs(
     per_patient: AssetSelection,
     triggers: AssetSelection | None = None,
@@ -123,12 +138,13 @@ def on_changed_inputs(
         ).since_last_handled()
         & ~AutomationCondition.any_deps_missing().ignore(per_patient)
         & ~_inputs_or_theirs_in_progress()
-        & ~AutomationCondition.in_progress()
+        & ~_busy()
     ).with_label(label)
 
 
 def _inputs_or_theirs_in_progress() -> AutomationCondition:
-    """An input, or an input of an input, is being computed: a new version is on its way.
+    """An input, or an input of an input, is being computed (or was at the last tick, see
+    :func:`_busy`): a new version is on its way.
 
     One level is not enough: a fold model reads ``fold_splits``, whose own input
     ``fold_assignment`` is still running in the cohort run when ``cohort/outcomes`` (run first)
@@ -136,7 +152,7 @@ def _inputs_or_theirs_in_progress() -> AutomationCondition:
     splits and again on the new ones.
     """
     return AutomationCondition.any_deps_match(
-        AutomationCondition.in_progress() | AutomationCondition.any_deps_in_progress()
+        _busy() | AutomationCondition.any_deps_match(_busy())
     ).with_label("an input or an input's input is in progress")
 
 

@@ -26,10 +26,12 @@ from radiogenomics_assets.checks.cohort import cohort_checks
 from radiogenomics_assets.checks.densenet import densenet_checks
 from radiogenomics_assets.checks.intake import intake_checks
 from radiogenomics_assets.checks.modeling import modeling_checks
+from radiogenomics_assets.distributed import executor_from_environment
 from radiogenomics_assets.jobs import asset_jobs, register_patients_job
+from radiogenomics_assets.maintenance import store_maintenance_job, store_maintenance_schedule
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.resources.modeling import ModelingSettings, modeling_from_environment
 from radiogenomics_assets.resources.source import SourceResource, source_from_environment
 from radiogenomics_assets.resources.store import StoreResource
 
@@ -47,8 +49,10 @@ def build_definitions(
 
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
     ``assets``: the product's assets, or a variant of them (a test changing one model's spec).
-    ``executor``: Dagster's multiprocess executor unless given (a test runs steps in-process).
+    ``executor``: unless given, Celery's when ``$RADIOGENOMICS_CELERY_BROKER`` is set (see
+    ``distributed``), else Dagster's multiprocess executor (a test runs steps in-process).
     ``source``: unless given, the backend ``$RADIOGENOMICS_SOURCE`` names, read now.
+    ``settings``: unless given, the defaults with ``$RADIOGENOMICS_CV_REPEATS`` applied.
     ``cohort``: the cohort filter and outcome origin (the paper's unless given); its values are
     part of the cohort assets' code versions, so changing one makes them stale.
 
@@ -59,17 +63,17 @@ def build_definitions(
     cohort = cohort or CohortResource()
     assets = with_cohort_settings(assets, cohort)
     return Definitions(
-        executor=executor,
+        executor=executor or executor_from_environment(),
         assets=[*with_automation(assets, retrain_cron), source_imaging],
         asset_checks=[*cohort_checks, *intake_checks, *modeling_checks, *densenet_checks],
-        jobs=[register_patients_job, *asset_jobs],
-        schedules=[source_refresh_schedule],
+        jobs=[register_patients_job, store_maintenance_job, *asset_jobs],
+        schedules=[source_refresh_schedule, store_maintenance_schedule(store)],
         sensors=[patients_sensor, automation_sensor],
         resources={
             "io_manager": DuckDBTableIOManager(store=store),
             "store": store,
             "source": source or source_from_environment(),
-            "settings": settings or ModelingSettings(),
+            "settings": settings or modeling_from_environment(),
             "cohort": cohort,
         },
     )

@@ -13,9 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from radiogenomics_assets.config import DATABASE_FILE, FILES_DIR, radiogenomics_home
 from radiogenomics_assets.instance_config import ensure_dagster_home
+
+if TYPE_CHECKING:
+    from radiogenomics_assets.resources.store import StoreResource
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 
@@ -23,16 +26,15 @@ SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 TABLE_TITLES = {"1a": "Table 1(a), linear models", "1b": "Table 1(b), neural models"}
 
 
-def _table1(database: Path) -> str:
+def _table1(store: StoreResource) -> str:
     """Both halves of Table 1 under each protocol as printed text, each followed by the demo
     oracle's row, then the fusion gains."""
-    import duckdb
     import pandas as pd
 
     from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 
     texts = []
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with store.read_connection() as conn:
         oracle = (
             conn.sql((SQL_DIR / "select_demo_oracle.sql").read_text()).df()
             if _has_table(conn, "demo_oracle")
@@ -60,18 +62,22 @@ def _table1(database: Path) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from radiogenomics_assets.refresh import REBUILD_HINT, exit_code, parser, refresh
+    from radiogenomics_assets.resources.store import StoreResource
 
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     os.environ.setdefault("RADIOGENOMICS_SOURCE", "demo")
     dagster_home = ensure_dagster_home()
-    home = radiogenomics_home()
     outcomes = refresh(workers=args.workers, rebuild=args.rebuild, models=args.models)
-    database = home / DATABASE_FILE
-    if database.exists() and _has_results(database):
+    store = StoreResource()
+    if _has_results(store):
         print("\nTable 1, regenerated on the demo cohort (test C-index per fold):\n")
-        print(_table1(database))
-    print(f"\nDuckDB store:  {database}   e.g. duckdb {database} < sql/select_table1.sql")
-    print(f"File store:    {home / FILES_DIR}")
+        print(_table1(store))
+    if store.store_backend == "ducklake":
+        print(f"\nDuckLake store: {store.location}   e.g. make sql FILE=sql/select_table1.sql")
+    else:
+        database = store.database_path
+        print(f"\nDuckDB store:  {database}   e.g. duckdb {database} < sql/select_table1.sql")
+    print(f"File store:    {store.files.root}")
     print(f"Dagster home:  {dagster_home}")
     print("Open the UI:   make ui   (then http://127.0.0.1:3000)")
     if outcomes:
@@ -79,10 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     return exit_code(outcomes)
 
 
-def _has_results(database: Path) -> bool:
-    import duckdb
-
-    with duckdb.connect(str(database), read_only=True) as conn:
+def _has_results(store: StoreResource) -> bool:
+    if store.store_backend == "duckdb" and not store.database_path.exists():
+        return False
+    with store.read_connection() as conn:
         return _has_table(conn, "results_table")
 
 

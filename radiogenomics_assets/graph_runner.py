@@ -24,6 +24,7 @@ from typing import Any
 
 from dagster import AssetKey, DagsterInstance, Definitions
 
+from radiogenomics_assets.distributed import celery_broker
 from radiogenomics_assets.jobs import JOB_ASSETS, PHASES, Phase
 from radiogenomics_assets.names import (
     CV_FOLDS_PARTITIONS,
@@ -84,6 +85,11 @@ def execute(
         run_config={**QUIET_CONSOLE, **(run_config or {})},
         tags=tags,
     )
+    return outcome(job_name, partition, result, started)
+
+
+def outcome(job_name: str, partition: str | None, result: Any, started: float) -> RunOutcome:
+    """The outcome of a finished run's ``result`` (in-process or ``execute_job``)."""
     error = None
     if not result.success:
         failures = [e for e in result.all_events if e.is_step_failure]
@@ -142,6 +148,11 @@ def _run_steps(
     announce: Callable[[str], None],
     tags: Mapping[str, str],
 ) -> list[RunOutcome]:
+    if celery_broker() is not None:
+        from radiogenomics_assets.celery_runs import run_on_celery
+
+        config = {**QUIET_CONSOLE, **(run_config or {})}
+        return run_on_celery(instance, job_name, steps, config, announce, tags)
     outcomes: list[RunOutcome] = []
     if workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
@@ -238,6 +249,10 @@ def materialize_graph(
     maps a job name to its run config. ``skip`` names assets to leave alone, or is a
     ``skip(key, partition)`` test (the neural grid of a linear-only demo, or outside the
     headline partitions); whatever reads them runs on what is there.
+
+    With ``$RADIOGENOMICS_CELERY_BROKER`` set, every run's steps go to Celery workers instead
+    (``celery_runs``; ``workers`` is then unused): the runs are rebuilt from the environment,
+    so ``defs`` must be the code location's own there too, and ``instance`` persistent.
     """
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []

@@ -12,6 +12,14 @@ other key a user has written there:
   pool is :data:`~radiogenomics_assets.names.DOWNLOAD_POOL`, which holds one slot per series
   download, so public archives see at most this many downloads at once from the deployment.
 
+When ``$RADIOGENOMICS_POSTGRES_URL`` is set, a fourth key, ``storage``, puts the run, event-log
+and schedule storage on that PostgreSQL database (dagster-postgres), so that processes on other
+machines (Celery workers) share one instance. The file holds the variable's name, not its value:
+every process that opens the instance needs the variable. Name the driver in the URL,
+``postgresql+psycopg2://user@host:5432/db``: SQLAlchemy 2.1 takes a bare ``postgresql://`` for
+psycopg 3, which is not installed. Unset, ``storage`` is left as it is (SQLite under
+``$DAGSTER_HOME`` by default).
+
 The download pool is also registered in the instance's storage, so that the UI lists it under
 Deployment → Concurrency before the first download. A limit set there (or with
 ``dagster instance concurrency set``) is the pool's own and takes precedence over the default.
@@ -32,6 +40,7 @@ if TYPE_CHECKING:
     from dagster import DagsterInstance
 
 DOWNLOAD_POOL_LIMIT_VARIABLE = "RADIOGENOMICS_DOWNLOAD_POOL_LIMIT"
+POSTGRES_URL_VARIABLE = "RADIOGENOMICS_POSTGRES_URL"
 #: Series downloads in flight at once, across every run on the instance. Small, because TCIA
 #: and IDC throttle or ban clients that open many connections; the demo and local sources copy
 #: local files and lose little to the same cap.
@@ -58,12 +67,21 @@ def download_pool_limit() -> int:
     return limit
 
 
-def managed_settings(pool_limit: int) -> dict[str, Any]:
+def postgres_selected() -> bool:
+    """Whether ``$RADIOGENOMICS_POSTGRES_URL`` asks for the instance on PostgreSQL."""
+    return bool(os.environ.get(POSTGRES_URL_VARIABLE, "").strip())
+
+
+def managed_settings(pool_limit: int, postgres: bool = False) -> dict[str, Any]:
     """The keys of ``dagster.yaml`` this module owns, with their values."""
-    return {
+    settings: dict[str, Any] = {
         "telemetry": {"enabled": False},
         "concurrency": {"pools": {"granularity": "op", "default_limit": pool_limit}},
     }
+    if postgres:
+        # The variable's name, resolved by each process: the URL may hold a password.
+        settings["storage"] = {"postgres": {"postgres_url": {"env": POSTGRES_URL_VARIABLE}}}
+    return settings
 
 
 def _merged(current: dict[str, Any], managed: dict[str, Any]) -> dict[str, Any]:
@@ -76,7 +94,7 @@ def _merged(current: dict[str, Any], managed: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def write_settings(settings: Path, pool_limit: int) -> None:
+def write_settings(settings: Path, pool_limit: int, postgres: bool = False) -> None:
     """Set the managed keys in ``settings``, keeping the others; rewrite only on a change.
 
     Raises:
@@ -89,7 +107,7 @@ def write_settings(settings: Path, pool_limit: int) -> None:
         raise ValueError(
             f"{settings}: expected a YAML mapping of Dagster settings, got {type(current).__name__}"
         )
-    merged = _merged(current, managed_settings(pool_limit))
+    merged = _merged(current, managed_settings(pool_limit, postgres))
     if merged != current or not settings.exists():
         settings.write_text(yaml.safe_dump(merged, sort_keys=False))
 
@@ -118,7 +136,7 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or radiogenomics_home() / "dagster_home").resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    write_settings(home / "dagster.yaml", pool_limit)
+    write_settings(home / "dagster.yaml", pool_limit, postgres_selected())
     with DagsterInstance.from_config(str(home)) as instance:
         register_download_pool(instance)
     return home

@@ -12,23 +12,20 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import duckdb
-
-from radiogenomics_assets.config import DATABASE_FILE, radiogenomics_home
+from radiogenomics_assets.resources.store import StoreResource
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def run_sql_file(database: Path, sql_file: Path, variables: dict[str, str]) -> str:
-    """The result of ``sql_file`` on ``database`` (read-only) as a text table.
+def run_sql_file(store: StoreResource, sql_file: Path, variables: dict[str, str]) -> str:
+    """The result of ``sql_file`` on the store (the DuckDB file read-only, or the DuckLake) as
+    a text table.
 
     Raises:
-        FileNotFoundError: no store at ``database`` (run `make demo` first).
+        FileNotFoundError: no DuckDB store yet (run `make demo` first).
         ValueError: a variable name is not a plain identifier.
     """
-    if not database.exists():
-        raise FileNotFoundError(f"no store at {database}: materialize the assets first (make demo)")
-    with duckdb.connect(str(database), read_only=True) as conn:
+    with store.read_connection() as conn:
         for name, value in variables.items():
             if not _NAME.fullmatch(name):
                 raise ValueError(f"variable name {name!r} is not a plain identifier")
@@ -43,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("variables", nargs="*", help="name=value, e.g. model=cox_ef_g_d")
     args = parser.parse_args(argv)
     variables = dict(item.split("=", 1) for item in args.variables)
-    print(run_sql_file(radiogenomics_home() / DATABASE_FILE, args.sql_file, variables))
+    print(run_sql_file(StoreResource(), args.sql_file, variables))
     return 0
 
 

@@ -57,6 +57,10 @@ LUNG_WINDOW: tuple[float, float] = (-600.0, 1500.0)
 INPUT_SIZE = 224
 FEATURE_DIM = 1024
 DEFAULT_BATCH_SIZE = 16
+#: Torch threads for the inference. Fixed: the features' last bits depend on the thread count
+#: (1 and 2 differ), and a model at the paper's smallest alpha can turn those bits into another
+#: C-index; with a fixed count every process of a machine kind gives the same features.
+INFERENCE_THREADS = 1
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -126,7 +130,7 @@ def densenet_features(
     batch_size: int = DEFAULT_BATCH_SIZE,
     margin_mm: float = DEFAULT_CROP_MARGIN_MM,
     window: tuple[float, float] = LUNG_WINDOW,
-    num_threads: int | None = None,
+    num_threads: int | None = INFERENCE_THREADS,
     patient_id: str | None = None,
 ) -> np.ndarray:
     """One patient's 1024-d feature: slice features, max-pooled over slices.
@@ -136,7 +140,7 @@ def densenet_features(
         network: from :func:`load_densenet121`; its device runs the inference.
         batch_size: slices per forward pass.
         num_threads: torch intra-op threads for this call (restored after); ``None`` leaves
-            torch's setting alone.
+            torch's setting alone, at the price of features that depend on it.
         patient_id: named in error messages.
 
     Returns:

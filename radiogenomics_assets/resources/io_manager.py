@@ -39,8 +39,8 @@ from radiogenomics_assets.memory import take_peak
 from radiogenomics_assets.names import RAW
 from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import (
+    in_transaction,
     read_table,
-    transaction,
     write_partition,
     write_table,
 )
@@ -120,13 +120,18 @@ class DuckDBTableIOManager(ConfigurableIOManager):
         metadata: Mapping[str, object] = context.definition_metadata or {}
         column_types = dict(metadata.get("column_types") or {})
         with self.store.get_connection() as conn:
-            with transaction(conn):
+
+            def write() -> None:
                 self._write_rows(context, conn, obj, rejections, staged, column_types)
                 # Last, so that any failure above publishes nothing; a kill between the rename
                 # and the commit leaves a complete but unreferenced version, pruned next time.
                 for item in staged:
                     item.publish()
-            for item in staged:  # still under the writer lock: no other run's rows point here
+
+            in_transaction(conn, write)
+            # Still under the DuckDB writer lock: no other run's rows point here. (A DuckLake
+            # has no such lock; Dagster runs one partition at a time, which is what protects it.)
+            for item in staged:
                 item.prune_superseded()
         if rejections is not None:
             context.add_output_metadata({"n_rejected_records": len(rejections)})
@@ -212,7 +217,7 @@ class DuckDBTableIOManager(ConfigurableIOManager):
             ).fetchone()
             if not exists or not exists[0]:
                 raise TableNotMaterializedError(
-                    f"{schema}.{table} is not in {self.store.database_path}: materialize "
+                    f"{schema}.{table} is not in {self.store.location}: materialize "
                     f"{context.asset_key.to_user_string()} first"
                 )
             return read_table(

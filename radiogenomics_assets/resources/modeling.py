@@ -86,3 +86,28 @@ class ModelingSettings(ConfigurableResource):
     net: NetTrainingSettings = Field(
         default_factory=NetTrainingSettings, description="training protocol of the neural models"
     )
+
+
+CV_REPEATS_ENV = "RADIOGENOMICS_CV_REPEATS"
+ALPHA_SELECTION_ENV = "RADIOGENOMICS_ALPHA_SELECTION"
+
+
+def modeling_from_environment() -> ModelingSettings:
+    """The default settings, with ``$RADIOGENOMICS_CV_REPEATS`` (an integer >= 1) and
+    ``$RADIOGENOMICS_ALPHA_SELECTION`` (``paper``, ``validation`` or ``inner_cv``) where set.
+
+    Processes that rebuild the code location on their own (Celery workers) must get the
+    settings of the process that planned the run, and the environment is what they share.
+
+    Raises:
+        ValueError: a variable is set to a value the field refuses.
+    """
+    import os
+
+    names = {"cv_repeats": CV_REPEATS_ENV, "alpha_selection": ALPHA_SELECTION_ENV}
+    values = {f: os.environ[v].strip() for f, v in names.items() if os.environ.get(v, "").strip()}
+    try:
+        return ModelingSettings(**values)
+    except ValueError as error:  # pydantic's ValidationError is a ValueError
+        settings = ", ".join(f"{names[f]}={v!r}" for f, v in values.items())
+        raise ValueError(f"invalid modeling settings from the environment ({settings})") from error

@@ -21,6 +21,7 @@ from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.http import RetryPolicy
 
 DEMO_PATIENTS_ENV = "RADIOGENOMICS_DEMO_PATIENTS"
+DEMO_CONFIG_ENV = "RADIOGENOMICS_DEMO_CONFIG"
 LOCAL_DICOM_ENV = "RADIOGENOMICS_LOCAL_DICOM"
 LOCAL_CLINICAL_ENV = "RADIOGENOMICS_LOCAL_CLINICAL"
 LOCAL_RNASEQ_ENV = "RADIOGENOMICS_LOCAL_RNASEQ"
@@ -150,7 +151,7 @@ class IdcSourceResource(_RemoteSourceResource):
     """NCI Imaging Data Commons (idc-index) for imaging, the TCIA and GEO files for the rest."""
 
     s3_endpoint: str | None = Field(
-        default=None, description="bucket endpoint template; unset: IDC's public buckets"
+        default=None, description="S3 endpoint URL for s5cmd; unset: AWS (IDC's public buckets)"
     )
 
     def build(self, default_cache: Path) -> DataSource:
@@ -181,20 +182,27 @@ def source_kind(resource: SourceResource) -> str:
 def source_from_environment() -> SourceResource:
     """The resource ``$RADIOGENOMICS_SOURCE`` names (``demo`` if unset), configured by EnvVar.
 
-    Called when the code location loads, never at import. Only the backend's name and whether
-    the optional ``$RADIOGENOMICS_DEMO_PATIENTS`` is set are read here; every value is an
+    Called when the code location loads, never at import. Only the backend's name, whether
+    the optional ``$RADIOGENOMICS_DEMO_PATIENTS`` is set and the optional
+    ``$RADIOGENOMICS_DEMO_CONFIG`` (a JSON object of DemoConfig fields, e.g.
+    ``{"n_patients": 70, "seed": 2037}``, so that processes rebuilding the code location, such
+    as Celery workers, generate the same cohort) are read here; every other value is an
     :class:`~dagster.EnvVar` that Dagster resolves when a run starts, so a missing local path
     fails that run with a message naming the variable.
 
     Raises:
-        ValueError: ``$RADIOGENOMICS_SOURCE`` is not one of :data:`config.SOURCE_NAMES`.
+        ValueError: ``$RADIOGENOMICS_SOURCE`` is not one of :data:`config.SOURCE_NAMES`, or
+            ``$RADIOGENOMICS_DEMO_CONFIG`` is not a JSON object.
     """
     name = config.source_name()
     if name == "demo":
+        settings: dict[str, Any] = {}
         # EnvVar has no default: bound only when set, so an unset variable keeps DemoConfig's.
         if os.environ.get(DEMO_PATIENTS_ENV):
-            return DemoSourceResource(patients=EnvVar.int(DEMO_PATIENTS_ENV))
-        return DemoSourceResource()
+            settings["patients"] = EnvVar.int(DEMO_PATIENTS_ENV)
+        if os.environ.get(DEMO_CONFIG_ENV, "").strip():
+            settings["config"] = _demo_config()
+        return DemoSourceResource(**settings)
     if name == "local":
         return LocalSourceResource(
             dicom_root=EnvVar(LOCAL_DICOM_ENV),
@@ -204,3 +212,16 @@ def source_from_environment() -> SourceResource:
     if name == "tcia":
         return TciaSourceResource()
     return IdcSourceResource()
+
+
+def _demo_config() -> dict[str, Any]:
+    import json
+
+    text = os.environ[DEMO_CONFIG_ENV]
+    try:
+        overrides = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{DEMO_CONFIG_ENV} is not JSON: {error}") from error
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{DEMO_CONFIG_ENV} must be a JSON object, got {text!r}")
+    return overrides

@@ -1,5 +1,8 @@
 """The DuckDB store: one file, one writer at a time, idempotent table and partition writes.
 
+The writes here also serve the DuckLake backend (:mod:`radiogenomics_assets.store.ducklake`),
+where many writers share the store and no lock file is taken.
+
 DuckDB lets one process hold a database file for writing. Dagster's multiprocess executor runs
 partitions in parallel processes, so every connection here first takes an exclusive advisory
 lock on ``<database>.lock`` (``fcntl.flock``): writers queue instead of failing on DuckDB's own
@@ -11,9 +14,10 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import random
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,11 +25,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from radiogenomics_assets.store.ducklake import is_lake
+
 # Quoted, so pyradiomics' mixed-case names ("original_firstorder_10Percentile") keep their case.
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _TYPE = re.compile(r"^[A-Z]+(\[\d*\])?$")
 _FRAME = "_frame_to_write"
-_NULL_TYPES = ('"NULL"', "NULL")
+#: The types an all-NULL column gets when a frame creates it (see _reconcile_columns).
+_UNTYPED = ('"NULL"', "NULL", "INTEGER")
 
 
 class StoreLockTimeout(TimeoutError):
@@ -102,7 +109,14 @@ def connect(
             conn.close()
 
 
-def _select_list(frame: pd.DataFrame, column_types: Mapping[str, str]) -> str:
+def _select_list(
+    frame: pd.DataFrame, column_types: Mapping[str, str], *, fixed_arrays: bool = True
+) -> str:
+    """The frame's columns, cast to their pinned types.
+
+    ``fixed_arrays=False`` (DuckLake, which stores lists but not fixed-size arrays) pins
+    ``FLOAT[1024]`` as the list ``FLOAT[]``: the values read back are the same arrays.
+    """
     parts = []
     for column in frame.columns:
         name = identifier(str(column))
@@ -112,6 +126,8 @@ def _select_list(frame: pd.DataFrame, column_types: Mapping[str, str]) -> str:
         else:
             if not _TYPE.fullmatch(sql_type):
                 raise ValueError(f"invalid SQL type {sql_type!r} for column {column!r}")
+            if not fixed_arrays:
+                sql_type = re.sub(r"\[\d+\]$", "[]", sql_type)
             parts.append(f"CAST({name} AS {sql_type}) AS {name}")
     return ", ".join(parts)
 
@@ -124,13 +140,20 @@ def table_exists(conn: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return bool(row and row[0])
 
 
+def _holds_no_value(conn: duckdb.DuckDBPyConnection, target: str, column: str) -> bool:
+    row = conn.execute(f"SELECT count({identifier(column)}) FROM {target}").fetchone()
+    return not (row and row[0])
+
+
 def _reconcile_columns(
     conn: duckdb.DuckDBPyConnection, schema: str, table: str, select_list: str
 ) -> None:
     """Make the table accept the frame: add its new columns, type columns that were all NULL.
 
-    A partition whose values of a column are all missing creates that column with DuckDB's
-    ``NULL`` type; the first partition with real values then gives it its type.
+    A partition whose values of a column are all missing creates that column untyped: DuckDB
+    2 gives it the ``NULL`` type, DuckDB 1.5 and DuckLake ``INTEGER``. The first partition with
+    real values then gives it their type; the column holds no value yet, so it is dropped and
+    added again (DuckLake changes a type only by widening, so ``ALTER ... TYPE`` would not do).
     """
     existing = dict(
         conn.execute(
@@ -142,10 +165,17 @@ def _reconcile_columns(
     described = conn.execute(f"DESCRIBE SELECT {select_list} FROM {_FRAME}").fetchall()
     target = qualified(schema, table)
     for column_name, column_type, *_ in described:
+        column = identifier(column_name)
         if column_name not in existing:
-            conn.execute(f"ALTER TABLE {target} ADD COLUMN {identifier(column_name)} {column_type}")
-        elif existing[column_name] in _NULL_TYPES and column_type not in _NULL_TYPES:
-            conn.execute(f"ALTER TABLE {target} ALTER {identifier(column_name)} TYPE {column_type}")
+            conn.execute(f"ALTER TABLE {target} ADD COLUMN {column} {column_type}")
+        elif (
+            existing[column_name] != column_type
+            and column_type not in _UNTYPED
+            and existing[column_name] in _UNTYPED
+            and _holds_no_value(conn, target, column_name)
+        ):
+            conn.execute(f"ALTER TABLE {target} DROP COLUMN {column}")
+            conn.execute(f"ALTER TABLE {target} ADD COLUMN {column} {column_type}")
 
 
 @contextmanager
@@ -153,14 +183,51 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
     """One DuckDB transaction: committed on a clean exit, rolled back on any exception.
 
     A process killed inside it leaves nothing: DuckDB replays only committed transactions.
+    A failed ``COMMIT`` has already ended the transaction, so it is not rolled back again.
     """
     conn.execute("BEGIN TRANSACTION")
     try:
         yield
-        conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    conn.execute("COMMIT")
+
+
+#: Attempts of a transaction that lost a DuckLake commit race (see in_transaction).
+CONFLICT_ATTEMPTS = 8
+
+
+def _is_conflict(error: duckdb.Error) -> bool:
+    message = str(error).lower()
+    return isinstance(error, duckdb.TransactionException) and "transaction conflict" in message
+
+
+def in_transaction(
+    conn: duckdb.DuckDBPyConnection,
+    body: Callable[[], None],
+    *,
+    attempts: int = CONFLICT_ATTEMPTS,
+) -> None:
+    """Run ``body`` in one :func:`transaction`, again from the start if its commit conflicted.
+
+    DuckLake merges concurrent commits that touch different partitions, but two writers that
+    both create the same schema or table (the first partitions of a new asset) conflict, and
+    the loser's commit fails. Its whole body runs again, in a new snapshot where the table
+    exists. ``body`` must be safe to repeat (partition writes are). The single-writer DuckDB
+    file never conflicts.
+    """
+    delay = 0.05
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(conn):
+                body()
+            return
+        except duckdb.Error as error:
+            if not _is_conflict(error) or attempt == attempts:
+                raise
+            time.sleep(delay * (1 + random.random()))  # jitter: racers do not collide again
+            delay = min(delay * 2, 2.0)
 
 
 #: One partition column, or one per dimension of a multi-partition (in dimension-name order).
@@ -199,8 +266,9 @@ def replace_partition(
     Rerunning a partition therefore replaces its rows and never duplicates them. Columns the
     frame adds (a newer code version) are added to the table; columns it lacks stay NULL.
     """
-    with transaction(conn):
-        write_partition(
+    in_transaction(
+        conn,
+        lambda: write_partition(
             conn,
             schema,
             table,
@@ -208,7 +276,8 @@ def replace_partition(
             partition_column=partition_column,
             partition_keys=partition_keys,
             column_types=column_types,
-        )
+        ),
+    )
 
 
 def write_partition(
@@ -236,7 +305,7 @@ def write_partition(
             f"{schema}.{table}: rows for partitions {sorted(stray)} outside the partitions "
             f"being written {list(partition_keys)}"
         )
-    select_list = _select_list(frame, column_types or {})
+    select_list = _select_list(frame, column_types or {}, fixed_arrays=not is_lake(conn))
     target = qualified(schema, table)
     # Registered inside the caller's transaction: on a failure the rollback drops the view too
     # (an aborted transaction refuses even an unregister).
@@ -281,8 +350,7 @@ def replace_table(
     column_types: Mapping[str, str] | None = None,
 ) -> None:
     """Replace the whole of ``schema.table`` with ``frame`` in one transaction."""
-    with transaction(conn):
-        write_table(conn, schema, table, frame, column_types=column_types)
+    in_transaction(conn, lambda: write_table(conn, schema, table, frame, column_types=column_types))
 
 
 def write_table(
@@ -294,7 +362,7 @@ def write_table(
     column_types: Mapping[str, str] | None = None,
 ) -> None:
     """:func:`replace_table` inside a :func:`transaction` the caller holds."""
-    select_list = _select_list(frame, column_types or {})
+    select_list = _select_list(frame, column_types or {}, fixed_arrays=not is_lake(conn))
     conn.register(_FRAME, frame)  # dropped by the rollback on a failure, as above
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {identifier(schema)}")
     conn.execute(

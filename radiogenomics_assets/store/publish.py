@@ -56,6 +56,8 @@ class Staged:
             FileNotFoundError: the staging entry is gone (removed by a concurrent run's cleanup).
         """
         if not self.staging.exists():
+            if self.final.exists():  # published by an earlier attempt of the same transaction
+                return
             raise FileNotFoundError(f"staged {self.relpath} vanished from {self.staging}")
         if self.final.exists():
             _remove(self.staging)

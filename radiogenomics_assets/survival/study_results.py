@@ -85,6 +85,9 @@ def study_results_table(
             rows[rows["model"].isin(complete)], shown, outcomes, n_boot=n_boot, seed=seed
         )
         every = test[(test["protocol"] == protocol) & test["model"].isin(complete)]
+        # A fixed summation order: the stored rows come in the order their partitions were
+        # written, which differs between runs (workers), and the mean's last digit with it.
+        every = every.sort_values(["model", "fold"], kind="stable")
         summary = every.groupby("model")["c_index"].agg(
             mean_all="mean", sd_all=lambda c: c.std(ddof=1) if len(c) > 1 else np.nan
         )

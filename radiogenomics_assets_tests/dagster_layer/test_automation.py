@@ -7,15 +7,28 @@ import pytest
 from dagster import (
     AddDynamicPartitionsRequest,
     AssetKey,
+    AssetSelection,
     DagsterInstance,
+    DagsterRunStatus,
     DefaultSensorStatus,
+    Definitions,
     DeleteDynamicPartitionsRequest,
+    Output,
+    asset,
     build_sensor_context,
+    define_asset_job,
+    evaluate_automation_conditions,
     materialize,
 )
 
+from radiogenomics_assets.assets.outputs import table_output
 from radiogenomics_assets.assets.raw import imaging_manifest
-from radiogenomics_assets.automation import RETRAIN_CRON, automation_sensor, patients_sensor
+from radiogenomics_assets.automation import (
+    RETRAIN_CRON,
+    automation_sensor,
+    on_changed_inputs,
+    patients_sensor,
+)
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.registration import (
@@ -195,3 +208,47 @@ def test_automation_conditions_by_layer() -> None:
     assert RETRAIN_CRON != "*/5 * * * *"
     assert automation_sensor.default_status == DefaultSensorStatus.RUNNING
     assert patients_sensor.default_status == DefaultSensorStatus.RUNNING
+
+
+@pytest.mark.parametrize("running", ["down", "side"])
+def test_a_run_that_just_left_progress_holds_its_targets_for_one_tick(running: str) -> None:
+    """A tick reads the event log first and asks for runs in progress later: a step that ends
+    in between is neither in progress nor updated yet. A cancelled run is such a state, seen
+    for good; the target (``down`` itself, or its input ``side``) waits one tick, then runs."""
+
+    def output(context) -> Output[pd.DataFrame]:
+        return table_output(pd.DataFrame({"run": [context.run.run_id]}))  # a new data version
+
+    up = asset(name="up")(output)
+    side = asset(name="side")(output)
+
+    @asset(automation_condition=on_changed_inputs(AssetSelection.assets()))
+    def down(up: pd.DataFrame, side: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([up, side])
+
+    defs = Definitions(
+        assets=[up, side, down], jobs=[define_asset_job("running_job", selection=[running])]
+    )
+    with DagsterInstance.ephemeral() as instance:
+        cursor = None
+
+        def requested() -> bool:
+            nonlocal cursor
+            result = evaluate_automation_conditions(
+                defs, instance, asset_selection=AssetSelection.all(), cursor=cursor
+            )
+            cursor = result.cursor
+            return result.get_num_requested(AssetKey("down")) == 1
+
+        assert materialize([up, side, down], instance=instance).success
+        assert not requested()  # the first evaluation
+        run = instance.create_run_for_job(  # it has planned its asset and is executing
+            defs.resolve_job_def("running_job"),
+            asset_selection=frozenset({AssetKey(running)}),
+            status=DagsterRunStatus.STARTED,
+        )
+        assert materialize([up], instance=instance).success  # news for down
+        assert not requested()  # held while the run is in progress
+        instance.report_run_canceled(run)
+        assert not requested()  # the tick on which it left progress
+        assert requested()

@@ -20,6 +20,7 @@ from radiogenomics_assets.definitions import defs
 from radiogenomics_assets.instance_config import (
     DEFAULT_DOWNLOAD_POOL_LIMIT,
     DOWNLOAD_POOL_LIMIT_VARIABLE,
+    POSTGRES_URL_VARIABLE,
     ensure_dagster_home,
 )
 from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
@@ -32,6 +33,7 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "dagster_home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.delenv(DOWNLOAD_POOL_LIMIT_VARIABLE, raising=False)
+    monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
     return home
 
 

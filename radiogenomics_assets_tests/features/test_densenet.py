@@ -103,6 +103,20 @@ def test_bad_inputs_name_the_patient(network) -> None:  # type: ignore[no-untype
         densenet_features(hu, mask, SPACING, network, num_threads=0)
 
 
+def test_features_do_not_depend_on_the_process_torch_threads(network) -> None:  # type: ignore[no-untyped-def]
+    """A Celery worker runs torch on every core, make demo's workers on one: same features."""
+    hu, mask = small_case()
+    before = torch.get_num_threads()
+    vectors = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            vectors.append(densenet_features(hu, mask, SPACING, network, margin_mm=5.0))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(vectors[0], vectors[1])
+
+
 def test_num_threads_is_restored(network) -> None:  # type: ignore[no-untyped-def]
     hu, mask = small_case()
     mask[3:5] = False

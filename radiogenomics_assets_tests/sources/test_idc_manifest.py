@@ -1,16 +1,20 @@
 """The real IDC index for nsclc_radiogenomics: manifest, original SEGs, SEG and CT studies.
 
-Expected values are computed here independently (pandas/pyarrow on the parquet, the collection
-manifests and AIM annotations in ``shared/data``), never copied from the code's output.
+The manifest comes from ``idc-index``'s ``IDCClient.index``. Expected values are computed here
+independently (pandas/pyarrow on the parquet ``idc-index-data`` ships, the collection manifests
+and AIM annotations in ``shared/data``), never copied from the code's output.
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import re
+import sys
 import zipfile
 from pathlib import Path
 
+import idc_index_data
 import pandas as pd
 import pytest
 
@@ -19,7 +23,7 @@ from radiogenomics_assets.sources.idc import IdcSource
 from radiogenomics_assets.sources.idc_index import (
     IDC_COLLECTION,
     IdcIndexError,
-    default_index_path,
+    _import_idc_client,
     idc_manifest,
     original_segmentations,
 )
@@ -36,7 +40,7 @@ def manifest() -> pd.DataFrame:
 def parquet_rows() -> pd.DataFrame:
     """The collection's rows read with pyarrow filters, not with the code under test."""
     return pd.read_parquet(
-        default_index_path(),
+        idc_index_data.IDC_INDEX_PARQUET_FILEPATH,
         columns=[
             "collection_id",
             "PatientID",
@@ -152,10 +156,25 @@ def test_the_annotated_ct_is_in_the_segs_study(manifest: pd.DataFrame, shared_da
     assert checked > len(segs) // 2
 
 
-def test_an_unknown_collection_or_index_fails_loudly(tmp_path: Path) -> None:
+def test_an_unknown_collection_fails_loudly() -> None:
     with pytest.raises(
         IdcIndexError, match="no CT or SEG series for collection 'nsclc-radiogenomics'"
     ):
         idc_manifest("nsclc-radiogenomics")
-    with pytest.raises(IdcIndexError, match="IDC index not found at"):
-        idc_manifest(index_path=tmp_path / "missing.parquet")
+
+
+def test_without_idc_index_the_manifest_fails_naming_it(monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "idc_index", None)  # makes the import raise ImportError
+    with pytest.raises(IdcIndexError, match="idc-index is not installed"):
+        idc_manifest()
+
+
+def test_importing_idc_index_leaves_the_root_logger_alone(monkeypatch) -> None:
+    """idc_index's import calls logging.basicConfig(INFO); a fresh import must not keep it."""
+    for name in [name for name in sys.modules if name.split(".")[0] == "idc_index"]:
+        monkeypatch.delitem(sys.modules, name)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.WARNING)
+    _import_idc_client()
+    assert (root.handlers, root.level) == ([], logging.WARNING)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from radiogenomics_assets.store.database import (
     connect,
     frame_digest,
+    in_transaction,
     read_table,
     replace_partition,
     replace_table,
@@ -126,3 +128,26 @@ def test_a_column_all_null_in_the_first_partition_takes_the_type_of_later_ones(
         rows = conn.execute("SELECT fold, curve, note FROM m.t ORDER BY fold").fetchall()
     assert types["curve"] == "DOUBLE[]" and types["note"] == "VARCHAR"
     assert rows == [("f1", None, None), ("f2", [0.9, 0.8], "clipped")]
+
+
+def test_a_transaction_that_lost_a_commit_race_runs_again_and_other_errors_do_not(
+    tmp_path: Path,
+) -> None:
+    calls = []
+
+    def body(conn: duckdb.DuckDBPyConnection, error: Exception | None) -> None:
+        calls.append(1)
+        conn.execute("CREATE TABLE IF NOT EXISTS t (n INTEGER)")
+        conn.execute("INSERT INTO t VALUES (?)", [len(calls)])
+        if error is not None and len(calls) == 1:
+            raise error
+
+    with connect(tmp_path / "s.duckdb") as conn:
+        conflict = duckdb.TransactionException("Transaction conflict - table t created already")
+        in_transaction(conn, lambda: body(conn, conflict), attempts=3)
+        assert conn.execute("SELECT n FROM t").fetchall() == [(2,)]  # the first attempt undone
+        calls.clear()
+        with pytest.raises(duckdb.TransactionException, match="write-write"):
+            in_transaction(conn, lambda: body(conn, duckdb.TransactionException("write-write")))
+        assert len(calls) == 1
+        assert conn.execute("SELECT n FROM t").fetchall() == [(2,)]
