@@ -32,7 +32,7 @@ test: $(STAMP)  ## the default suite (everything not marked slow)
 	$(PY) -m pytest -m "not slow"
 
 test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph)
-	$(PY) -m pytest -m slow
+	$(PY) -m pytest -m slow --durations=25
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check radiogenomics_assets radiogenomics_assets_tests benchmarks

@@ -1,7 +1,7 @@
 """Prepare ``$DAGSTER_HOME`` so `make demo` and `make ui` share one Dagster instance.
 
 Run history then survives between the two commands: the UI shows the lineage and metadata of
-the runs `make demo` made. This module manages three keys of ``dagster.yaml`` and keeps every
+the runs `make demo` made. This module manages four keys of ``dagster.yaml`` and keeps every
 other key a user has written there:
 
 - ``telemetry.enabled: false``, because these machines may have no network;
@@ -11,8 +11,15 @@ other key a user has written there:
 - ``concurrency.pools.default_limit``: the limit of every pool without one of its own; the only
   pool is :data:`~radiogenomics_assets.names.DOWNLOAD_POOL`, which holds one slot per series
   download, so public archives see at most this many downloads at once from the deployment.
+- ``concurrency.runs.max_concurrent_runs``: runs the daemon's queue launches at once
+  (``$RADIOGENOMICS_MAX_CONCURRENT_RUNS``, default: this machine's cores). Each run is a process
+  that computes its steps itself, and automation requests a model run per fold and protocol at
+  once: Dagster's own default (10) would start ten torch processes on a two-core machine.
+  With the Celery executor a run only hands its steps to the workers; raise the limit there.
+  Dagster refuses the older ``run_queue`` (or ``run_coordinator``) limits beside a
+  ``concurrency`` key, so a file that sets them is refused with the fields to move.
 
-When ``$RADIOGENOMICS_POSTGRES_URL`` is set, a fourth key, ``storage``, puts the run, event-log
+When ``$RADIOGENOMICS_POSTGRES_URL`` is set, a fifth key, ``storage``, puts the run, event-log
 and schedule storage on that PostgreSQL database (dagster-postgres), so that processes on other
 machines (Celery workers) share one instance. The file holds the variable's name, not its value:
 every process that opens the instance needs the variable. Name the driver in the URL,
@@ -41,6 +48,7 @@ if TYPE_CHECKING:
 
 DOWNLOAD_POOL_LIMIT_VARIABLE = "RADIOGENOMICS_DOWNLOAD_POOL_LIMIT"
 POSTGRES_URL_VARIABLE = "RADIOGENOMICS_POSTGRES_URL"
+RUN_LIMIT_VARIABLE = "RADIOGENOMICS_MAX_CONCURRENT_RUNS"
 #: Series downloads in flight at once, across every run on the instance. Small, because TCIA
 #: and IDC throttle or ban clients that open many connections; the demo and local sources copy
 #: local files and lose little to the same cap.
@@ -53,17 +61,28 @@ def download_pool_limit() -> int:
     Raises:
         ValueError: the variable is not an integer >= 1.
     """
-    value = os.environ.get(DOWNLOAD_POOL_LIMIT_VARIABLE, "").strip()
+    return _positive_setting(DOWNLOAD_POOL_LIMIT_VARIABLE, DEFAULT_DOWNLOAD_POOL_LIMIT)
+
+
+def run_limit() -> int:
+    """Runs launched at once: ``$RADIOGENOMICS_MAX_CONCURRENT_RUNS``, else this machine's cores.
+
+    Raises:
+        ValueError: the variable is not an integer >= 1.
+    """
+    return _positive_setting(RUN_LIMIT_VARIABLE, os.cpu_count() or 1)
+
+
+def _positive_setting(variable: str, default: int) -> int:
+    value = os.environ.get(variable, "").strip()
     if not value:
-        return DEFAULT_DOWNLOAD_POOL_LIMIT
+        return default
     try:
         limit = int(value)
     except ValueError as error:
-        raise ValueError(
-            f"{DOWNLOAD_POOL_LIMIT_VARIABLE} must be an integer >= 1, got {value!r}"
-        ) from error
+        raise ValueError(f"{variable} must be an integer >= 1, got {value!r}") from error
     if limit < 1:
-        raise ValueError(f"{DOWNLOAD_POOL_LIMIT_VARIABLE} must be an integer >= 1, got {limit}")
+        raise ValueError(f"{variable} must be an integer >= 1, got {limit}")
     return limit
 
 
@@ -72,11 +91,14 @@ def postgres_selected() -> bool:
     return bool(os.environ.get(POSTGRES_URL_VARIABLE, "").strip())
 
 
-def managed_settings(pool_limit: int, postgres: bool = False) -> dict[str, Any]:
+def managed_settings(pool_limit: int, run_limit: int, postgres: bool = False) -> dict[str, Any]:
     """The keys of ``dagster.yaml`` this module owns, with their values."""
     settings: dict[str, Any] = {
         "telemetry": {"enabled": False},
-        "concurrency": {"pools": {"granularity": "op", "default_limit": pool_limit}},
+        "concurrency": {
+            "pools": {"granularity": "op", "default_limit": pool_limit},
+            "runs": {"max_concurrent_runs": run_limit},
+        },
     }
     if postgres:
         # The variable's name, resolved by each process: the URL may hold a password.
@@ -94,11 +116,37 @@ def _merged(current: dict[str, Any], managed: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def write_settings(settings: Path, pool_limit: int, postgres: bool = False) -> None:
+#: Run-queue fields of older Dagster settings, now under ``concurrency.runs``.
+_OLD_QUEUE_FIELDS = (
+    "max_concurrent_runs",
+    "tag_concurrency_limits",
+    "block_op_concurrency_limited_runs",
+)
+
+
+def _old_queue_limits(current: dict[str, Any]) -> list[str]:
+    coordinator = current.get("run_coordinator")
+    sections = {
+        "run_queue": current.get("run_queue"),
+        "run_coordinator.config": coordinator.get("config")
+        if isinstance(coordinator, dict)
+        else None,
+    }
+    return [
+        f"{name}.{field}"
+        for name, section in sections.items()
+        if isinstance(section, dict)
+        for field in _OLD_QUEUE_FIELDS
+        if field in section
+    ]
+
+
+def write_settings(settings: Path, pool_limit: int, run_limit: int, postgres: bool = False) -> None:
     """Set the managed keys in ``settings``, keeping the others; rewrite only on a change.
 
     Raises:
-        ValueError: the file exists but does not hold a YAML mapping.
+        ValueError: the file exists but does not hold a YAML mapping, or sets run-queue limits
+            the older way (``run_queue``, ``run_coordinator``).
     """
     current: object = yaml.safe_load(settings.read_text()) if settings.exists() else None
     if current is None:
@@ -107,7 +155,14 @@ def write_settings(settings: Path, pool_limit: int, postgres: bool = False) -> N
         raise ValueError(
             f"{settings}: expected a YAML mapping of Dagster settings, got {type(current).__name__}"
         )
-    merged = _merged(current, managed_settings(pool_limit, postgres))
+    old_limits = _old_queue_limits(current)
+    if old_limits:
+        raise ValueError(
+            f"{settings}: Dagster refuses {', '.join(old_limits)} beside the concurrency "
+            f"settings this project manages; move them under concurrency.runs (the run limit: "
+            f"${RUN_LIMIT_VARIABLE})"
+        )
+    merged = _merged(current, managed_settings(pool_limit, run_limit, postgres))
     if merged != current or not settings.exists():
         settings.write_text(yaml.safe_dump(merged, sort_keys=False))
 
@@ -127,16 +182,17 @@ def ensure_dagster_home() -> Path:
     """Create ``$DAGSTER_HOME`` (default: ``$RADIOGENOMICS_HOME/dagster_home``) and its settings.
 
     Raises:
-        ValueError: ``$RADIOGENOMICS_DOWNLOAD_POOL_LIMIT`` is not an integer >= 1, or an
-            existing ``dagster.yaml`` is not a YAML mapping.
+        ValueError: ``$RADIOGENOMICS_DOWNLOAD_POOL_LIMIT`` or
+            ``$RADIOGENOMICS_MAX_CONCURRENT_RUNS`` is not an integer >= 1, or an existing
+            ``dagster.yaml`` is not a YAML mapping.
     """
     from dagster import DagsterInstance
 
-    pool_limit = download_pool_limit()
+    pool_limit, runs = download_pool_limit(), run_limit()
     home = Path(os.environ.get("DAGSTER_HOME") or radiogenomics_home() / "dagster_home").resolve()
     os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
-    write_settings(home / "dagster.yaml", pool_limit, postgres_selected())
+    write_settings(home / "dagster.yaml", pool_limit, runs, postgres_selected())
     with DagsterInstance.from_config(str(home)) as instance:
         register_download_pool(instance)
     return home

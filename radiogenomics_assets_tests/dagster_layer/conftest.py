@@ -7,6 +7,11 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
+from radiogenomics_assets.instance_config import (
+    DOWNLOAD_POOL_LIMIT_VARIABLE,
+    POSTGRES_URL_VARIABLE,
+    RUN_LIMIT_VARIABLE,
+)
 from radiogenomics_assets.resources.cohort import CohortResource
 from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.resources.modeling import ModelingSettings
@@ -41,3 +46,13 @@ def demo_source(sources_cache: Path, small_cohort) -> SourceResource:
 @pytest.fixture
 def instance() -> DagsterInstance:
     return DagsterInstance.ephemeral()
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``$DAGSTER_HOME`` under tmp_path, none of the instance settings' variables set."""
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    for variable in (DOWNLOAD_POOL_LIMIT_VARIABLE, RUN_LIMIT_VARIABLE, POSTGRES_URL_VARIABLE):
+        monkeypatch.delenv(variable, raising=False)
+    return home

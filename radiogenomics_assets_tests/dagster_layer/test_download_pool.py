@@ -8,6 +8,7 @@ A real instance under tmp_path, configured by ``ensure_dagster_home`` as `make d
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from pathlib import Path
 
@@ -20,21 +21,11 @@ from radiogenomics_assets.definitions import defs
 from radiogenomics_assets.instance_config import (
     DEFAULT_DOWNLOAD_POOL_LIMIT,
     DOWNLOAD_POOL_LIMIT_VARIABLE,
-    POSTGRES_URL_VARIABLE,
     ensure_dagster_home,
 )
 from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
 
 HOLD_S = 2.0
-
-
-@pytest.fixture
-def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "dagster_home"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.delenv(DOWNLOAD_POOL_LIMIT_VARIABLE, raising=False)
-    monkeypatch.delenv(POSTGRES_URL_VARIABLE, raising=False)
-    return home
 
 
 def _pool_limit(home: Path) -> int | None:
@@ -64,7 +55,10 @@ def test_dagster_home_caps_the_pool_and_keeps_the_users_settings(
     assert settings == {
         "telemetry": {"enabled": False},
         "retention": {"schedule": {"purge_after_days": 90}},
-        "concurrency": {"pools": {"granularity": "op", "default_limit": 3}},
+        "concurrency": {
+            "pools": {"granularity": "op", "default_limit": 3},
+            "runs": {"max_concurrent_runs": os.cpu_count()},
+        },
     }
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         pool_config = instance.get_concurrency_config().pool_config
