@@ -459,9 +459,11 @@ def _sensor_ticks(instance: DagsterInstance, name: str) -> int:
 
 
 def _runs_in_progress(instance: DagsterInstance) -> list:
+    """Runs started or waiting to start (in the daemon's queue)."""
     from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
 
-    return instance.get_runs(filters=RunsFilter(statuses=IN_PROGRESS_RUN_STATUSES))
+    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
+    return instance.get_runs(filters=RunsFilter(statuses=[*waiting, *IN_PROGRESS_RUN_STATUSES]))
 
 
 def _wait_until(condition, deadline: float, what: str, daemon_log: Path) -> None:
