@@ -40,13 +40,16 @@ from radiogenomics_assets_tests.conftest import REPO_ROOT
 pytestmark = pytest.mark.slow
 
 DEMO = {"n_patients": 70, "seed": 2037, "n_genes": 600}
-#: A small grid: the graph's wiring is under test here, the protocol in survival/test_training.
+#: A tiny grid (two configurations of at most 40 steps): the graph's wiring is under test here,
+#: the training protocol in survival/test_training. The nets train in every fold run, three
+#: times over in this module (the first walk, the grown cohort, the daemon).
 SMALL_NET_FIELDS = {
     "weight_decays": [0.0, 1e-3],
-    "initialisations": 2,
-    "min_steps": 50,
-    "patience": 50,
-    "max_steps": 150,
+    "initialisations": 1,
+    "min_steps": 20,
+    "patience": 20,
+    "max_steps": 40,
+    "eval_every": 10,
 }
 SMALL_NETS = NetTrainingSettings(**SMALL_NET_FIELDS)
 RUN_CONFIGS = {
