@@ -3,6 +3,8 @@
 A real instance under tmp_path, configured by ``ensure_dagster_home`` as `make demo` and
 `make ui` configure theirs; the slow test runs two unrelated runs in two processes, as
 `make demo`'s worker pool does, and checks that the pool makes the second download wait.
+A bad value of either limit read from the environment (the pool's, the run queue's) is refused
+here; the run queue's own tests are in ``test_run_limit``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from radiogenomics_assets.definitions import defs
 from radiogenomics_assets.instance_config import (
     DEFAULT_DOWNLOAD_POOL_LIMIT,
     DOWNLOAD_POOL_LIMIT_VARIABLE,
+    RUN_LIMIT_VARIABLE,
     ensure_dagster_home,
 )
 from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
@@ -89,12 +92,13 @@ def test_a_new_limit_reaches_the_pool_but_one_set_in_the_ui_wins(
     assert _pool_limit(dagster_home) == 1
 
 
+@pytest.mark.parametrize("variable", [DOWNLOAD_POOL_LIMIT_VARIABLE, RUN_LIMIT_VARIABLE])
 @pytest.mark.parametrize("value", ["0", "-1", "two", "1.5"])
 def test_a_bad_limit_is_refused(
-    dagster_home: Path, monkeypatch: pytest.MonkeyPatch, value: str
+    dagster_home: Path, monkeypatch: pytest.MonkeyPatch, variable: str, value: str
 ) -> None:
-    monkeypatch.setenv(DOWNLOAD_POOL_LIMIT_VARIABLE, value)
-    with pytest.raises(ValueError, match=rf"{DOWNLOAD_POOL_LIMIT_VARIABLE} must be an integer"):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValueError, match=rf"{variable} must be an integer"):
         ensure_dagster_home()
     assert not (dagster_home / "dagster.yaml").exists()
 

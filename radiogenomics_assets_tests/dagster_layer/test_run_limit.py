@@ -31,16 +31,6 @@ def test_the_variable_sets_the_queue_limit(
     assert _queue_limit(dagster_home) == 7
 
 
-@pytest.mark.parametrize("value", ["0", "-2", "many"])
-def test_a_bad_run_limit_is_refused(
-    dagster_home: Path, monkeypatch: pytest.MonkeyPatch, value: str
-) -> None:
-    monkeypatch.setenv(RUN_LIMIT_VARIABLE, value)
-    with pytest.raises(ValueError, match=rf"{RUN_LIMIT_VARIABLE} must be an integer >= 1"):
-        ensure_dagster_home()
-    assert not (dagster_home / "dagster.yaml").exists()
-
-
 @pytest.mark.parametrize(
     ("queue", "field"),
     [
