@@ -18,20 +18,21 @@ import subprocess
 import sys
 from pathlib import Path
 
+from radiogenomics_assets.instance_config import RUN_LIMIT_VARIABLE
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST = (
     "radiogenomics_assets_tests/dagster_layer/test_full_graph.py"
     "::test_the_daemon_refreshes_the_chain_once_after_new_patients"
 )
-LIMIT_VARIABLE = "RADIOGENOMICS_MAX_CONCURRENT_RUNS"
 DURATION = re.compile(r"^([\d.]+)s (setup|call)\s+\S+test_the_daemon", re.MULTILINE)
 
 
 def time_daemon_test(limit: str) -> dict[str, float]:
     env = dict(os.environ)
-    env.pop(LIMIT_VARIABLE, None)
+    env.pop(RUN_LIMIT_VARIABLE, None)
     if limit != "default":
-        env[LIMIT_VARIABLE] = limit
+        env[RUN_LIMIT_VARIABLE] = limit
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-m", "slow", "-q", "--durations=0", TEST],
         cwd=REPO_ROOT,
@@ -49,7 +50,7 @@ def main() -> int:
     parser.add_argument("--limits", nargs="+", default=["10", "default"])
     args = parser.parse_args()
     print(f"cores: {os.cpu_count()}")
-    print(f"| {LIMIT_VARIABLE} | unattended update (s) | first walk, setup (s) |")
+    print(f"| {RUN_LIMIT_VARIABLE} | unattended update (s) | first walk, setup (s) |")
     print("|---|---|---|")
     for limit in args.limits:
         times = time_daemon_test(limit)
