@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
 
-.PHONY: setup demo refresh test test-slow lint ui bench profile sql clean services-packages
+.PHONY: setup demo refresh test test-slow check-science lint ui bench profile sql clean services-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,11 +28,16 @@ demo: $(STAMP)  ## the asset graph on the offline demo cohort (only what is miss
 refresh: $(STAMP)  ## materialize only what is missing or stale (the source is checked first)
 	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
 
-test: $(STAMP)  ## the default suite (everything not marked slow)
-	$(PY) -m pytest -m "not slow"
+# Both suites run on every core (pytest-xdist), a test module per worker so that its
+# module-scoped fixtures are built once, and end with their ten slowest tests.
+test: $(STAMP)  ## the default suite (everything not marked slow or science)
+	$(PY) -m pytest -m "not slow and not science" -n auto --dist loadfile --durations=10
 
-test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph)
-	$(PY) -m pytest -m slow --durations=25
+test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph, daemon, Celery)
+	$(PY) -m pytest -m "slow and not science" -n auto --dist loadfile --durations=10
+
+check-science: $(STAMP)  ## the heavy scientific checks on the 200-patient demo: before a release, not in CI
+	$(PY) -m pytest -m science --durations=10
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check radiogenomics_assets radiogenomics_assets_tests benchmarks

@@ -14,6 +14,7 @@ Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 import uuid
@@ -97,6 +98,17 @@ def outcome(job_name: str, partition: str | None, result: Any, started: float) -
     return RunOutcome(job_name, partition, result.success, time.perf_counter() - started, error)
 
 
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for a phase's runs, one torch thread each.
+
+    Spawned, not forked: a child forked from a process whose torch had already run OpenMP
+    threads (a test session, a notebook) hangs in its first parallel op, since libgomp is not
+    fork-safe; the Celery test's embedded walk hung so in its first patient run.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=spawn)
+
+
 def _init_worker() -> None:
     # Several processes on few cores: one thread each keeps torch from oversubscribing.
     import torch
@@ -159,7 +171,7 @@ def _run_steps(
             outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
             announce(outcomes[-1].line())
         return outcomes
-    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+    with worker_pool(workers) as pool:
         cores = os.cpu_count() or 1
         futures = [
             pool.submit(

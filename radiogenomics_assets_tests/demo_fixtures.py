@@ -20,3 +20,11 @@ SMALL_CONFIG = DemoConfig(
     second_segment_fraction=0.2,
     recurrence_not_collected=1,
 )
+
+#: The cohort the whole-graph walks run on (test_full_graph, the Celery walks). They test the
+#: graph's wiring and update path, not the models, so it is the smallest prefix found whose
+#: study patients give every one of the five folds at least two test events and one validation
+#: event: 26 patients (25 imaged, 18 in the study cohort, 13 recurrences), the first size from
+#: 20 up with such a seed among seeds 0-399 (plans only, no imaging).
+#: ``test_walk_cohort_gives_every_fold_events`` holds it to it.
+WALK_DEMO = {"n_patients": 26, "seed": 174, "n_genes": 600}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import TimeoutError as FutureTimeout
+
 import pytest
 from dagster import AssetKey
 
-from radiogenomics_assets.graph_runner import torch_threads
+from radiogenomics_assets.graph_runner import torch_threads, worker_pool
 from radiogenomics_assets.refresh import parser, skipped_models
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
@@ -46,3 +49,33 @@ def test_only_a_last_partial_round_of_runs_shares_the_cores() -> None:
     assert {torch_threads(i, 184, workers=2, cores=2) for i in range(184)} == {1}
     assert [torch_threads(i, 7, workers=4, cores=8) for i in range(4, 7)] == [2, 2, 2]
     assert [torch_threads(i, 3, workers=4, cores=2) for i in range(3)] == [1, 1, 1]
+
+
+def _resize_on_threads(threads: int) -> float:
+    """A parallel torch op (DenseNet's slice resize) on ``threads`` OpenMP threads."""
+    import torch
+
+    torch.set_num_threads(threads)
+    slices = torch.rand(4, 3, 256, 256)
+    return float(
+        torch.nn.functional.interpolate(
+            slices, size=(224, 224), mode="bilinear", antialias=True
+        ).sum()
+    )
+
+
+def test_a_worker_runs_torch_after_its_parent_ran_openmp_threads() -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    _resize_on_threads(2)  # the parent's OpenMP pool now exists, as after an earlier test
+    pool = worker_pool(1)
+    try:
+        assert pool.submit(_resize_on_threads, 2).result(timeout=60) > 0
+    except FutureTimeout:
+        for child in multiprocessing.active_children():  # a forked worker hangs: free the pool
+            child.kill()
+        pytest.fail("the worker hung in torch's first parallel op")
+    finally:
+        pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(before)

@@ -36,10 +36,11 @@ from radiogenomics_assets.staleness import Staleness, StaleStatus
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
+from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 
 pytestmark = pytest.mark.slow
 
-DEMO = {"n_patients": 70, "seed": 2037, "n_genes": 600}
+DEMO = WALK_DEMO
 #: A tiny grid (two configurations of at most 40 steps): the graph's wiring is under test here,
 #: the training protocol in survival/test_training. The nets train in every fold run, three
 #: times over in this module (the first walk, the grown cohort, the daemon).

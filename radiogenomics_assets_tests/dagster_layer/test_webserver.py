@@ -6,6 +6,7 @@ tmp_path, with the small demo cohort as the source: what a user does in the UI, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,13 +17,13 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 import requests
 from dagster import DagsterInstance
 
 from radiogenomics_assets.instance_config import ensure_dagster_home
 from radiogenomics_assets.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.resources.store import StoreResource
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -92,12 +93,14 @@ def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
             time.sleep(1)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
+        # Ctrl-C, as a user stops it: `dagster dev` then shuts its webserver and daemon down
+        # itself. (SIGTERM to the whole group left it waiting on them for a minute.)
+        process.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):  # runs the daemon launched, if any
             os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        process.wait()
         log.close()
 
 
@@ -168,7 +171,10 @@ def test_ui_lists_the_graph_and_runs_ingest_then_registration(webserver: Webserv
     _launch_and_wait(webserver, location, "ingest_job")
     _launch_and_wait(webserver, location, "register_patients_job")
 
-    with duckdb.connect(str(home / "radiogenomics.duckdb"), read_only=True) as conn:
+    # Through the store's own connection: the daemon's patients sensor reads the file too, and a
+    # plain DuckDB connection failed on its lock when a tick coincided.
+    store = StoreResource(database=str(home / "radiogenomics.duckdb"))
+    with store.get_connection() as conn:
         n_clinical = conn.execute("SELECT count(*) FROM raw.clinical_labels").fetchone()[0]
         imaged = {
             row[0]

@@ -34,11 +34,12 @@ from radiogenomics_assets.refresh import skipped_models
 from radiogenomics_assets.resources.modeling import ALPHA_SELECTION_ENV, CV_REPEATS_ENV
 from radiogenomics_assets.resources.source import DEMO_CONFIG_ENV
 from radiogenomics_assets_tests.conftest import REPO_ROOT
+from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 from radiogenomics_assets_tests.services import postgres_server, redis_server
 
 #: test_full_graph's cohort (the smallest known to give every fold events), one repeat, linear
 #: models only: the executor is under test here, not the models.
-DEMO = {"n_patients": 70, "seed": 2037, "n_genes": 600}
+DEMO = WALK_DEMO
 
 
 def settings(demo: Mapping[str, object] = DEMO) -> dict[str, str]:

@@ -21,7 +21,7 @@ cohort shrinks: with its first 100 patients Cox(P) scores 0.71 against a bar of 
 fail two (0.60 and 0.62 against 0.64 and 0.66), while 200 pass all five (Cox(P) 0.64 to 0.71
 against bars 0.62 to 0.64; the closest, seed 14, has an oracle of only 0.65). The default seed
 clears the bar by 0.10. Generating the DICOM, extracting and fitting take two to three minutes
-on two cores, hence ``slow``.
+on two cores: a ``science`` check (`make check-science`), not part of CI.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ def cross_validated_c(
     return np.array(model_c), np.array(oracle_c), float(np.std(shuffled_c / len(FOLD_NAMES)))
 
 
-@pytest.mark.slow
+@pytest.mark.science
 def test_pyradiomics_coxnet_finds_the_planted_imaging_signal(
     imaging_cohort: ImagingCohort, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -177,7 +177,7 @@ def test_pyradiomics_coxnet_finds_the_planted_imaging_signal(
     assert model_c.mean() < oracle_c.mean() + CHANCE_MARGIN_SDS * null_sd, (model_c, oracle_c)
 
 
-@pytest.mark.slow
+@pytest.mark.science
 def test_outcomes_shuffled_across_patients_leave_cox_p_at_chance(
     imaging_cohort: ImagingCohort, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from radiogenomics_assets.resources.modeling import ModelingSettings
 from radiogenomics_assets.sources.demo import (
     DemoCohort,
     DemoCohortError,
@@ -19,8 +20,10 @@ from radiogenomics_assets.sources.demo import (
 )
 from radiogenomics_assets.sources.demo import cohort as cohort_module
 from radiogenomics_assets.sources.demo.cohort import incomplete_reason
+from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.store.files import sha256_file
-from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
+from radiogenomics_assets.survival.splits import FOLD_NAMES, assign_test_folds, split_fold
+from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG, WALK_DEMO
 
 TINY = DemoConfig(n_patients=3, seed=5, n_genes=120)
 
@@ -74,6 +77,18 @@ def test_small_cohort_has_every_gap(small_ground_truth: pd.DataFrame) -> None:
     assert truth.loc[truth["site"] == "AMC", "has_seg"].all()
     assert expected.sum() == 2
     assert truth.loc[expected, "event"].any()
+
+
+def test_walk_cohort_gives_every_fold_events() -> None:
+    """The whole-graph walks' cohort: every fold has two test events and a validation event."""
+    plan = plan_cohort(DemoConfig(**WALK_DEMO))
+    study = plan.loc[plan["in_study_cohort"], ["patient_id", "event"]].astype({"event": int})
+    seed = ModelingSettings().seed  # the walks draw their folds with the default seed
+    assignment = assign_test_folds(study, seed=seed)
+    for fold in FOLD_NAMES:
+        splits = split_fold(assignment, fold, seed=seed).drop(columns="event", errors="ignore")
+        events = splits.merge(study, on="patient_id").groupby("split")["event"].sum()
+        assert events.get("test", 0) >= 2 and events.get("validation", 0) >= 1, (fold, events)
 
 
 def test_a_complete_cohort_is_reused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

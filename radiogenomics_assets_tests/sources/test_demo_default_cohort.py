@@ -1,4 +1,6 @@
-"""The default cohort end to end (about a minute and a half to generate, hence slow)."""
+"""The default cohort end to end: the 200 patients `make demo` generates hold the counts and the
+signal DemoConfig promises (half a minute or more to generate: a ``science`` check, run by
+`make check-science` beside the planted imaging signal, which reads the same generated cohort)."""
 
 from __future__ import annotations
 
@@ -16,12 +18,12 @@ from radiogenomics_assets.sources.demo import (
 )
 from radiogenomics_assets.sources.demo.config import count_of
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.science
 
 
 @pytest.fixture(scope="module")
-def default_source(tmp_path_factory: pytest.TempPathFactory) -> DemoSource:
-    source = DemoSource(tmp_path_factory.mktemp("default-demo"))
+def default_source(demo_cache: Path) -> DemoSource:
+    source = DemoSource(demo_cache)
     source.cohort()
     return source
 

@@ -80,7 +80,7 @@ def test_every_alpha_selection_runs_early_and_late_fusion(
     assert ((models["c_index"] > 0.5) & (models["c_index"] <= 1)).all(), models["c_index"]
 
 
-@pytest.mark.slow
+@pytest.mark.science
 def test_all_models_and_modes_over_five_folds(
     cohort: Cohort, assignment: pd.DataFrame, capsys: pytest.CaptureFixture[str]
 ) -> None:
