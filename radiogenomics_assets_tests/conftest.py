@@ -47,3 +47,21 @@ def small_cohort(demo_cache: Path) -> DemoCohort:
 @pytest.fixture(scope="session")
 def small_ground_truth(small_cohort: DemoCohort, demo_cache: Path) -> pd.DataFrame:
     return DemoSource(demo_cache, SMALL_CONFIG).ground_truth()
+
+
+#: Modules of several minutes each, collected first, longest first: under pytest-xdist
+#: (`--dist loadfile --no-loadscope-reorder`) each then starts on a worker of its own at once,
+#: and the short modules fill the workers that finish early.
+LONGEST_FIRST = (
+    "dagster_layer/test_full_graph.py",
+    "dagster_layer/test_daemon_update.py",
+    "distributed/test_celery_run.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        module = item.path.relative_to(Path(__file__).parent).as_posix()
+        return LONGEST_FIRST.index(module) if module in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its place

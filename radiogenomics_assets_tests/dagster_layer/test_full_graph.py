@@ -1,6 +1,6 @@
 """The whole graph on a small demo cohort: every phase, the SQL files, provenance, determinism,
-and then the update path on the same store: an unchanged refresh, a changed spec, two new
-patients.
+and then the refresh path (`make refresh`) on the same store: an unchanged refresh, a changed
+spec, two new patients. The daemon's unattended update is ``test_daemon_update``.
 
 One materialization per module (slow: a few minutes on 2 cores), shared by the tests below.
 """
@@ -8,80 +8,36 @@ One materialization per module (slow: a few minutes on 2 cores), shared by the t
 from __future__ import annotations
 
 import dataclasses
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster import AssetKey, AssetRecordsFilter
 
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.graph_runner import execute, materialize_graph, plan_phase
-from radiogenomics_assets.instance_config import download_pool_limit, run_limit, write_settings
 from radiogenomics_assets.jobs import PHASES
 from radiogenomics_assets.names import PATIENTS_PARTITIONS, WALK_TAG
-from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.refresh import skipped_models
-from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.resources.store import StoreResource
-from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
-from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.staleness import Staleness, StaleStatus
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
-from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
+from radiogenomics_assets_tests.dagster_layer.walked_graph import (
+    DEMO,
+    FOLD_PARTITIONS,
+    RUN_CONFIGS,
+    Graph,
+    grown_size,
+    included,
+    patients_tested,
+)
 
 pytestmark = pytest.mark.slow
 
-DEMO = WALK_DEMO
-#: A tiny grid (two configurations of at most 40 steps): the graph's wiring is under test here,
-#: the training protocol in survival/test_training. The nets train in every fold run, three
-#: times over in this module (the first walk, the grown cohort, the daemon).
-SMALL_NET_FIELDS = {
-    "weight_decays": [0.0, 1e-3],
-    "initialisations": 1,
-    "min_steps": 20,
-    "patience": 20,
-    "max_steps": 40,
-    "eval_every": 10,
-}
-SMALL_NETS = NetTrainingSettings(**SMALL_NET_FIELDS)
-RUN_CONFIGS = {
-    "patient_assets_job": {
-        "ops": {"features__densenet_features": {"config": {"weights": "random"}}}
-    }
-}
 SQL_FILES = sorted((REPO_ROOT / "sql").glob("*.sql"))
-
-
-class Graph:
-    def __init__(self, root: Path, sources_cache: Path) -> None:
-        self.store = StoreResource(database=str(root / "radiogenomics.duckdb"))
-        self.source = DemoSourceResource(config=DEMO, cache_dir=str(sources_cache))
-        # One repeat: the graph's wiring is under test; repeats are in test_evaluation_assets.
-        self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS, cv_repeats=1)
-        self.n_patients = DEMO["n_patients"]
-        self.defs = build_definitions(self.store, self.source, self.settings)
-        # A persistent instance: the daemon test at the end shares it from other processes.
-        # Its settings are the product's (`make ui`): the daemon's run queue among them.
-        self.dagster_home = root / "dagster_home"
-        self.dagster_home.mkdir()
-        write_settings(self.dagster_home / "dagster.yaml", download_pool_limit(), run_limit())
-        self.instance = DagsterInstance.local_temp(str(self.dagster_home))
-        self.outcomes = materialize_graph(
-            self.defs, self.instance, run_configs=RUN_CONFIGS, announce=lambda _line: None
-        )
-
-    def query(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:
-        with self.store.get_connection() as conn:
-            return conn.execute(sql, params or []).fetchdf()
 
 
 @pytest.fixture(scope="module")
@@ -304,8 +260,10 @@ def _quiet(_line: str) -> None:
     return None
 
 
-def _refresh(graph: Graph, defs) -> list:
-    return materialize_graph(defs, graph.instance, run_configs=RUN_CONFIGS, announce=_quiet)
+def _refresh(graph: Graph, defs, skip=()) -> list:
+    return materialize_graph(
+        defs, graph.instance, run_configs=RUN_CONFIGS, announce=_quiet, skip=skip
+    )
 
 
 def _runs(outcomes) -> list[tuple[str, str | None]]:
@@ -313,7 +271,6 @@ def _runs(outcomes) -> list[tuple[str, str | None]]:
     return sorted((o.job, o.partition) for o in outcomes)
 
 
-FOLD_PARTITIONS = [str(fold_partition_key(f, p)) for f in FOLD_NAMES for p in PROTOCOL_NAMES]
 FOLD_RUNS = [("modeling_job", partition) for partition in FOLD_PARTITIONS]
 
 
@@ -363,8 +320,10 @@ def test_refreshing_a_changed_spec_reruns_that_model_and_the_evaluation(
 
 
 def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified) -> None:
+    """`make refresh MODELS=linear` after two new study patients: the CoxNets of every fold
+    partition retrain (the nets' retraining, with the grid's cost, is test_daemon_update's)."""
     old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
-    n, imaged = _grown_size(DEMO, DEMO["n_patients"])
+    n, imaged = grown_size(DEMO, DEMO["n_patients"])
     grown_source = DemoSourceResource(
         config={**DEMO, "n_patients": n}, cache_dir=graph.source.cache_dir
     )
@@ -372,7 +331,7 @@ def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified
         graph.store, grown_source, graph.settings, assets=_with_spec(_respecified_cox_g())
     )
 
-    outcomes = _refresh(graph, grown)
+    outcomes = _refresh(graph, grown, skip=skipped_models("linear"))
 
     runs = _runs(outcomes)
     new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
@@ -394,224 +353,9 @@ def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified
             limit=5,
         ).records
         assert len(records) == 1, patient
-    assert _tested(graph) == _included(graph, n)
-    graph.n_patients = n
+    assert patients_tested(graph) == included(graph, n)
 
 
 def _respecified_cox_g():
     spec = get_spec("cox_g")
     return dataclasses.replace(spec, hyperparameters={**spec.hyperparameters, "l1_ratio": 0.5})
-
-
-def _grown_size(demo: dict, base: int, *, new: int = 2) -> tuple[int, int]:
-    """The smallest cohort size above ``base`` that adds ``new`` study patients (so every layer
-    downstream has news), and how many imaged patients it adds (study patients and others)."""
-    plan = plan_cohort(DemoConfig(**{**demo, "n_patients": base + 60}))
-    for n in range(base + 1, base + 61):
-        added = plan.iloc[base:n]
-        if added["in_study_cohort"].sum() == new:
-            return n, int(added["has_seg"].sum())
-    raise AssertionError(f"no growth of {base} adds {new} study patients")
-
-
-def _included(graph: Graph, n: int) -> int:
-    cache = Path(graph.source.cache_dir) / "demo"
-    truth = DemoSource(cache, DemoConfig(**{**DEMO, "n_patients": n})).ground_truth()
-    return int(truth["in_study_cohort"].sum())
-
-
-def _tested(graph: Graph) -> int:
-    tested = graph.query(
-        "SELECT sum(n_patients) AS n FROM evaluation.fold_metrics "
-        "WHERE model = 'cox_p' AND split = 'test' AND protocol = 'recommended'"
-    )
-    return int(tested["n"].iloc[0])
-
-
-LOCATION = """
-from dagster import in_process_executor
-
-from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.resources.store import StoreResource
-
-defs = build_definitions(
-    StoreResource(database={database!r}),
-    DemoSourceResource(config={demo!r}, cache_dir={cache!r}),
-    ModelingSettings(
-        alpha_selection="validation", net=NetTrainingSettings(**{nets!r}), cv_repeats=1
-    ),
-    retrain_cron="* * * * *",
-    # One process per run, not per step: 125 step processes importing torch would dominate.
-    executor=in_process_executor,
-)
-"""
-#: Bound on the whole unattended update (two patient runs, cohort, five folds under two
-#: protocols, evaluation). It took about 27 min on 2 cores while the daemon started all ten fold
-#: runs at once; its queue now starts as many at a time as there are cores.
-DAEMON_DEADLINE_S = 2700
-#: Quiet time that proves nothing else is launched: two automation ticks and a cron tick.
-SETTLE_S = 75
-
-
-def _sensor_ticks(instance: DagsterInstance, name: str) -> int:
-    for state in instance.all_instigator_state():
-        if state.instigator_name == name:
-            return len(instance.get_ticks(state.instigator_origin_id, state.selector_id))
-    return 0
-
-
-def _runs_in_progress(instance: DagsterInstance) -> list:
-    """Runs started or waiting to start (in the daemon's queue)."""
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
-
-    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
-    return instance.get_runs(filters=RunsFilter(statuses=[*waiting, *IN_PROGRESS_RUN_STATUSES]))
-
-
-def _wait_until(condition, deadline: float, what: str, daemon_log: Path) -> None:
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out waiting for {what}; daemon log:\n" + daemon_log.read_text()[-4000:]
-            )
-        time.sleep(5)
-
-
-def _materialized_since(instance: DagsterInstance, key: AssetKey, after: int) -> list:
-    return [r.partition_key for r in _materializations_since(instance, key, after)]
-
-
-def _materializations_since(instance: DagsterInstance, key: AssetKey, after: int) -> list:
-    return instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, after_storage_id=after), limit=1000
-    ).records
-
-
-def _who_wrote(instance: DagsterInstance, key: AssetKey, partition: str | None, after: int) -> list:
-    """The runs that wrote ``key[partition]`` since ``after``: what launched each, and when."""
-    runs = []
-    for record in _materializations_since(instance, key, after):
-        if record.partition_key == partition:
-            run = instance.get_run_record_by_id(record.run_id)
-            launcher = {
-                k: v for k, v in run.dagster_run.tags.items() if "sensor" in k or "tick" in k
-            }
-            runs.append((record.run_id[:8], run.create_timestamp.isoformat(), launcher))
-    return runs
-
-
-def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tmp_path) -> None:
-    from radiogenomics_assets.assets import (
-        cohort_level_assets,
-        evaluation_assets,
-        fold_assets,
-        ingest_assets,
-        patient_assets,
-    )
-
-    n, imaged = _grown_size(DEMO, graph.n_patients)
-    demo = {**DEMO, "n_patients": n}
-    (tmp_path / "location.py").write_text(
-        LOCATION.format(
-            database=graph.store.database,
-            demo=demo,
-            cache=graph.source.cache_dir,
-            nets=SMALL_NET_FIELDS,
-        )
-    )
-    workspace = tmp_path / "workspace.yaml"
-    workspace.write_text(
-        f"load_from:\n  - python_file:\n      relative_path: location.py\n"
-        f"      working_directory: {tmp_path}\n"
-    )
-    daemon_log = tmp_path / "daemon.log"
-    env = {**os.environ, "DAGSTER_HOME": str(graph.dagster_home)}
-    old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
-    with open(daemon_log, "wb") as log:
-        daemon = subprocess.Popen(
-            [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)],
-            env=env,
-            cwd=tmp_path,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + DAEMON_DEADLINE_S
-        # The automation sensor's first tick is its baseline: changes before it are not news.
-        _wait_until(
-            lambda: (
-                _sensor_ticks(graph.instance, "automation_sensor") > 0
-                and _sensor_ticks(graph.instance, "patients_sensor") > 0
-            ),
-            deadline,
-            "the sensors' first ticks",
-            daemon_log,
-        )
-        before = graph.instance.event_log_storage.get_maximum_record_id()
-        grown = DemoSourceResource(config=demo, cache_dir=graph.source.cache_dir)
-        manual_ingest = build_definitions(graph.store, grown, graph.settings)
-        assert execute(manual_ingest, graph.instance, "ingest_job").success
-
-        results = AssetKey(["evaluation", "results_table"])
-        _wait_until(
-            lambda: (
-                _materialized_since(graph.instance, results, before)
-                and not _runs_in_progress(graph.instance)
-            ),
-            deadline,
-            "the evaluation to refresh",
-            daemon_log,
-        )
-        time.sleep(SETTLE_S)
-        assert not _runs_in_progress(graph.instance)
-    finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-
-    failed = graph.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
-    assert not failed, [r.run_id for r in failed]
-    new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
-    assert len(new) == imaged
-    counts = {}
-    groups = {
-        "ingest": ingest_assets,
-        "patients": patient_assets,
-        "cohort": cohort_level_assets,
-        "folds": fold_assets,
-        "evaluation": evaluation_assets,
-    }
-    for group, assets in groups.items():
-        for key in (k for a in assets for k in a.keys):
-            for partition in _materialized_since(graph.instance, key, before):
-                counts[(group, key.to_user_string(), partition)] = (
-                    counts.get((group, key.to_user_string(), partition), 0) + 1
-                )
-    twice = {
-        (key, partition): _who_wrote(
-            graph.instance, AssetKey.from_user_string(key), partition, before
-        )
-        for (_, key, partition), count in counts.items()
-        if count > 1
-    }
-    assert not twice  # nothing ran twice
-    assert {p for (g, _, p) in counts if g == "patients"} == new  # and no old patient again
-    expected = {
-        *((k.to_user_string(), None) for a in ingest_assets for k in a.keys),
-        *((k.to_user_string(), p) for a in patient_assets for k in a.keys for p in new),
-        *(
-            (k.to_user_string(), None)
-            for a in cohort_level_assets
-            for k in a.keys
-            if k != AssetKey(["modeling", "model_registry"])  # its input, the code, is unchanged
-        ),
-        *((k.to_user_string(), p) for a in fold_assets for k in a.keys for p in FOLD_PARTITIONS),
-        *((k.to_user_string(), None) for a in evaluation_assets for k in a.keys),
-    }
-    assert {(key, p) for (_, key, p) in counts} == expected
-    assert _tested(graph) == _included(graph, n)

@@ -1,7 +1,8 @@
 """The graph walked twice on one demo cohort, embedded and distributed, for the distributed test
 and ``benchmarks/distributed_overhead.py``.
 
-Embedded is `make demo --models linear`: the SQLite instance, a process pool, the DuckDB file.
+Embedded is `make demo --models linear` with four of its CoxNets (``MODELS``): the SQLite
+instance, a process pool, the DuckDB file.
 Distributed: the instance on PostgreSQL, every step on one of two Celery workers over Redis,
 the store a DuckLake. The workers are separate processes started from two different working
 directories; they share only the store path and the environment, as workers on other machines
@@ -23,23 +24,27 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from dagster import DagsterEventType, DagsterInstance
+from dagster import AssetKey, DagsterEventType, DagsterInstance
 
 from radiogenomics_assets.config import DUCKLAKE_CATALOG_ENV, STORE_ENV
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.distributed import CELERY_BROKER_VARIABLE
 from radiogenomics_assets.graph_runner import RunOutcome, cpu_workers, materialize_graph
 from radiogenomics_assets.instance_config import POSTGRES_URL_VARIABLE, ensure_dagster_home
-from radiogenomics_assets.refresh import skipped_models
+from radiogenomics_assets.names import MODELING
 from radiogenomics_assets.resources.modeling import ALPHA_SELECTION_ENV, CV_REPEATS_ENV
 from radiogenomics_assets.resources.source import DEMO_CONFIG_ENV
+from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 from radiogenomics_assets_tests.services import postgres_server, redis_server
 
-#: test_full_graph's cohort (the smallest known to give every fold events), one repeat, linear
-#: models only: the executor is under test here, not the models.
+#: test_full_graph's cohort (the smallest known to give every fold events), one repeat and four
+#: CoxNets, one per modality and a late fusion that reads the single fits back from the store:
+#: the executor is under test here, not the models.
 DEMO = WALK_DEMO
+MODELS = ("cox_g", "cox_p", "cox_d", "cox_lf_g_p")
+SKIPPED = {AssetKey([MODELING, spec.name]) for spec in MODEL_REGISTRY if spec.name not in MODELS}
 
 
 def settings(demo: Mapping[str, object] = DEMO) -> dict[str, str]:
@@ -104,7 +109,8 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
 
 
 def walk(env: dict[str, str]) -> Walk:
-    """What `make demo --models linear` does (its DenseNet weights random: no network)."""
+    """What `make demo --models linear` does for ``MODELS`` (DenseNet weights random: no
+    network)."""
     with environment(env):
         started = time.perf_counter()
         ensure_dagster_home()
@@ -114,7 +120,7 @@ def walk(env: dict[str, str]) -> Walk:
                 instance,
                 workers=cpu_workers(),
                 run_configs=RUN_CONFIGS,
-                skip=skipped_models("linear"),
+                skip=SKIPPED,
                 announce=print,
             )
             seconds = time.perf_counter() - started
