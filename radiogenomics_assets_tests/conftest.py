@@ -53,8 +53,8 @@ def small_ground_truth(small_cohort: DemoCohort, demo_cache: Path) -> pd.DataFra
 #: (`--dist loadfile --no-loadscope-reorder`) each then starts on a worker of its own at once,
 #: and the short modules fill the workers that finish early.
 LONGEST_FIRST = (
-    "dagster_layer/test_full_graph.py",
     "dagster_layer/test_daemon_update.py",
+    "dagster_layer/test_full_graph.py",
     "distributed/test_celery_run.py",
 )
 

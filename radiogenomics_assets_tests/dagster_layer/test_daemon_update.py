@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -75,12 +76,19 @@ def _sensor_ticks(instance: DagsterInstance, name: str) -> int:
     return 0
 
 
-def _runs_in_progress(instance: DagsterInstance) -> list:
-    """Runs started or waiting to start (in the daemon's queue)."""
-    from dagster._core.storage.dagster_run import IN_PROGRESS_RUN_STATUSES
+#: Runs waiting in the daemon's queue, starting, running, suspended or being cancelled.
+UNFINISHED = [
+    DagsterRunStatus.QUEUED,
+    DagsterRunStatus.NOT_STARTED,
+    DagsterRunStatus.STARTING,
+    DagsterRunStatus.STARTED,
+    DagsterRunStatus.CANCELING,
+    DagsterRunStatus.SUSPENDED,
+]
 
-    waiting = [DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED]
-    return instance.get_runs(filters=RunsFilter(statuses=[*waiting, *IN_PROGRESS_RUN_STATUSES]))
+
+def _runs_in_progress(instance: DagsterInstance) -> list:
+    return instance.get_runs(filters=RunsFilter(statuses=UNFINISHED))
 
 
 def _wait_until(condition, deadline: float, what: str, daemon_log: Path) -> None:
@@ -115,18 +123,29 @@ def _who_wrote(instance: DagsterInstance, key: AssetKey, partition: str | None, 
     return runs
 
 
-def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tmp_path) -> None:
-    from radiogenomics_assets.assets import (
-        cohort_level_assets,
-        evaluation_assets,
-        fold_assets,
-        ingest_assets,
-        patient_assets,
-    )
+@dataclass(frozen=True)
+class Update:
+    """What the daemon materialized after the new patients arrived."""
 
+    graph: Graph
+    n_patients: int
+    imaged: int
+    #: The patients partitions the sensor added.
+    new: set[str]
+    #: (group, asset key, partition): materializations since the ingest, counted.
+    counts: dict[tuple[str, str, str | None], int]
+    #: Storage id of the last event before the ingest.
+    before: int
+
+
+@pytest.fixture(scope="module")
+def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
+    """Start the daemon on the walked store, ingest a source grown by two study patients, wait
+    until the evaluation is refreshed and nothing more is launched."""
+    root = tmp_path_factory.mktemp("daemon")
     n, imaged = grown_size(DEMO, graph.n_patients)
     demo = {**DEMO, "n_patients": n}
-    (tmp_path / "location.py").write_text(
+    (root / "location.py").write_text(
         LOCATION.format(
             database=graph.store.database,
             demo=demo,
@@ -134,19 +153,19 @@ def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tm
             nets=SMALL_NET_FIELDS,
         )
     )
-    workspace = tmp_path / "workspace.yaml"
+    workspace = root / "workspace.yaml"
     workspace.write_text(
         f"load_from:\n  - python_file:\n      relative_path: location.py\n"
-        f"      working_directory: {tmp_path}\n"
+        f"      working_directory: {root}\n"
     )
-    daemon_log = tmp_path / "daemon.log"
+    daemon_log = root / "daemon.log"
     env = {**os.environ, "DAGSTER_HOME": str(graph.dagster_home)}
     old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
     with open(daemon_log, "wb") as log:
         daemon = subprocess.Popen(
             [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)],
             env=env,
-            cwd=tmp_path,
+            cwd=root,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -186,45 +205,83 @@ def test_the_daemon_refreshes_the_chain_once_after_new_patients(graph: Graph, tm
             daemon.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
-
-    failed = graph.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
-    assert not failed, [r.run_id for r in failed]
     new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
-    assert len(new) == imaged
-    counts = {}
-    groups = {
+    return Update(graph, n, imaged, new, _counts(graph.instance, before), before)
+
+
+def _groups() -> dict[str, list]:
+    from radiogenomics_assets.assets import (
+        cohort_level_assets,
+        evaluation_assets,
+        fold_assets,
+        ingest_assets,
+        patient_assets,
+    )
+
+    return {
         "ingest": ingest_assets,
         "patients": patient_assets,
         "cohort": cohort_level_assets,
         "folds": fold_assets,
         "evaluation": evaluation_assets,
     }
-    for group, assets in groups.items():
+
+
+def _counts(instance: DagsterInstance, before: int) -> dict[tuple[str, str, str | None], int]:
+    counts: dict[tuple[str, str, str | None], int] = {}
+    for group, assets in _groups().items():
         for key in (k for a in assets for k in a.keys):
-            for partition in _materialized_since(graph.instance, key, before):
-                counts[(group, key.to_user_string(), partition)] = (
-                    counts.get((group, key.to_user_string(), partition), 0) + 1
-                )
+            for partition in _materialized_since(instance, key, before):
+                entry = (group, key.to_user_string(), partition)
+                counts[entry] = counts.get(entry, 0) + 1
+    return counts
+
+
+def test_no_run_failed(update: Update) -> None:
+    instance = update.graph.instance
+    failed = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.FAILURE]))
+    assert not failed, [r.run_id for r in failed]
+
+
+def test_the_sensor_runs_the_new_patients_and_no_old_one(update: Update) -> None:
+    assert len(update.new) == update.imaged
+    assert {p for (g, _, p) in update.counts if g == "patients"} == update.new
+
+
+def test_nothing_is_materialized_twice(update: Update) -> None:
     twice = {
         (key, partition): _who_wrote(
-            graph.instance, AssetKey.from_user_string(key), partition, before
+            update.graph.instance, AssetKey.from_user_string(key), partition, update.before
         )
-        for (_, key, partition), count in counts.items()
+        for (_, key, partition), count in update.counts.items()
         if count > 1
     }
-    assert not twice  # nothing ran twice
-    assert {p for (g, _, p) in counts if g == "patients"} == new  # and no old patient again
+    assert not twice
+
+
+def test_exactly_the_assets_downstream_of_the_new_patients_are_materialized(
+    update: Update,
+) -> None:
+    groups = _groups()
     expected = {
-        *((k.to_user_string(), None) for a in ingest_assets for k in a.keys),
-        *((k.to_user_string(), p) for a in patient_assets for k in a.keys for p in new),
+        *((k.to_user_string(), None) for a in groups["ingest"] for k in a.keys),
+        *((k.to_user_string(), p) for a in groups["patients"] for k in a.keys for p in update.new),
         *(
             (k.to_user_string(), None)
-            for a in cohort_level_assets
+            for a in groups["cohort"]
             for k in a.keys
             if k != AssetKey(["modeling", "model_registry"])  # its input, the code, is unchanged
         ),
-        *((k.to_user_string(), p) for a in fold_assets for k in a.keys for p in FOLD_PARTITIONS),
-        *((k.to_user_string(), None) for a in evaluation_assets for k in a.keys),
+        *(
+            (k.to_user_string(), p)
+            for a in groups["folds"]
+            for k in a.keys
+            for p in FOLD_PARTITIONS
+        ),
+        *((k.to_user_string(), None) for a in groups["evaluation"] for k in a.keys),
     }
-    assert {(key, p) for (_, key, p) in counts} == expected
-    assert patients_tested(graph) == included(graph, n)
+    assert {(key, p) for (_, key, p) in update.counts} == expected
+
+
+def test_the_models_are_tested_on_every_study_patient_of_the_grown_cohort(update: Update) -> None:
+    assert patients_tested(update.graph) == included(update.graph, update.n_patients)
