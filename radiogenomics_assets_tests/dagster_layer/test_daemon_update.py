@@ -39,7 +39,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory, sources_cache: Path) -> Graph:
-    return Graph(tmp_path_factory.mktemp("graph"), sources_cache)
+    return Graph(tmp_path_factory.mktemp("graph"), sources_cache, persistent=True)
 
 
 LOCATION = """

@@ -42,7 +42,7 @@ SQL_FILES = sorted((REPO_ROOT / "sql").glob("*.sql"))
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory, sources_cache: Path) -> Graph:
-    return Graph(tmp_path_factory.mktemp("graph"), sources_cache)
+    return Graph(tmp_path_factory.mktemp("graph"), sources_cache, persistent=False)
 
 
 def test_every_phase_succeeds(graph: Graph) -> None:
