@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# One pytest-xdist worker per core: each worker's OpenMP and BLAS pools (torch, numpy, and the
+# run processes a worker starts) get one thread, or two workers' pools fight over two cores.
+# Set before anything imports numpy or torch, which read it once.
+if "PYTEST_XDIST_WORKER" in os.environ:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pandas as pd
 import pytest
