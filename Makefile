@@ -29,12 +29,15 @@ refresh: $(STAMP)  ## materialize only what is missing or stale (the source is c
 	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
 
 # Both suites run on every core (pytest-xdist), a test module per worker so that its
-# module-scoped fixtures are built once, and end with their ten slowest tests.
+# module-scoped fixtures are built once, and end with their ten slowest tests. The slow suite
+# keeps the collection order (its longest modules first, see conftest.py), not xdist's
+# most-tests-first.
 test: $(STAMP)  ## the default suite (everything not marked slow or science)
 	$(PY) -m pytest -m "not slow and not science" -n auto --dist loadfile --durations=10
 
 test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph, daemon, Celery)
-	$(PY) -m pytest -m "slow and not science" -n auto --dist loadfile --durations=10
+	$(PY) -m pytest -m "slow and not science" -n auto --dist loadfile --no-loadscope-reorder \
+		--durations=10
 
 check-science: $(STAMP)  ## the heavy scientific checks on the 200-patient demo: before a release, not in CI
 	$(PY) -m pytest -m science --durations=10

@@ -2,10 +2,11 @@
 
 ``python -m radiogenomics_assets_tests.distributed.lake_writer CATALOG DATA_PATH WRITER N``
 writes partitions ``<WRITER>_0`` … ``<WRITER>_<N-1>`` of ``lake.rows`` (three rows each, values
-derived from the key); ``--table`` names another table, ``--start-at`` waits for a common start
-time so that several writers race to create it, ``--attach-at`` waits for one before attaching,
-so that they race to initialize a new catalog. With ``--hang KEY`` it writes KEY inside a
-transaction, announces it on stdout and sleeps before the commit, for the test to kill it there.
+derived from the key); ``--table`` names another table. ``--race write --barrier DIR --racers
+N`` attaches, then waits in DIR until all N writers have, so that they race to create the table;
+``--race attach`` waits there before attaching, so that they race to initialize a new catalog.
+With ``--hang KEY`` it writes KEY inside a transaction, announces it on stdout and sleeps before
+the commit, for the test to kill it there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -36,6 +38,13 @@ def partition_rows(key: str, version: int = 1) -> pd.DataFrame:
     )
 
 
+def meet(barrier: Path, writer: str, racers: int) -> None:
+    """Say that ``writer`` is ready in ``barrier``, then wait until all ``racers`` are."""
+    (barrier / writer).touch()
+    while sum(1 for _ in barrier.iterdir()) < racers:
+        time.sleep(0.005)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("catalog")
@@ -44,18 +53,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("n", type=int)
     parser.add_argument("--hang", help="write this partition (version 2) and hang before COMMIT")
     parser.add_argument("--table", default="rows", help="the table of lake to write")
-    parser.add_argument("--start-at", type=float, help="wait until this epoch time, to race")
-    parser.add_argument("--attach-at", type=float, help="attach at this epoch time, to race")
+    parser.add_argument("--race", choices=["attach", "write"], help="what to start together")
+    parser.add_argument("--barrier", type=Path, help="the folder where the racers meet")
+    parser.add_argument("--racers", type=int, help="how many writers race")
     args = parser.parse_args(argv)
-    if args.attach_at:
-        time.sleep(max(0.0, args.attach_at - time.time()))
+    if args.race == "attach":
+        meet(args.barrier, args.writer, args.racers)
     store = StoreResource(
         backend="ducklake", ducklake_catalog=args.catalog, data_path=args.data_path
     )
-    if args.start_at:
+    if args.race == "write":
         with store.get_connection():  # attached (half a second) before the start line
             pass
-        time.sleep(max(0.0, args.start_at - time.time()))
+        meet(args.barrier, args.writer, args.racers)
     for index in range(args.n):
         key = f"{args.writer}_{index}"
         with store.get_connection() as conn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import duckdb
@@ -131,12 +130,18 @@ def test_concurrent_writers_lose_nothing_and_a_writer_killed_in_its_transaction_
     assert len(after) == len(stored)
 
 
+def _race(stage: str, tmp_path: Path, racers: int) -> list[str]:
+    """The writer's arguments that start ``stage`` of ``racers`` writers together."""
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    return ["--race", stage, "--barrier", str(barrier), "--racers", str(racers)]
+
+
 def test_writers_racing_to_create_one_table_all_land(lake_catalog: str, tmp_path: Path) -> None:
     """The first partitions of a new asset, written at once: DuckLake fails every commit but
     one that creates the table, and ``in_transaction`` runs the losers again."""
     data_path = str(tmp_path / "lake")
-    start_at = time.time() + 8  # after every writer has attached
-    race = ["--table", "race", "--start-at", str(start_at)]
+    race = ["--table", "race", *_race("write", tmp_path, racers=4)]
     racers = [
         subprocess.Popen([*WRITER, lake_catalog, data_path, f"r{index}", "2", *race])
         for index in range(4)
@@ -159,9 +164,9 @@ def test_writers_attaching_a_new_catalog_at_once_all_land(
     """Workers started together on a fresh deployment: their first ``ATTACH`` races to create
     DuckLake's tables in PostgreSQL, and the losers attach again."""
     data_path = str(tmp_path / "lake")
-    attach_at = ["--attach-at", str(time.time() + 8)]  # after every interpreter has started
+    attach = _race("attach", tmp_path, racers=6)
     writers = [
-        subprocess.Popen([*WRITER, lake_catalog, data_path, f"a{index}", "1", *attach_at])
+        subprocess.Popen([*WRITER, lake_catalog, data_path, f"a{index}", "1", *attach])
         for index in range(6)
     ]
     try:
