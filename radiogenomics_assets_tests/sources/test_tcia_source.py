@@ -150,6 +150,9 @@ def test_files_by_url_are_checked_and_published_with_their_sha256(
         ("labels.csv", b"<!DOCTYPE html><html>not found</html>", None, "does not start with a CSV"),
         ("labels.csv", CSV, "empty_body", "empty body"),
     ],
+    # Named, not derived from the bodies: the gzip header's timestamp would give the first one
+    # another id in each pytest-xdist worker that collected it in another second.
+    ids=["truncated_gzip", "html_page", "empty_body"],
 )
 def test_a_damaged_file_by_url_is_never_published(
     nbia: NbiaTestServer,
