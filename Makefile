@@ -23,10 +23,10 @@ REBUILD_FLAG := $(if $(REBUILD),--rebuild,)
 MODELS_FLAG := $(if $(MODELS),--models $(MODELS),)
 
 demo: $(STAMP)  ## the asset graph on the offline demo cohort (only what is missing or stale)
-	$(PY) -m radiogenomics_assets.demo $(REBUILD_FLAG) $(MODELS_FLAG)
+	$(PY) -m radiogenomics_assets.cli.demo $(REBUILD_FLAG) $(MODELS_FLAG)
 
 refresh: $(STAMP)  ## materialize only what is missing or stale (the source is checked first)
-	$(PY) -m radiogenomics_assets.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
+	$(PY) -m radiogenomics_assets.cli.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
 
 # Both suites run on every core (pytest-xdist), a test module per worker so that its
 # module-scoped fixtures are built once, and end with their ten slowest tests. The slow suite
@@ -47,11 +47,11 @@ lint: $(STAMP)
 
 ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as `make demo`
 	@mkdir -p $(DAGSTER_HOME)
-	$(PY) -m radiogenomics_assets.instance_config
+	$(PY) -m radiogenomics_assets.defs.instance_config
 	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 --workspace workspace.yaml
 
 sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"
-	$(PY) -m radiogenomics_assets.query $(FILE) $(VARS)
+	$(PY) -m radiogenomics_assets.cli.query $(FILE) $(VARS)
 
 bench: $(STAMP)  ## code-location load time, imaging features, then the neural grid sequential vs batched
 	$(PY) benchmarks/import_time.py

@@ -33,7 +33,7 @@ from radiogenomics_assets.cohort.criteria import (
     study_cohort,
 )
 from radiogenomics_assets.cohort.outcomes import compute_outcomes
-from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.survival.splits import N_FOLDS, assign_test_folds
 from radiogenomics_assets_tests.cohort.real_files import RealInputs, load_real_inputs
 

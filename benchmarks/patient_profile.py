@@ -66,11 +66,11 @@ def profile_patients(home: Path, runs: int, cache: str | None) -> None:
     import torch
     from dagster import DagsterInstance, in_process_executor
 
+    from radiogenomics_assets.cli.graph_runner import execute
     from radiogenomics_assets.definitions import build_definitions
-    from radiogenomics_assets.graph_runner import execute
-    from radiogenomics_assets.instance_config import ensure_dagster_home
-    from radiogenomics_assets.registration import register_patients_from_store
-    from radiogenomics_assets.resources.source import DemoSourceResource
+    from radiogenomics_assets.defs.instance_config import ensure_dagster_home
+    from radiogenomics_assets.defs.registration import register_patients_from_store
+    from radiogenomics_assets.defs.resources.source import DemoSourceResource
 
     torch.set_num_threads(1)  # as in make demo's worker processes
     ensure_dagster_home()

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from radiogenomics_assets.instance_config import RUN_LIMIT_VARIABLE
+from radiogenomics_assets.defs.instance_config import RUN_LIMIT_VARIABLE
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TEST = (

@@ -2,8 +2,8 @@
 
 Runs, in a fresh store (a temporary folder unless ``--home``), the same commands a user does:
 
-1. ``python -m radiogenomics_assets.demo`` on ``--patients`` demo patients (``make demo``);
-2. ``python -m radiogenomics_assets.refresh`` on the unchanged store (``make refresh``);
+1. ``python -m radiogenomics_assets.cli.demo`` on ``--patients`` demo patients (``make demo``);
+2. ``python -m radiogenomics_assets.cli.refresh`` on the unchanged store (``make refresh``);
 3. the same with ``RADIOGENOMICS_DEMO_PATIENTS`` raised by ``--grow`` (new patients arrive).
 
 and prints, per command and phase, the wall time and the runs and asset partitions launched,
@@ -99,9 +99,9 @@ def main() -> int:
         "RADIOGENOMICS_DEMO_PATIENTS": str(args.patients),
     }
     grown = {**env, "RADIOGENOMICS_DEMO_PATIENTS": str(args.patients + args.grow)}
-    table = run(f"demo ({args.patients} patients)", "radiogenomics_assets.demo", env)
-    table += run("refresh, unchanged", "radiogenomics_assets.refresh", env)
-    table += run(f"refresh, +{args.grow} patients", "radiogenomics_assets.refresh", grown)
+    table = run(f"demo ({args.patients} patients)", "radiogenomics_assets.cli.demo", env)
+    table += run("refresh, unchanged", "radiogenomics_assets.cli.refresh", env)
+    table += run(f"refresh, +{args.grow} patients", "radiogenomics_assets.cli.refresh", grown)
 
     print(f"\nstore: {home}   cores: {os.cpu_count()}")
     print(f"{'command':<24} {'phase':<42} {'stage':<8} {'runs':>5} {'asset parts':>11} {'s':>8}")

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import pandas as pd
 from dagster import DagsterEventType, DagsterInstance, RunRecord, RunsFilter
 
+from radiogenomics_assets.defs.names import PHASE_TAG, WALK_TAG
 from radiogenomics_assets.memory import PROCESS_LIFETIME
-from radiogenomics_assets.names import PHASE_TAG, WALK_TAG
 
 PAGE = 100
 

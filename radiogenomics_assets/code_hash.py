@@ -233,7 +233,9 @@ class _Walk:
             self.value(value, home=fn.__module__)
 
     def value(self, value: object, *, home: str, depth: int = 0) -> None:
-        if isinstance(value, list | tuple | set | frozenset | dict) and depth < 3:
+        # Plain containers only: a record such as Dagster's AssetKey subclasses tuple but refuses
+        # iteration, and holds no code of ours.
+        if type(value) in (list, tuple, set, frozenset, dict) and depth < 3:
             items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
             for item in items:
                 self.value(item, home=home, depth=depth + 1)

@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from radiogenomics_assets import code_hash
-from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.assets.modeling import build_model_asset
+from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.assets.modeling import build_model_asset
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 
 
@@ -121,7 +121,7 @@ FRESH_LOAD = """
 import json
 import sys
 from radiogenomics_assets import code_hash
-from radiogenomics_assets.assets.modeling import build_model_asset
+from radiogenomics_assets.defs.assets.modeling import build_model_asset
 from radiogenomics_assets.survival.registry import get_spec
 
 neural = "radiogenomics_assets.survival.neural"
@@ -150,6 +150,6 @@ def test_a_net_models_version_follows_the_lazily_imported_neural_code() -> None:
 
 def test_a_module_importing_its_own_package_back_does_not_reach_the_whole_package() -> None:
     # provenance reads the asset list of the package that imports it: a cycle, not code it runs.
-    imported = code_hash.imported_modules("radiogenomics_assets.assets.provenance")
-    assert "radiogenomics_assets.assets" not in imported
-    assert "radiogenomics_assets.assets.outputs" in imported
+    imported = code_hash.imported_modules("radiogenomics_assets.defs.assets.provenance")
+    assert "radiogenomics_assets.defs.assets" not in imported
+    assert "radiogenomics_assets.defs.assets.outputs" in imported

@@ -17,10 +17,10 @@ from dagster import (
 )
 
 from radiogenomics_assets import memory
-from radiogenomics_assets.graph_runner import execute
-from radiogenomics_assets.names import PHASE_TAG, WALK_TAG
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.cli.graph_runner import execute
+from radiogenomics_assets.defs.names import PHASE_TAG, WALK_TAG
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.store import StoreResource
 
 _SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "walk_profile.py"
 _spec = importlib.util.spec_from_file_location("benchmarks_profile", _SCRIPT)

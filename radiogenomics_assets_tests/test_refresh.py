@@ -8,8 +8,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import pytest
 from dagster import AssetKey
 
-from radiogenomics_assets.graph_runner import torch_threads, worker_pool
-from radiogenomics_assets.refresh import parser, skipped_models
+from radiogenomics_assets.cli.graph_runner import torch_threads, worker_pool
+from radiogenomics_assets.cli.refresh import parser, skipped_models
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
 MODEL_KEYS = [AssetKey(["modeling", spec.name]) for spec in MODEL_REGISTRY]

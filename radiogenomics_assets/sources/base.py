@@ -98,8 +98,8 @@ class DataSource(abc.ABC):
         The caller publishes ``dest_dir`` atomically only if this returns; on any failure it
         raises :class:`SourceError` (or a subclass) and the caller discards the folder.
         Sources do not cap their own downloads: the raw assets call this inside the Dagster
-        pool :data:`~radiogenomics_assets.names.DOWNLOAD_POOL`, whose limit holds across every
-        run on the instance (see :mod:`radiogenomics_assets.instance_config`).
+        pool :data:`~radiogenomics_assets.defs.names.DOWNLOAD_POOL`, whose limit holds across every
+        run on the instance (see :mod:`radiogenomics_assets.defs.instance_config`).
         """
 
     def describe(self) -> dict[str, str]:

@@ -217,11 +217,3 @@ def is_lake(conn: duckdb.DuckDBPyConnection) -> bool:
         "SELECT type FROM duckdb_databases() WHERE database_name = current_database()"
     ).fetchone()
     return bool(row and row[0] == "ducklake")
-
-
-if __name__ == "__main__":
-    # The statements a `duckdb` 1.5.5 session runs to query the configured lake (README).
-    from radiogenomics_assets.resources.store import StoreResource
-
-    store = StoreResource()
-    print(";\n".join(attach_statements(store.lake_catalog, store.lake_data_path)) + ";")

@@ -7,7 +7,9 @@ Modules, in the order data flows through them:
 * :mod:`.registry`: the declarative table of model specs the model assets are generated from.
 * :mod:`.design`: a model's feature blocks aligned on the patients that have all of them.
 * :mod:`.coxnet`: block preprocessing, CoxNet paths and the three alpha selections.
-* :mod:`.fusion`: ``fit_predict`` for single, early- and late-fusion specs; model files.
+* :mod:`.fusion`: ``fit_predict`` for single, early- and late-fusion specs.
+* :mod:`.model_file`: the one model file format of every estimator family (a JSON header and
+  the family's payload in a zip); ``fitting.load_predictor`` reads any of them back.
 * :mod:`.metrics`: Harrell's and Uno's C, time-dependent AUC and IBS via scikit-survival
   (pure functions of predictions and outcomes: they import no model module), and the one
   horizon and TD-AUC grid shared by every fold of a study.

@@ -4,8 +4,8 @@
 them to the fitter of ``spec.estimator`` (:data:`FITTERS`): CoxNet (:mod:`.fusion`) or the
 neural nets (:mod:`.neural`). Whatever the family, the result has the same predictions table,
 per-split C-indices, notes, flat summary and ``save(path)``; the model asset and the evaluation
-never ask which family produced it. :func:`load_predictor` reads a saved model back to an
-object with ``predict(blocks)``.
+never ask which family produced it. :func:`load_predictor` reads a saved model (one file
+format for every family, :mod:`.model_file`) back to an object with ``predict(blocks)``.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import pandas as pd
 
 from radiogenomics_assets.survival.design import ModelData, prepare_model_data
 from radiogenomics_assets.survival.fitted import FittedModel
+from radiogenomics_assets.survival.model_file import read_header
 from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Estimator, Modality, ModelSpec, RegistryError
 from radiogenomics_assets.survival.splits import Split
@@ -67,9 +68,23 @@ def _fit_net(spec: ModelSpec, data: ModelData, options: FitOptions) -> FittedMod
 
 
 FITTERS: Mapping[Estimator, Fitter] = {"coxnet": _fit_coxnet, "net": _fit_net}
-#: The model file's suffix per family (``joblib`` for scikit-learn objects, ``pt`` for a
-#: torch ``state_dict`` with plain metadata).
-ARTIFACT_SUFFIXES: Mapping[Estimator, str] = {"coxnet": ".joblib", "net": ".pt"}
+
+
+# Like the fitters, each family's reader is imported only when a file of that family is read,
+# so that reading a CoxNet imports no torch.
+def _load_coxnet(path: Path) -> Any:
+    from radiogenomics_assets.survival.fusion import load_model
+
+    return load_model(path)["estimator"]
+
+
+def _load_net(path: Path) -> Any:
+    from radiogenomics_assets.survival.neural import load_net
+
+    return load_net(path)
+
+
+LOADERS: Mapping[Estimator, Callable[[Path], Any]] = {"coxnet": _load_coxnet, "net": _load_net}
 
 
 def fit_predict(
@@ -121,20 +136,14 @@ def fit_predict(
 def load_predictor(path: Path) -> Any:
     """The model saved at ``path``, as an object with ``predict(blocks) -> risk Series``.
 
+    The family is the one the file's header names (:func:`~.model_file.read_header`), whatever
+    the file is called.
+
     Raises:
-        RegistryError: the suffix is not one of :data:`ARTIFACT_SUFFIXES`.
-        ModelFileError, NetFileError: the file does not hold such a model.
+        ModelFileError: the file is not a model file this code reads, or its payload is not
+            what its header says.
     """
-    suffix = Path(path).suffix
-    if suffix == ARTIFACT_SUFFIXES["net"]:
-        from radiogenomics_assets.survival.neural import load_net
-
-        return load_net(path)
-    if suffix == ARTIFACT_SUFFIXES["coxnet"]:
-        from radiogenomics_assets.survival.fusion import load_model
-
-        return load_model(path)["estimator"]
-    raise RegistryError(f"{path}: unknown model file suffix {suffix!r}")
+    return LOADERS[read_header(Path(path))["estimator"]](Path(path))
 
 
 def constant_prediction(predictions: pd.DataFrame, split: Split = "test") -> bool:

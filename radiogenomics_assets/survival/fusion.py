@@ -19,12 +19,13 @@
 The result, :class:`FittedCoxnet`, carries the predictions of every used patient (all splits),
 the chosen alpha(s), feature counts per block, the selected genes, the patients dropped for lack
 of a modality, notes on numerical fallbacks, and the fitted estimator (picklable, see
-:func:`save_model`).
+:func:`save_model`, a model file of :mod:`.model_file`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,12 @@ from radiogenomics_assets.survival.coxnet import (
 from radiogenomics_assets.survival.design import ModelData
 from radiogenomics_assets.survival.fingerprint import FitFingerprint, FittedBlock, fit_fingerprint
 from radiogenomics_assets.survival.fitted import common_summary
+from radiogenomics_assets.survival.model_file import (
+    ModelFileError,
+    library_versions,
+    read_model_file,
+    write_model_file,
+)
 from radiogenomics_assets.survival.registry import (
     Modality,
     ModelSpec,
@@ -53,10 +60,6 @@ from radiogenomics_assets.survival.registry import (
 from radiogenomics_assets.survival.splits import Split
 
 LATE_FUSION_RULES = ("mean_standardised_risk", "sum_risk")
-
-
-class ModelFileError(ValueError):
-    """A model file does not hold what :func:`save_model` writes."""
 
 
 _CONSTANT_SD = 1e-12
@@ -377,21 +380,31 @@ def fit_coxnet(
     )
 
 
-def save_model(fitted: FittedCoxnet, path: Path) -> None:
-    """Write the fitted estimator and what identifies it to ``path`` (joblib).
+#: What a CoxNet payload's pickles depend on, recorded in the header.
+COXNET_LIBRARIES = ("scikit-survival", "scikit-learn", "numpy")
 
-    The caller chooses the path (the file store's atomic temporary path) and hashes the file.
+
+def save_model(fitted: FittedCoxnet, path: Path) -> None:
+    """Write the fitted estimator and what identifies it to ``path``, a model file.
+
+    The header holds the identity; the payload (joblib) the estimator and its fits. The caller
+    chooses the path (the file store's atomic temporary path) and hashes the file.
 
     Raises:
         OSError: the file cannot be written.
     """
-    payload = {
+    header = {
+        "estimator": "coxnet",
         "model": fitted.model,
+        "label": fitted.label,
         "spec_version": fitted.spec_version,
         "fold": fitted.fold,
-        "alpha_selection": fitted.alpha_selection,
         "seed": fitted.seed,
-        "fit_splits": fitted.fit_splits,
+        "fit_splits": list(fitted.fit_splits),
+        "alpha_selection": fitted.alpha_selection,
+        "libraries": library_versions(*COXNET_LIBRARIES),
+    }
+    payload = {
         "estimator": fitted.estimator,
         # Per fitted CoxNet (in estimator order): what it was fitted on and how its alpha was
         # chosen, so that a later model can reuse it (:func:`reusable_fits`).
@@ -407,19 +420,25 @@ def save_model(fitted: FittedCoxnet, path: Path) -> None:
             for block in fitted.blocks
         ],
     }
-    joblib.dump(payload, Path(path))
+    write_model_file(Path(path), header, lambda stream: joblib.dump(payload, stream))
 
 
 def load_model(path: Path) -> dict[str, Any]:
-    """Read what :func:`save_model` wrote (only from files this project wrote: it unpickles).
+    """The header of the CoxNet model file at ``path`` with its payload's ``estimator`` and
+    ``fits`` (only from files this project wrote: the payload is unpickled).
 
     Raises:
-        ModelFileError: the file does not hold a saved model.
+        ModelFileError: not a model file, not a CoxNet one, or its payload is unreadable.
     """
-    payload = joblib.load(Path(path))
+    header, raw = read_model_file(Path(path), "coxnet")
+    try:
+        payload = joblib.load(io.BytesIO(raw))
+    # Unpickling raises many unrelated types for a damaged or foreign payload.
+    except Exception as error:
+        raise ModelFileError(f"{path}: its CoxNet payload cannot be read: {error}") from error
     if not isinstance(payload, dict) or "estimator" not in payload:
-        raise ModelFileError(f"{path} does not hold a model written by save_model")
-    return payload
+        raise ModelFileError(f"{path}: its CoxNet payload holds no estimator")
+    return {**header, "fit_splits": tuple(header["fit_splits"]), **payload}
 
 
 def reusable_fits(payload: Mapping[str, Any]) -> tuple[dict[Modality, FittedBlock], str | None]:

@@ -6,15 +6,18 @@ the input widths are the paper's 500, 107 and 1024. The (weight decay × initial
 trained at once by :func:`~radiogenomics_assets.survival.training.train_grid`; the chosen
 configuration becomes a one-configuration network that predicts every used patient.
 
-A model file (:meth:`FittedNet.save`) holds plain data only: the network's ``state_dict``, its
-input widths, the spec, the preprocessing (selected columns, means, scales), the training
-settings and the chosen configuration. It loads with ``torch.load(weights_only=True)``
-(:func:`load_net`), never by unpickling code.
+A model file (:meth:`FittedNet.save`, the format of :mod:`.model_file`) holds plain data only:
+its JSON header the identity, the spec, the input widths, the training settings and the chosen
+configuration; its payload the network's ``state_dict`` and the preprocessing (selected columns,
+means, scales), which loads with ``torch.load(weights_only=True)`` (:func:`load_net`), never by
+unpickling code.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -29,17 +32,16 @@ import torch
 from radiogenomics_assets.survival.coxnet import block_preprocessor
 from radiogenomics_assets.survival.design import FeatureError, ModelData
 from radiogenomics_assets.survival.fitted import common_summary
+from radiogenomics_assets.survival.model_file import (
+    ModelFileError,
+    read_model_file,
+    write_model_file,
+)
 from radiogenomics_assets.survival.modules import SurvivalNet, build_net, parameter_count
 from radiogenomics_assets.survival.protocol import NetTraining
 from radiogenomics_assets.survival.registry import Modality, ModelSpec, spec_version
 from radiogenomics_assets.survival.splits import Split
 from radiogenomics_assets.survival.training import GridData, GridResult, train_grid
-
-FILE_FORMAT = "radiogenomics_assets.net/1"
-
-
-class NetFileError(ValueError):
-    """A file does not hold a network written by :meth:`FittedNet.save`."""
 
 
 @dataclass(frozen=True)
@@ -170,30 +172,37 @@ class FittedNet:
         }
 
     def save(self, path: Path) -> None:
-        """Write the network and what identifies it to ``path`` (plain data, see module doc)."""
-        chosen = self.grid.chosen_outcome
-        payload = {
-            "format": FILE_FORMAT,
+        """Write the network and what identifies it to ``path``, a model file (module doc)."""
+        header = {
+            "estimator": "net",
             "model": self.model,
+            "label": self.label,
+            "spec_version": self.spec_version,
             "fold": self.fold,
             "seed": self.seed,
+            "fit_splits": list(self.fit_splits),
             "spec": self.spec.as_dict(),
-            "spec_version": self.spec_version,
             "input_dims": dict(self.input_dims),
+            "training": _plain(dataclasses.asdict(self.training)),
+            "chosen": _plain(dataclasses.asdict(self.grid.chosen_outcome)),
+            # torch's own string: it names the build (e.g. +cu130), the distribution does not.
+            "libraries": {"torch": str(torch.__version__)},
+        }
+        payload = {
             "state_dict": self.grid.state_dict,
             "preprocessing": {m: s.as_payload() for m, s in self.predictor.scalings.items()},
-            "training": _plain(dataclasses.asdict(self.training)),
-            "chosen": _plain(dataclasses.asdict(chosen)),
-            "torch_version": str(torch.__version__),
         }
-        torch.save(payload, Path(path))
+        write_model_file(Path(path), header, partial(torch.save, payload))
 
 
 def _plain(value: Any) -> Any:
+    """JSON-ready: lists for tuples, ``None`` for a non-finite float (no such JSON number)."""
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
     return value
 
 
@@ -201,23 +210,21 @@ def load_net(path: Path) -> NetPredictor:
     """The predictor stored by :meth:`FittedNet.save` (``weights_only``: no code is unpickled).
 
     Raises:
-        NetFileError: the file is not such a model.
+        ModelFileError: not a model file, not a network one, or its payload is unreadable.
     """
+    header, raw = read_model_file(Path(path), "net")
     try:
-        payload = torch.load(Path(path), weights_only=True)
-    except Exception as error:  # torch raises several unrelated types for foreign files
-        raise NetFileError(
-            f"{path} is not a network file written by this project: {error}"
-        ) from error
-    if not isinstance(payload, dict) or payload.get("format") != FILE_FORMAT:
-        raise NetFileError(f"{path} does not hold a network written by FittedNet.save")
-    spec = payload["spec"]
-    net = build_net(spec["fusion"], payload["input_dims"], spec["hyperparameters"])
-    net.load_state_dict(payload["state_dict"])
-    scalings = {
-        m: BlockScaling(tuple(p["columns"]), p["mean"].numpy(), p["scale"].numpy())
-        for m, p in payload["preprocessing"].items()
-    }
+        payload = torch.load(io.BytesIO(raw), weights_only=True)
+        spec = header["spec"]
+        net = build_net(spec["fusion"], header["input_dims"], spec["hyperparameters"])
+        net.load_state_dict(payload["state_dict"])
+        scalings = {
+            m: BlockScaling(tuple(p["columns"]), p["mean"].numpy(), p["scale"].numpy())
+            for m, p in payload["preprocessing"].items()
+        }
+    # torch raises several unrelated types for a foreign payload (a pickle of code included).
+    except Exception as error:
+        raise ModelFileError(f"{path}: its network payload cannot be read: {error}") from error
     return NetPredictor(net, scalings)
 
 

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance
 
-from radiogenomics_assets.instance_config import (
+from radiogenomics_assets.defs.instance_config import (
     DOWNLOAD_POOL_LIMIT_VARIABLE,
     POSTGRES_URL_VARIABLE,
     RUN_LIMIT_VARIABLE,
 )
-from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import DemoSourceResource, SourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings
+from radiogenomics_assets.defs.resources.source import DemoSourceResource, SourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 

@@ -24,13 +24,13 @@ from pathlib import Path
 
 from dagster import DagsterInstance, materialize
 
-from radiogenomics_assets.assets import raw
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources import io_manager
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import LocalSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.assets import raw
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources import io_manager
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store.publish import Staged
 
 _FOREVER_S = 600

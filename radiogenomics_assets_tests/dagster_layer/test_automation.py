@@ -21,19 +21,18 @@ from dagster import (
     materialize,
 )
 
-from radiogenomics_assets.assets.outputs import table_output
-from radiogenomics_assets.assets.raw import imaging_manifest
-from radiogenomics_assets.automation import (
+from radiogenomics_assets.definitions import build_definitions
+from radiogenomics_assets.defs.assets.outputs import table_output
+from radiogenomics_assets.defs.assets.raw import imaging_manifest
+from radiogenomics_assets.defs.automation import (
     RETRAIN_CRON,
     automation_sensor,
     on_changed_inputs,
     patients_sensor,
 )
-from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.registration import (
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, SOURCE_IMAGING
+from radiogenomics_assets.defs.registration import (
     DATA_VERSION_TAG,
-    SOURCE_IMAGING,
     imaged_patients,
     observed_versions,
     patient_source_versions,

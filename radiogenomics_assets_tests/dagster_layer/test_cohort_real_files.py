@@ -10,11 +10,15 @@ from __future__ import annotations
 import pandas as pd
 from dagster import materialize
 
-from radiogenomics_assets.assets.cohort import outcomes, patients, study_cohort_and_flow
-from radiogenomics_assets.assets.genomics import gene_expression, gene_matrix_top500
-from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
-from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.source import LocalSourceResource
+from radiogenomics_assets.defs.assets.cohort import outcomes, patients, study_cohort_and_flow
+from radiogenomics_assets.defs.assets.genomics import gene_expression, gene_matrix_top500
+from radiogenomics_assets.defs.assets.raw import (
+    clinical_labels,
+    imaging_manifest,
+    rnaseq_expression,
+)
+from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.cohort.real_files import kept_by_rule
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from radiogenomics_assets.assets.cohort import cohort_assets, with_cohort_settings
-from radiogenomics_assets.assets.raw import clinical_labels, imaging_manifest, rnaseq_expression
+from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.source import LocalSourceResource
-from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets.defs.assets.cohort import cohort_assets, with_cohort_settings
+from radiogenomics_assets.defs.assets.raw import (
+    clinical_labels,
+    imaging_manifest,
+    rnaseq_expression,
+)
+from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 from radiogenomics_assets_tests.dagster_layer.test_cohort_real_files import CLINICAL, CT, ZSCORE
 

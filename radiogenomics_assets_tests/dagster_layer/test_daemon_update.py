@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from radiogenomics_assets.cli.graph_runner import execute
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.graph_runner import execute
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.resources.source import DemoSourceResource
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
@@ -46,9 +46,9 @@ LOCATION = """
 from dagster import in_process_executor
 
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
+from radiogenomics_assets.defs.resources.source import DemoSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 
 defs = build_definitions(
     StoreResource(database={database!r}),
@@ -210,7 +210,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
 
 
 def _groups() -> dict[str, list]:
-    from radiogenomics_assets.assets import (
+    from radiogenomics_assets.defs.assets import (
         cohort_level_assets,
         evaluation_assets,
         fold_assets,

@@ -60,16 +60,20 @@ def test_every_asset_lives_in_a_schema_named_by_its_group() -> None:
         assert key.path[0] == graph.get(key).group_name, key
 
 
-def test_importing_reads_no_environment(monkeypatch) -> None:
+def test_loading_reads_no_path(monkeypatch) -> None:
     import importlib
 
     import radiogenomics_assets.definitions as module
 
-    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "not-a-source")
+    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "local")
     monkeypatch.setenv("RADIOGENOMICS_HOME", "/nonexistent/path")
-    importlib.reload(module)  # would raise if the source were chosen at import
-    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "demo")
-    assert module.defs.resources["source"] is not None  # built on access; the home is not read
+    monkeypatch.delenv("RADIOGENOMICS_LOCAL_DICOM", raising=False)
+    try:
+        importlib.reload(module)  # paths are EnvVars: resolved when a run starts
+        assert type(module.defs.resources["source"]).__name__ == "LocalSourceResource"
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
 
 
 def test_loading_names_a_wrong_source_variable(monkeypatch) -> None:
@@ -78,6 +82,61 @@ def test_loading_names_a_wrong_source_variable(monkeypatch) -> None:
     import radiogenomics_assets.definitions as module
 
     monkeypatch.setenv("RADIOGENOMICS_SOURCE", "not-a-source")
-    importlib.reload(module)
-    with pytest.raises(ValueError, match="RADIOGENOMICS_SOURCE='not-a-source'"):
-        module.defs  # noqa: B018 - the access is what loads the code location
+    try:
+        with pytest.raises(ValueError, match="RADIOGENOMICS_SOURCE='not-a-source'"):
+            importlib.reload(module)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
+
+
+@pytest.mark.slow
+@pytest.mark.integration
+def test_dagsters_own_command_loads_the_module(tmp_path) -> None:
+    # `-m` finds the module-level `defs`; with a lazily built one Dagster saw only the jobs
+    # and refused: "No repository and more than one job found".
+    import subprocess
+    import sys
+
+    (tmp_path / "dagster_home").mkdir()
+    env = {
+        **os.environ,
+        "RADIOGENOMICS_SOURCE": "demo",
+        "RADIOGENOMICS_DEMO_PATIENTS": "4",
+        "RADIOGENOMICS_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    dagster = Path(sys.executable).with_name("dagster")
+    command = ["asset", "materialize", "-m", "radiogenomics_assets.definitions"]
+    completed = subprocess.run(
+        [str(dagster), *command, "--select", "raw/imaging_manifest"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "RUN_SUCCESS" in completed.stderr + completed.stdout
+    assert (tmp_path / "home" / "radiogenomics.duckdb").is_file()
+
+
+def test_the_oracle_belongs_to_the_demos_graph_only() -> None:
+    from dagster import AssetKey
+
+    from radiogenomics_assets.definitions import build_definitions
+    from radiogenomics_assets.defs.jobs import job_asset_keys
+    from radiogenomics_assets.defs.resources.source import DemoSourceResource, TciaSourceResource
+
+    oracle = AssetKey(["evaluation", "demo_oracle"])
+    figures = AssetKey(["evaluation", "td_auc_figures"])
+    for source, demo in ((DemoSourceResource(), True), (TciaSourceResource(), False)):
+        built = build_definitions(source=source)
+        graph = built.resolve_asset_graph()
+        assert (oracle in graph.get_all_asset_keys()) is demo
+        assert (
+            AssetKey(["evaluation", "oracle_td_auc_curves"]) in graph.get(figures).parent_keys
+        ) is demo
+        assert (oracle in job_asset_keys(built, "evaluation_job")) is demo
+        built.resolve_job_def("evaluation_job")  # its selection resolves in this graph

@@ -15,16 +15,16 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
-from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.assets.evaluation import horizon_and_grid
-from radiogenomics_assets.names import CV_FOLDS_PARTITIONS
-from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
-from radiogenomics_assets.resources.source import (
+from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.assets.evaluation import horizon_and_grid
+from radiogenomics_assets.defs.names import CV_FOLDS_PARTITIONS
+from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
+from radiogenomics_assets.defs.resources.source import (
     DemoSourceResource,
     SourceResource,
     TciaSourceResource,
 )
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.results import results_table

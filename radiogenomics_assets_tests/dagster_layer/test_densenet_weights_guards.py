@@ -20,27 +20,32 @@ from dagster import (
     materialize,
 )
 
-from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.checks.densenet import (
+from radiogenomics_assets.definitions import build_definitions
+from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.checks.densenet import (
     WEIGHTS_CHECK,
     build_densenet_weights_checks,
     densenet_checks,
     densenet_model_keys,
 )
-from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.dicom.nifti import store_nodule_volume
-from radiogenomics_assets.dicom.seg import decode_segmentation
-from radiogenomics_assets.dicom.series import read_ct_series
-from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
-from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, FEATURES, MODELING, PATIENTS_PARTITIONS
-from radiogenomics_assets.partitions import fold_partition_key, study_partitions
-from radiogenomics_assets.resources.source import (
+from radiogenomics_assets.defs.names import (
+    CV_FOLDS_PARTITIONS,
+    FEATURES,
+    MODELING,
+    PATIENTS_PARTITIONS,
+)
+from radiogenomics_assets.defs.partitions import fold_partition_key, study_partitions
+from radiogenomics_assets.defs.resources.source import (
     DemoSourceResource,
     LocalSourceResource,
     SourceResource,
     TciaSourceResource,
 )
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.dicom.nifti import store_nodule_volume
+from radiogenomics_assets.dicom.seg import decode_segmentation
+from radiogenomics_assets.dicom.series import read_ct_series
+from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
@@ -73,6 +78,8 @@ def _write_densenet(store: StoreResource, patients: list[str], weights: list[str
             partition_column="patient_id",
             partition_keys=patients,
         )
+        # What the models and their check read: the study-level table of those rows.
+        replace_table(conn, FEATURES, "densenet_table", frame)
 
 
 def _model_store(tmp_path: Path, weights: list[str]) -> tuple[StoreResource, list[str]]:

@@ -8,14 +8,15 @@ from pathlib import Path
 
 import pytest
 
+from radiogenomics_assets.cli.celery_runs import reconstructable_job
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.distributed import CELERY_BROKER_VARIABLE, reconstructable_job
-from radiogenomics_assets.resources.modeling import (
+from radiogenomics_assets.defs.executor import CELERY_BROKER_VARIABLE
+from radiogenomics_assets.defs.resources.modeling import (
     ALPHA_SELECTION_ENV,
     CV_REPEATS_ENV,
     modeling_from_environment,
 )
-from radiogenomics_assets.resources.source import DEMO_CONFIG_ENV, source_from_environment
+from radiogenomics_assets.defs.resources.source import DEMO_CONFIG_ENV, source_from_environment
 
 
 @pytest.fixture(autouse=True)

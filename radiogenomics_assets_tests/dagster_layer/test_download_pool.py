@@ -20,13 +20,13 @@ from dagster import AssetKey, DagsterInstance, asset, materialize
 from dagster._core.instance.config import PoolGranularity
 
 from radiogenomics_assets.definitions import defs
-from radiogenomics_assets.instance_config import (
+from radiogenomics_assets.defs.instance_config import (
     DEFAULT_DOWNLOAD_POOL_LIMIT,
     DOWNLOAD_POOL_LIMIT_VARIABLE,
     RUN_LIMIT_VARIABLE,
     ensure_dagster_home,
 )
-from radiogenomics_assets.names import DOWNLOAD_POOL, RAW
+from radiogenomics_assets.defs.names import DOWNLOAD_POOL, RAW
 
 HOLD_S = 2.0
 

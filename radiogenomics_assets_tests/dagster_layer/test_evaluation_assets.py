@@ -17,15 +17,15 @@ import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 from sksurv.metrics import concordance_index_censored
 
-from radiogenomics_assets.assets import all_assets
-from radiogenomics_assets.assets.evaluation import horizon_and_grid
-from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
-from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
-from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.modeling import ModelingSettings
-from radiogenomics_assets.resources.source import TciaSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.assets.evaluation import horizon_and_grid
+from radiogenomics_assets.defs.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
+from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings
+from radiogenomics_assets.defs.resources.source import TciaSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, AssetRecordsFilter
 
+from radiogenomics_assets.cli.graph_runner import execute, materialize_graph, plan_phase
+from radiogenomics_assets.cli.refresh import skipped_models
+from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.graph_runner import execute, materialize_graph, plan_phase
-from radiogenomics_assets.jobs import PHASES
-from radiogenomics_assets.names import PATIENTS_PARTITIONS, WALK_TAG
-from radiogenomics_assets.refresh import skipped_models
-from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets.defs.jobs import PHASES
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, WALK_TAG
+from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
@@ -226,6 +226,8 @@ def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph, model: st
         f"modeling/{model}",
         "modeling/fold_splits",
         "features/gene_expression",
+        "features/radiomic_table",
+        "features/densenet_table",
         "features/radiomic_features",
         "features/densenet_features",
         "features/nodule_volume",
@@ -275,8 +277,8 @@ FOLD_RUNS = [("modeling_job", partition) for partition in FOLD_PARTITIONS]
 
 
 def _with_spec(spec):
-    from radiogenomics_assets.assets import all_assets
-    from radiogenomics_assets.assets.modeling import build_model_asset
+    from radiogenomics_assets.defs.assets import all_assets
+    from radiogenomics_assets.defs.assets.modeling import build_model_asset
 
     key = AssetKey(["modeling", spec.name])
     return [build_model_asset(spec) if key in a.keys else a for a in all_assets]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from dagster import build_asset_context
 
-from radiogenomics_assets.assets.genomics import ExpressionConfig, gene_expression
+from radiogenomics_assets.defs.assets.genomics import ExpressionConfig, gene_expression
 from radiogenomics_assets.omics.expression import ExpressionScaleError
 
 

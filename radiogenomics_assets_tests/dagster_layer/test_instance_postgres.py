@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from dagster._core.instance.config import dagster_instance_config
 
-from radiogenomics_assets.instance_config import (
+from radiogenomics_assets.defs.instance_config import (
     POSTGRES_URL_VARIABLE,
     postgres_selected,
     write_settings,

@@ -13,11 +13,11 @@ from dagster import (
     materialize,
 )
 
-from radiogenomics_assets.resources.io_manager import (
+from radiogenomics_assets.defs.resources.io_manager import (
     DuckDBTableIOManager,
     TableNotMaterializedError,
 )
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 
 people = DynamicPartitionsDefinition(name="people")
 

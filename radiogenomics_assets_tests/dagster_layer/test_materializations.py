@@ -13,7 +13,7 @@ from dagster import (
     materialize,
 )
 
-from radiogenomics_assets.materializations import (
+from radiogenomics_assets.defs.materializations import (
     latest_materialization,
     latest_materializations,
 )

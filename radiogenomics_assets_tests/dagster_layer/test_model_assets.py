@@ -14,18 +14,19 @@ import pytest
 import torch
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
-from radiogenomics_assets.assets import all_assets
+from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.partitions import fold_partition_key
+from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
+from radiogenomics_assets.defs.resources.source import DemoSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
-from radiogenomics_assets.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
-from radiogenomics_assets.partitions import fold_partition_key
-from radiogenomics_assets.resources.cohort import CohortResource
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.store.files import sha256_file
 from radiogenomics_assets.survival.fitting import load_predictor
+from radiogenomics_assets.survival.model_file import MODEL_FILE_SUFFIX, read_header
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.survival.synthetic import Cohort, planted_cohort
@@ -73,6 +74,9 @@ def _store_with_features(root: Path, cohort: Cohort) -> StoreResource:
                 partition_column="patient_id",
                 partition_keys=list(frame["patient_id"]),
             )
+        # What the models read: the study-level tables of the per-patient rows.
+        replace_table(conn, "features", "radiomic_table", radiomic)
+        replace_table(conn, "features", "densenet_table", densenet)
         replace_partition(
             conn,
             "modeling",
@@ -115,11 +119,14 @@ def test_a_net_and_a_coxnet_materialize_through_the_same_asset_body(features_sto
     ids = cohort.outcomes["patient_id"].tolist()
     result = _materialize(features_store, ["mlp_g", "cox_g", "mfh_g_d"], ids)
     assert result.success
-    for name, suffix in (("mlp_g", ".pt"), ("cox_g", ".joblib")):
+    for name, estimator in (("mlp_g", "net"), ("cox_g", "coxnet")):
         event = result.asset_materializations_for_node(f"modeling__{name}")[0]
         metadata = {key: value.value for key, value in event.metadata.items()}
         stored = features_store.files.path(*Path(metadata["model_file"]).parts)
-        assert stored.suffix == suffix
+        # One file contract for both families: the header, not the suffix, names the family.
+        assert stored.suffix == MODEL_FILE_SUFFIX
+        assert read_header(stored)["estimator"] == estimator
+        assert read_header(stored)["model"] == name
         assert sha256_file(stored) == metadata["model_sha256"]
         assert metadata["constant_prediction"] is False
         with features_store.get_connection() as conn:
@@ -183,7 +190,7 @@ def _risks(store: StoreResource, name: str) -> pd.DataFrame:
 def test_coxnet_late_fusion_depends_on_and_reuses_its_single_modality_fits(
     features_store,
 ) -> None:
-    from radiogenomics_assets.assets import modeling
+    from radiogenomics_assets.defs.assets import modeling
 
     lf = next(a for a in modeling.model_assets if a.key == AssetKey(["modeling", "cox_lf_g_p"]))
     assert {AssetKey(["modeling", "cox_g"]), AssetKey(["modeling", "cox_p"])} <= set(
@@ -203,7 +210,9 @@ def test_coxnet_late_fusion_depends_on_and_reuses_its_single_modality_fits(
     partly_reused = _risks(features_store, "cox_lf_g_p")
 
     # With no member file at all, every block is refitted: the stored numbers are identical.
-    features_store.files.path("models", "cox_g", "recommended", "fold_1.joblib").unlink()
+    features_store.files.path(
+        "models", "cox_g", "recommended", f"fold_1{MODEL_FILE_SUFFIX}"
+    ).unlink()
     refit = _materialize(features_store, ["cox_lf_g_p"], ids)
     assert _metadata(refit, "cox_lf_g_p")["reused_fits"] == "none"
     refitted = _risks(features_store, "cox_lf_g_p")

@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, AssetRecordsFilter, instance_for_test
 
-from radiogenomics_assets.graph_runner import execute
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.cli.graph_runner import execute
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets_tests.dagster_layer.parallel_jobs import run_patient_partition
 
 pytestmark = pytest.mark.slow

@@ -16,14 +16,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 from pydicom.uid import generate_uid
 
-from radiogenomics_assets.assets import patient_assets
+from radiogenomics_assets.cli.graph_runner import execute, plan_phase
+from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.graph_runner import execute, plan_phase
-from radiogenomics_assets.jobs import PHASES
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import LocalSourceResource
-from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets.defs.assets import patient_assets
+from radiogenomics_assets.defs.jobs import PHASES
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
 
 pytestmark = pytest.mark.slow
 
@@ -94,3 +94,57 @@ def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_
         planned = {p.key for p in plans[0][1]}
         assert planned == {key for a in patient_assets for key in a.keys}
         assert AssetKey(["raw", "nodule_segmentation"]) in planned
+
+
+def _clear_one_mask_voxel(dicom_root: Path, patient: str) -> None:
+    """A re-segmentation that shrinks the nodule by one voxel (new series, as a correction)."""
+    (seg,) = [
+        p for p in (dicom_root / patient).rglob("*.dcm") if pydicom.dcmread(p).Modality == "SEG"
+    ]
+    dataset = pydicom.dcmread(seg)
+    pixels = bytearray(dataset.PixelData)
+    index = next(i for i, byte in enumerate(pixels) if byte)
+    pixels[index] &= pixels[index] - 1  # clears the lowest set bit: one mask voxel less
+    dataset.PixelData = bytes(pixels)
+    dataset.SeriesInstanceUID = generate_uid()
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    dataset.save_as(seg)
+
+
+def test_a_changed_seg_makes_dagster_mark_the_study_table_stale(store, local_source) -> None:
+    # The study-level table reads every patient's partition; its edge to the patients is the
+    # only fan-in, and below Dagster's 100-partition threshold Dagster's own status sees it.
+    defs = build_definitions(store, local_source)
+    study_level = [
+        AssetKey(["cohort", "patients"]),
+        AssetKey(["cohort", "outcomes"]),
+        AssetKey(["cohort", "study_cohort"]),
+        AssetKey(["cohort", "consort_flow"]),
+        AssetKey(["features", "radiomic_table"]),
+        AssetKey(["features", "densenet_table"]),
+    ]
+    with DagsterInstance.ephemeral() as instance:
+        _ingest_and_sync(defs, instance, store)
+        patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
+        for patient in patients:
+            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+        assert execute(defs, instance, "cohort_job", assets=study_level).success
+        with store.get_connection() as conn:
+            table = conn.execute("SELECT patient_id FROM features.radiomic_table").fetchdf()
+        changed = sorted(set(table["patient_id"]) & set(patients))[0]
+
+        _clear_one_mask_voxel(Path(local_source.dicom_root), changed)
+        _ingest_and_sync(defs, instance, store)
+        assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
+
+        staleness = Staleness(defs, instance)
+        not_fresh = {
+            k.to_user_string() for k in study_level if staleness.status(k) != StaleStatus.FRESH
+        }
+        assert "features/radiomic_table" in not_fresh
+        # cohort/patients reads the manifest, which names the new SEG series; the densenet
+        # table changes only if the crop around the nodule did.
+        tables = {"features/radiomic_table", "features/densenet_table"}
+        assert not_fresh <= {"cohort/patients", *tables}
+        assert _not_fresh(defs, instance) == set()  # every patient partition is current again

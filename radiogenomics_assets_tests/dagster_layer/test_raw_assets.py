@@ -8,14 +8,14 @@ import pandas as pd
 import pydicom
 from dagster import materialize
 
-from radiogenomics_assets.assets.raw import (
+from radiogenomics_assets.defs.assets.raw import (
     clinical_labels,
     ct_series,
     imaging_manifest,
     nodule_segmentation,
     rnaseq_expression,
 )
-from radiogenomics_assets.registration import register_patients_from_store
+from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.store.files import sha256_file
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 

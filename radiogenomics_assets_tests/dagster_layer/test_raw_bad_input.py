@@ -11,17 +11,17 @@ import pydicom
 import pytest
 from dagster import AssetCheckSeverity, DagsterInstance, materialize
 
-from radiogenomics_assets.assets.raw import (
+from radiogenomics_assets.defs.assets.raw import (
     clinical_labels,
     ct_series,
     imaging_manifest,
     nodule_segmentation,
     rnaseq_expression,
 )
-from radiogenomics_assets.checks.intake import intake_checks
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import LocalSourceResource
+from radiogenomics_assets.defs.checks.intake import intake_checks
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 
 

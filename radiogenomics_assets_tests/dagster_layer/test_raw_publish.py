@@ -23,16 +23,16 @@ import pydicom
 import pytest
 from dagster import DagsterInstance, materialize
 
-from radiogenomics_assets.assets.raw import (
+from radiogenomics_assets.defs.assets.raw import (
     clinical_labels,
     ct_series,
     imaging_manifest,
     nodule_segmentation,
     rnaseq_expression,
 )
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import LocalSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.source import LocalSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
 from radiogenomics_assets_tests.dagster_layer.test_raw_bad_input import _ct_files, _local_copy

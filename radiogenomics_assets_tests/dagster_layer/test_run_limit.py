@@ -10,7 +10,7 @@ import pytest
 import yaml
 from dagster import DagsterInstance
 
-from radiogenomics_assets.instance_config import RUN_LIMIT_VARIABLE, ensure_dagster_home
+from radiogenomics_assets.defs.instance_config import RUN_LIMIT_VARIABLE, ensure_dagster_home
 
 
 def _queue_limit(home: Path) -> int:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from dagster import DagsterInstance, DagsterInvalidConfigError, materialize
 
-from radiogenomics_assets.assets.raw import clinical_labels
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.resources.source import (
+from radiogenomics_assets.defs.assets.raw import clinical_labels
+from radiogenomics_assets.defs.resources.source import (
     DemoSourceResource,
     IdcSourceResource,
     LocalSourceResource,

@@ -19,7 +19,7 @@ from dagster import (
 )
 from dagster._core.definitions import data_version as dagster_data_version
 
-from radiogenomics_assets.staleness import Staleness, StaleStatus
+from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 
 items = DynamicPartitionsDefinition(name="items")
 CONTENT: dict[str, str] = {}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pandas as pd
 from dagster import DagsterInstance, DefaultScheduleStatus
 
-from radiogenomics_assets.maintenance import store_maintenance_job, store_maintenance_schedule
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.maintenance import store_maintenance_job, store_maintenance_schedule
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store.database import read_table, replace_table
 
 

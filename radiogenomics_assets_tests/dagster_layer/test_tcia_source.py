@@ -18,16 +18,16 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from radiogenomics_assets.assets.raw import (
+from radiogenomics_assets.defs.assets.raw import (
     clinical_labels,
     ct_series,
     imaging_manifest,
     nodule_segmentation,
     rnaseq_expression,
 )
-from radiogenomics_assets.registration import register_patients_from_store
-from radiogenomics_assets.resources.source import IdcSourceResource, TciaSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.source import IdcSourceResource, TciaSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoCohort
 from radiogenomics_assets.sources.http import RetryPolicy
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for

@@ -21,9 +21,9 @@ import pytest
 import requests
 from dagster import DagsterInstance
 
-from radiogenomics_assets.instance_config import ensure_dagster_home
-from radiogenomics_assets.names import PATIENTS_PARTITIONS
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.instance_config import ensure_dagster_home
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.resources.store import StoreResource
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

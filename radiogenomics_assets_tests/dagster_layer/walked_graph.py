@@ -10,13 +10,13 @@ from pathlib import Path
 import pandas as pd
 from dagster import DagsterInstance
 
+from radiogenomics_assets.cli.graph_runner import materialize_graph
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.graph_runner import materialize_graph
-from radiogenomics_assets.instance_config import download_pool_limit, run_limit, write_settings
-from radiogenomics_assets.partitions import FOLD_NAMES, fold_partition_key
-from radiogenomics_assets.resources.modeling import ModelingSettings, NetTrainingSettings
-from radiogenomics_assets.resources.source import DemoSourceResource
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.instance_config import download_pool_limit, run_limit, write_settings
+from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
+from radiogenomics_assets.defs.resources.source import DemoSourceResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES

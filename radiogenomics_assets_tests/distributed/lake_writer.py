@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition, transaction, write_partition
 
 ROWS_PER_PARTITION = 3

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.distributed.walks import WORKERS, Walk, overhead_per_step, walk_both
 

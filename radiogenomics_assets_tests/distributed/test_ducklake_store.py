@@ -13,10 +13,10 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from radiogenomics_assets.maintenance import store_maintenance_job
-from radiogenomics_assets.query import run_sql_file
-from radiogenomics_assets.resources.io_manager import DuckDBTableIOManager
-from radiogenomics_assets.resources.store import StoreResource
+from radiogenomics_assets.cli.query import run_sql_file
+from radiogenomics_assets.defs.maintenance import store_maintenance_job
+from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
+from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store import ducklake
 from radiogenomics_assets.store.database import read_table, replace_partition, replace_table
 from radiogenomics_assets.store.ducklake import attach_statements

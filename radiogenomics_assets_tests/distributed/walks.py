@@ -26,14 +26,14 @@ import pandas as pd
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance
 
+from radiogenomics_assets.cli.graph_runner import RunOutcome, cpu_workers, materialize_graph
 from radiogenomics_assets.config import DUCKLAKE_CATALOG_ENV, STORE_ENV
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.distributed import CELERY_BROKER_VARIABLE
-from radiogenomics_assets.graph_runner import RunOutcome, cpu_workers, materialize_graph
-from radiogenomics_assets.instance_config import POSTGRES_URL_VARIABLE, ensure_dagster_home
-from radiogenomics_assets.names import MODELING
-from radiogenomics_assets.resources.modeling import ALPHA_SELECTION_ENV, CV_REPEATS_ENV
-from radiogenomics_assets.resources.source import DEMO_CONFIG_ENV
+from radiogenomics_assets.defs.executor import CELERY_BROKER_VARIABLE
+from radiogenomics_assets.defs.instance_config import POSTGRES_URL_VARIABLE, ensure_dagster_home
+from radiogenomics_assets.defs.names import MODELING
+from radiogenomics_assets.defs.resources.modeling import ALPHA_SELECTION_ENV, CV_REPEATS_ENV
+from radiogenomics_assets.defs.resources.source import DEMO_CONFIG_ENV
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
@@ -157,7 +157,7 @@ def celery_workers(root: Path, env: Mapping[str, str]) -> Iterator[None]:
             cwd = root / f"worker_{name}"
             cwd.mkdir()
             command = [
-                *(sys.executable, "-m", "celery", "-A", "radiogenomics_assets.celery_worker"),
+                *(sys.executable, "-m", "celery", "-A", "radiogenomics_assets.defs.celery_worker"),
                 *("worker", "--pool", "solo", "-n", f"{name}@%h", "--loglevel", "INFO"),
             ]
             worker_env = {**os.environ, **env, "PYTHONPATH": str(REPO_ROOT)}

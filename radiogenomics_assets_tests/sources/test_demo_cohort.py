@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from radiogenomics_assets.resources.modeling import ModelingSettings
+from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.sources.demo import (
     DemoCohort,
     DemoCohortError,

@@ -17,6 +17,7 @@ from radiogenomics_assets.survival.fusion import (
     reusable_fits,
     save_model,
 )
+from radiogenomics_assets.survival.model_file import MODEL_FILE_SUFFIX
 from radiogenomics_assets.survival.registry import (
     COXNET_HYPERPARAMETERS,
     MODEL_REGISTRY,
@@ -79,8 +80,8 @@ def test_late_fusion_reusing_the_single_fits_is_bit_for_bit_a_refit(
     # Through the model files, as the Dagster layer does.
     from_files = {}
     for name in ("cox_g", "cox_p"):
-        save_model(singles[name], tmp_path / f"{name}.joblib")
-        fits, reason = reusable_fits(load_model(tmp_path / f"{name}.joblib"))
+        save_model(singles[name], tmp_path / f"{name}{MODEL_FILE_SUFFIX}")
+        fits, reason = reusable_fits(load_model(tmp_path / f"{name}{MODEL_FILE_SUFFIX}"))
         assert reason is None
         from_files.update(fits)
     assert from_files["genomics"].source == "cox_g"
@@ -188,7 +189,7 @@ def test_late_fusion_members_come_from_the_registry() -> None:
 def test_a_model_file_without_fingerprints_offers_nothing(
     singles: dict[str, FittedCoxnet], tmp_path: Path
 ) -> None:
-    path = tmp_path / "old.joblib"
+    path = tmp_path / f"old{MODEL_FILE_SUFFIX}"
     save_model(singles["cox_g"], path)
     payload = load_model(path)
     del payload["fits"]

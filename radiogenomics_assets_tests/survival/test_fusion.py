@@ -14,6 +14,7 @@ from radiogenomics_assets.survival.fusion import (
     ModelFileError,
     load_model,
 )
+from radiogenomics_assets.survival.model_file import MODEL_FILE_SUFFIX
 from radiogenomics_assets.survival.registry import RegistryError, get_spec
 from radiogenomics_assets.survival.splits import NoEventInSplitError
 from radiogenomics_assets_tests.survival.synthetic import Cohort, with_hyperparameters
@@ -158,10 +159,11 @@ def test_saved_model_predicts_like_the_fitted_one(
     fitted = fit_predict(
         get_spec(name), cohort.features, cohort.outcomes, fold1, alpha_selection="paper", seed=0
     )
-    path = tmp_path / f"{name}.joblib"
+    path = tmp_path / f"{name}{MODEL_FILE_SUFFIX}"
     assert fitted.save(path) is None
     payload = load_model(path)
     assert payload["model"] == name and payload["fit_splits"] == ("train",)
+    assert payload["estimator"].__class__ is fitted.estimator.__class__
     test_ids = _ids(fold1, "test")
     blocks = {m: cohort.features[m].loc[test_ids] for m in get_spec(name).modalities}
     expected = fitted.predictions.set_index("patient_id").loc[test_ids, "risk"]
@@ -172,8 +174,9 @@ def test_saved_model_predicts_like_the_fitted_one(
     np.testing.assert_allclose(
         load_predictor(path).predict(blocks).to_numpy(), expected, rtol=1e-12
     )
-    joblib.dump({"model": name}, tmp_path / "other.joblib")
-    with pytest.raises(ModelFileError, match=r"other\.joblib does not hold a model"):
+    # A file of the former format (a bare joblib pickle) is refused, not unpickled.
+    joblib.dump({"model": name, "estimator": fitted.estimator}, tmp_path / "other.joblib")
+    with pytest.raises(ModelFileError, match=r"other\.joblib is not a model file"):
         load_model(tmp_path / "other.joblib")
 
 

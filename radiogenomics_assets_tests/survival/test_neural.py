@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import io
+
 import pandas as pd
 import pytest
 import torch
@@ -11,7 +13,12 @@ from radiogenomics_assets.survival.fitting import (
     fit_predict,
     load_predictor,
 )
-from radiogenomics_assets.survival.neural import NetFileError, load_net
+from radiogenomics_assets.survival.model_file import (
+    MODEL_FILE_SUFFIX,
+    ModelFileError,
+    read_model_file,
+)
+from radiogenomics_assets.survival.neural import load_net
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets_tests.survival.synthetic import Cohort
 from radiogenomics_assets_tests.survival.test_training import SMALL
@@ -61,17 +68,20 @@ def test_the_saved_state_dict_predicts_like_the_fitted_net(
     cohort: Cohort, fold1: pd.DataFrame, tmp_path
 ) -> None:
     fitted = _fit("block_g_p", cohort, fold1)
-    path = tmp_path / "fold_1.pt"
+    path = tmp_path / f"fold_1{MODEL_FILE_SUFFIX}"
     fitted.save(path)
-    payload = torch.load(path, weights_only=True)
-    assert payload["model"] == "block_g_p" and payload["chosen"]["best_step"] >= SMALL.min_steps
+    header, raw = read_model_file(path, "net")
+    assert header["model"] == "block_g_p" and header["chosen"]["best_step"] >= SMALL.min_steps
+    assert header["input_dims"] == {"genomics": 30, "pyradiomics": 15}
+    payload = torch.load(io.BytesIO(raw), weights_only=True)
     assert set(payload["state_dict"]) == set(fitted.predictor.net.state_dict())
     blocks = {m: cohort.features[m] for m in ("genomics", "pyradiomics")}
     stored = fitted.predictions.set_index("patient_id")["risk"]
     reloaded = load_predictor(path).predict(blocks).loc[stored.index]
     pd.testing.assert_series_equal(reloaded, stored, check_names=False)
-    (tmp_path / "other.pt").write_bytes(b"not a model")
-    with pytest.raises(NetFileError, match=r"other\.pt is not a network file"):
+    # A file of the former format (a bare torch.save archive) is refused.
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(ModelFileError, match=r"other\.pt is a zip archive without header\.json"):
         load_net(tmp_path / "other.pt")
 
 

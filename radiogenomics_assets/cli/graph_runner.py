@@ -1,0 +1,275 @@
+"""Materialize what is missing or stale in the asset graph, phase by phase (`make demo`,
+`make refresh` and the slow tests).
+
+The phases follow ``jobs.PHASES``: source tables, patient sync and per-patient runs, cohort, one
+run per fold, evaluation. Before each phase the plan is read from Dagster's stale and missing
+status (``staleness``), after the previous phase has run, so a rerun that produced the same
+content recomputes nothing below it. The source itself is compared with the raw tables without
+a run: an unchanged store launches no run at all. A failed patient partition is reported and
+the cohort goes on without it; a failed phase that later phases need stops the walk.
+
+Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) and
+``radiogenomics/phase`` (the phase's title), by which ``make profile`` finds the latest walk.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from dagster import AssetKey, DagsterInstance, Definitions
+
+from radiogenomics_assets import definitions
+from radiogenomics_assets.cli.celery_runs import run_on_celery
+from radiogenomics_assets.cli.runs import QUIET_CONSOLE, RunOutcome, execute
+from radiogenomics_assets.cli.staleness import Planned, Staleness, StaleStatus
+from radiogenomics_assets.defs.assets.raw import source_data_versions
+from radiogenomics_assets.defs.executor import celery_broker
+from radiogenomics_assets.defs.jobs import PHASES, Phase, job_asset_keys
+from radiogenomics_assets.defs.names import (
+    CV_FOLDS_PARTITIONS,
+    PATIENTS_PARTITIONS,
+    PHASE_TAG,
+    WALK_TAG,
+)
+from radiogenomics_assets.defs.partitions import fold_partition_key
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.survival.splits import fold_order
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+
+RunConfigs = Mapping[str, Mapping[str, Any]]
+#: Assets a walk leaves alone: their keys, or a test of (key, partition).
+Skip = Collection[AssetKey] | Callable[[AssetKey, str | None], bool]
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """Processes for a phase's runs, one torch thread each.
+
+    Spawned, not forked: a child forked from a process whose torch had already run OpenMP
+    threads (a test session, a notebook) hangs in its first parallel op, since libgomp is not
+    fork-safe; the Celery test's embedded walk hung so in its first patient run.
+    """
+    spawn = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=spawn)
+
+
+def _init_worker() -> None:
+    # Several processes on few cores: one thread each keeps torch from oversubscribing.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def torch_threads(index: int, n_steps: int, workers: int, cores: int) -> int:
+    """Torch threads for the ``index``-th of ``n_steps`` runs on ``workers`` processes.
+
+    One each, so the workers do not oversubscribe the cores; but the runs of a last, partial
+    round (the fifth fold on two workers) would leave cores idle, so they share them.
+    """
+    tail = n_steps % workers
+    if tail and index >= n_steps - tail:
+        return max(1, cores // tail)
+    return 1
+
+
+def _execute_in_worker(
+    job_name: str,
+    partition: str,
+    run_config: Mapping[str, Any] | None,
+    assets: Sequence[AssetKey] | None,
+    tags: Mapping[str, str],
+    threads: int = 1,
+) -> RunOutcome:
+    import torch
+
+    torch.set_num_threads(threads)
+
+    with DagsterInstance.get() as instance:
+        return execute(definitions.defs, instance, job_name, partition, run_config, assets, tags)
+
+
+#: One run to launch: a partition (or None) and the assets it must materialize.
+Step = tuple[str | None, Sequence[AssetKey]]
+
+
+def _run_steps(
+    defs: Definitions,
+    instance: DagsterInstance,
+    job_name: str,
+    steps: Sequence[Step],
+    run_config: Mapping[str, Any] | None,
+    workers: int,
+    announce: Callable[[str], None],
+    tags: Mapping[str, str],
+) -> list[RunOutcome]:
+    if celery_broker() is not None:
+        config = {**QUIET_CONSOLE, **(run_config or {})}
+        return run_on_celery(instance, job_name, steps, config, announce, tags)
+    outcomes: list[RunOutcome] = []
+    if workers <= 1 or len(steps) == 1:
+        for partition, assets in steps:
+            outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
+            announce(outcomes[-1].line())
+        return outcomes
+    with worker_pool(workers) as pool:
+        cores = os.cpu_count() or 1
+        futures = [
+            pool.submit(
+                _execute_in_worker,
+                job_name,
+                partition,
+                run_config,
+                assets,
+                tags,
+                torch_threads(index, len(steps), workers, cores),
+            )
+            for index, (partition, assets) in enumerate(steps)
+        ]
+        for future in futures:
+            outcomes.append(future.result())
+            announce(outcomes[-1].line())
+    return outcomes
+
+
+def _phase_partitions(phase: Phase, instance: DagsterInstance) -> Sequence[str | None]:
+    if phase.partitioned_by == "patients":
+        return instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
+    if phase.partitioned_by == "folds":
+        folds = sorted(instance.get_dynamic_partitions(CV_FOLDS_PARTITIONS), key=fold_order)
+        return [str(fold_partition_key(fold, p)) for fold in folds for p in PROTOCOL_NAMES]
+    return (None,)
+
+
+def _selection(defs: Definitions, planned: Sequence[Planned]) -> list[AssetKey]:
+    """The planned keys, widened to whole multi-assets (they materialize together)."""
+    graph = defs.resolve_asset_graph()
+    keys = {key for p in planned for key in graph.get(p.key).assets_def.keys}
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def _announce_plan(planned: Sequence[Planned], announce: Callable[[str], None]) -> None:
+    """One line per asset and reason, counting partitions (184 patients stay readable)."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for item in planned:
+        groups.setdefault((item.key.to_user_string(), item.reason), []).append(item.partition)
+    for (key, reason), partitions in groups.items():
+        where = "" if partitions == [None] else f" ({len(partitions)} partitions)"
+        announce(f"  to run: {key}{where}: {reason}")
+
+
+def plan_phase(
+    defs: Definitions,
+    instance: DagsterInstance,
+    phase: Phase,
+    *,
+    force: bool = False,
+    source_changed: Sequence[AssetKey] = (),
+    skip: Skip = (),
+) -> list[tuple[str | None, list[Planned]]]:
+    """Per partition of ``phase``, what is missing or stale now (all of it with ``force``),
+    leaving out what ``skip`` names (keys, or ``skip(key, partition)``)."""
+    staleness = Staleness(defs, instance)
+    leave = skip if callable(skip) else (lambda key, _partition: key in skip)
+    plans = []
+    for partition in _phase_partitions(phase, instance):
+        keys = [key for key in job_asset_keys(defs, phase.job) if not leave(key, partition)]
+        planned = staleness.plan(keys, partition, force=force)
+        known = {p.key for p in planned}
+        planned += [
+            Planned(k, partition, "the source changed") for k in source_changed if k not in known
+        ]
+        if planned:
+            plans.append((partition, planned))
+    return plans
+
+
+def materialize_graph(
+    defs: Definitions,
+    instance: DagsterInstance,
+    *,
+    workers: int = 1,
+    run_configs: RunConfigs | None = None,
+    announce: Callable[[str], None] = print,
+    force: bool = False,
+    skip: Skip = (),
+) -> list[RunOutcome]:
+    """Walk the phases, materializing what is missing or stale; return every run's outcome.
+
+    ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in
+    worker processes, which load the code location's own ``definitions.defs`` and
+    ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
+    maps a job name to its run config. ``skip`` names assets to leave alone, or is a
+    ``skip(key, partition)`` test (the neural grid of a linear-only demo, or outside the
+    headline partitions); whatever reads them runs on what is there.
+
+    With ``$RADIOGENOMICS_CELERY_BROKER`` set, every run's steps go to Celery workers instead
+    (``celery_runs``; ``workers`` is then unused): the runs are rebuilt from the environment,
+    so ``defs`` must be the code location's own there too, and ``instance`` persistent.
+    """
+    run_configs = run_configs or {}
+    outcomes: list[RunOutcome] = []
+    walk = uuid.uuid4().hex
+    for phase in PHASES:
+        announce(f"== {phase.title}")
+        started = time.perf_counter()
+        changed: Sequence[AssetKey] = ()
+        if phase.job == "ingest_job" and not force:
+            changed = _source_changes(defs, instance, announce)
+        if phase.partitioned_by == "patients":
+            register_patients_from_store(
+                instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
+            )
+        plans = plan_phase(defs, instance, phase, force=force, source_changed=changed, skip=skip)
+        if not plans:
+            announce(
+                f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
+            )
+            continue
+        planned_partitions = [p for _, planned in plans for p in planned]
+        _announce_plan(planned_partitions, announce)
+        steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
+        config = run_configs.get(phase.job)
+        tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
+        ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce, tags)
+        outcomes += ran
+        announce(
+            f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        if phase.must_succeed and not all(o.success for o in ran):
+            announce(f"{phase.title} failed; the later phases need it, stopping.")
+            break
+    return outcomes
+
+
+def _source_changes(
+    defs: Definitions, instance: DagsterInstance, announce: Callable[[str], None]
+) -> list[AssetKey]:
+    """Raw tables whose source content differs from their stored data version (no run)."""
+    staleness = Staleness(defs, instance)
+    current = {}
+    for key in job_asset_keys(defs, "ingest_job"):
+        if staleness.status(key) == StaleStatus.MISSING:
+            return []  # the plan runs the ingest anyway
+        current[key] = staleness.resolver.get_current_data_version(key).value
+    # Outside a run nothing resolves the resource's EnvVar settings; a missing variable is a
+    # configuration error, raised here rather than taken for an unreachable archive below.
+    source = defs.resources["source"].process_config_and_initialize()
+    try:
+        versions = source_data_versions(source, defs.resources["store"])
+    except Exception as error:  # an unreachable archive must not stop a refresh of the rest
+        announce(f"  could not read the source, raw tables kept as stored: {error}")
+        return []
+    changed = [key for key, version in versions.items() if current.get(key) != version]
+    if changed:
+        announce(f"  the source changed: {[k.to_user_string() for k in changed]}")
+    return changed
+
+
+def cpu_workers() -> int:
+    return max(1, min(2, os.cpu_count() or 1))

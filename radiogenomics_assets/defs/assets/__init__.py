@@ -1,0 +1,87 @@
+"""The Dagster assets, by layer; library code does the work, these modules wire it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from dagster import AssetsDefinition
+
+from radiogenomics_assets.defs.assets.cohort import cohort_assets
+from radiogenomics_assets.defs.assets.evaluation import build_td_auc_figures
+from radiogenomics_assets.defs.assets.evaluation import evaluation_assets as _evaluation
+from radiogenomics_assets.defs.assets.fusion_gain import fusion_gain_assets
+from radiogenomics_assets.defs.assets.genomics import genomics_assets
+from radiogenomics_assets.defs.assets.imaging import imaging_assets
+from radiogenomics_assets.defs.assets.km import km_assets
+from radiogenomics_assets.defs.assets.modeling import model_assets, modeling_assets
+from radiogenomics_assets.defs.assets.oracle import oracle_assets
+from radiogenomics_assets.defs.assets.provenance import build_lineage
+from radiogenomics_assets.defs.assets.raw import raw_assets, source_imaging
+from radiogenomics_assets.defs.assets.study_tables import study_table_assets
+from radiogenomics_assets.defs.names import EVALUATION, RAW
+from radiogenomics_assets.defs.partitions import patients_partitions, study_partitions
+
+__all__ = [
+    "Stage",
+    "all_assets",
+    "cohort_level_assets",
+    "evaluation_assets",
+    "fold_assets",
+    "graph_assets",
+    "ingest_assets",
+    "model_assets",
+    "patient_assets",
+    "source_imaging",
+    "stage_of",
+]
+
+#: Where an asset runs: with the source tables, per patient, on the cohort, per fold, or in
+#: the study-wide evaluation (a job and a phase of `make demo` each).
+Stage = Literal["ingest", "patients", "cohort", "folds", "evaluation"]
+
+
+def graph_assets(*, demo: bool) -> list[AssetsDefinition]:
+    """Every asset of the product's graph; ``demo`` adds the demo source's oracle (the true
+    risk scored like a model), which no other source has."""
+    assets = [
+        *raw_assets,
+        *cohort_assets,
+        *genomics_assets,
+        *imaging_assets,
+        *study_table_assets,
+        *modeling_assets,
+        *_evaluation,
+        build_td_auc_figures(oracle=demo),
+        *km_assets,
+        *fusion_gain_assets,
+        *(oracle_assets if demo else []),
+    ]
+    return [*assets, build_lineage(assets)]
+
+
+def stage_of(asset: AssetsDefinition) -> Stage:
+    if asset.partitions_def == patients_partitions:
+        return "patients"
+    if asset.partitions_def == study_partitions:
+        return "folds"
+    groups = set(asset.group_names_by_key.values())
+    if groups == {RAW}:
+        return "ingest"
+    return "evaluation" if groups == {EVALUATION} else "cohort"
+
+
+#: The demo's graph, the largest (tests and the lists below).
+all_assets = graph_assets(demo=True)
+
+
+def _at(stage: Stage) -> list[AssetsDefinition]:
+    return [a for a in all_assets if stage_of(a) == stage]
+
+
+#: Assets with one partition per patient: what a new patient needs materialized.
+patient_assets = _at("patients")
+#: Assets with one partition per study protocol and cross-validation fold.
+fold_assets = _at("folds")
+ingest_assets = _at("ingest")
+evaluation_assets = _at("evaluation")
+cohort_level_assets = _at("cohort")

@@ -1,0 +1,208 @@
+"""New patients at the source: the whole chain refreshes by itself, recomputing only what changed.
+
+Three parts, all run by the Dagster daemon (`make ui` starts one):
+
+1. ``source_refresh_schedule`` (nightly, off by default because it polls the archive) re-reads
+   the source into the raw tables. Each raw table's data version is its content, so a night
+   without news changes no version and triggers nothing below.
+2. ``patients_sensor`` compares the stored manifest with the ``patients`` partitions: it
+   registers new patients, deletes departed ones (and their per-patient rows), records each
+   patient's source version as an observation of ``source/patient_imaging``, and runs the
+   per-patient assets of exactly the new, changed and never-run patients.
+3. Declarative automation (``automation_sensor``, on by default) refreshes everything else:
+
+   * cohort, features, folds and evaluation assets run when an input's *data version* changed
+     (a rerun that produced the same content does not count), when they are missing, or when
+     their code version changed; never while an input is still being computed; evaluation
+     assets count only the models' (and each other's) changes, so they run after the
+     retraining, not also before it;
+   * the model grid and the study-level feature tables it reads additionally wait for a cron
+     tick (``RETRAIN_CRON``, an hour after the nightly re-read). Ten patients arriving in one
+     night therefore cost one retraining, not ten, and a retraining never starts while a
+     patient's features are still in flight.
+"""
+
+# No "from __future__ import annotations": Dagster reads these annotations at definition time.
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetsDefinition,
+    AssetSelection,
+    AutomationCondition,
+    AutomationConditionSensorDefinition,
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    RunRequest,
+    ScheduleDefinition,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from radiogenomics_assets.defs.assets import model_assets, patient_assets
+from radiogenomics_assets.defs.assets.study_tables import study_table_assets
+from radiogenomics_assets.defs.jobs import ingest_job, patient_assets_job
+from radiogenomics_assets.defs.names import EVALUATION, RAW
+from radiogenomics_assets.defs.partitions import patients_partitions
+from radiogenomics_assets.defs.registration import patient_changes, purge_patients
+from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.store.database import read_table, table_exists
+
+SOURCE_REFRESH_CRON = "0 3 * * *"
+#: The model grid retrains at most once per tick of this cron, after its inputs changed.
+RETRAIN_CRON = "0 4 * * *"
+
+source_refresh_schedule = ScheduleDefinition(
+    name="source_refresh_schedule",
+    job=ingest_job,
+    cron_schedule=SOURCE_REFRESH_CRON,
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Nightly: re-read the source's clinical labels, RNA-seq and imaging manifest.",
+)
+
+
+@sensor(
+    job=patient_assets_job,
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Keep the patients partitions in step with raw.imaging_manifest and run the "
+    "per-patient assets of new, changed and never-run patients.",
+)
+def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
+    with store.get_connection() as conn:
+        if not table_exists(conn, RAW, "imaging_manifest"):
+            return SkipReason("raw.imaging_manifest is not materialized yet")
+        manifest = read_table(conn, RAW, "imaging_manifest")
+    changes = patient_changes(manifest, context.instance)
+    if changes.nothing and not changes.to_observe:
+        return SkipReason("the patients partitions match the manifest")
+    if changes.removed:
+        purge_patients(store, changes.removed)
+        context.log.warning(f"patients gone from the source, rows deleted: {changes.removed}")
+    context.log.info(f"patients: {changes.summary()}")
+    return SensorResult(
+        # The key names the patient's source version: a retried tick or a second sensor
+        # evaluation never launches the same work twice, a changed series launches it again.
+        run_requests=[
+            RunRequest(partition_key=patient, run_key=f"{patient}:{changes.versions[patient]}")
+            for patient in changes.to_run
+        ],
+        dynamic_partitions_requests=[
+            patients_partitions.build_add_request(changes.added),
+            patients_partitions.build_delete_request(changes.removed),
+        ],
+        asset_events=changes.observations(),
+    )
+
+
+def _inputs_changed(triggers: AssetSelection | None = None) -> AutomationCondition:
+    changed = AutomationCondition.any_deps_match(
+        AutomationCondition.data_version_changed() | AutomationCondition.will_be_requested()
+    )
+    return (changed.allow(triggers) if triggers is not None else changed).with_label(
+        "an input's data version changed"
+    )
+
+
+def _busy() -> AutomationCondition:
+    """In progress now or at the previous evaluation.
+
+    A tick reads the event log when it starts and asks which runs are in progress later, so
+    a step that finishes in between looks neither in progress nor updated: requested then, a
+    fold model whose step just ended would run twice. One tick later its materialization is
+    seen. Holding a target (or its inputs) for the tick on which it left progress closes that
+    gap; the price is one tick of latency after every run.
+    """
+    in_progress = AutomationCondition.in_progress()
+    return (in_progress | (~in_progress).newly_true()).with_label(
+        "in progress now or at the last tick"
+    )
+
+
+def on_changed_inputs(
+    per_patient: AssetSelection,
+    triggers: AssetSelection | None = None,
+    label: str = "inputs changed",
+) -> AutomationCondition:
+    """Run when missing, on a new code version, or when an input's content changed; and only
+    once every input is settled. A failed patient (a missing ``per_patient`` partition) does
+    not hold the cohort back: the cohort goes on without them, as `make demo` does.
+
+    ``triggers`` limits which inputs' changes count (all by default).
+    """
+    return (
+        (
+            AutomationCondition.newly_missing()
+            | AutomationCondition.code_version_changed()
+            | _inputs_changed(triggers)
+        ).since_last_handled()
+        & ~AutomationCondition.any_deps_missing().ignore(per_patient)
+        & ~_inputs_or_theirs_in_progress()
+        & ~_busy()
+    ).with_label(label)
+
+
+def _inputs_or_theirs_in_progress() -> AutomationCondition:
+    """An input, or an input of an input, is being computed (or was at the last tick, see
+    :func:`_busy`): a new version is on its way.
+
+    One level is not enough: a fold model reads ``fold_splits``, whose own input
+    ``fold_assignment`` is still running in the cohort run when ``cohort/outcomes`` (run first)
+    already has its new version; without the second level the models would train on the old
+    splits and again on the new ones.
+    """
+    return AutomationCondition.any_deps_match(
+        _busy() | AutomationCondition.any_deps_match(_busy())
+    ).with_label("an input or an input's input is in progress")
+
+
+def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:
+    """:func:`on_changed_inputs`, gated to the first evaluation after each ``cron`` tick."""
+    return (
+        AutomationCondition.cron_tick_passed(cron).since_last_handled()
+        & on_changed_inputs(per_patient)
+    ).with_label(f"inputs changed, at {cron}")
+
+
+def with_automation(
+    assets: Sequence[AssetsDefinition], retrain_cron: str = RETRAIN_CRON
+) -> list[AssetsDefinition]:
+    """``assets`` with their automation conditions (see the module docstring)."""
+    per_patient = AssetSelection.assets(*patient_assets)
+    grid = {key for a in model_assets for key in a.keys}
+    # The study tables gather every patient: refreshed with the grid, once per tick, not once
+    # as the cohort lands and again as the last patient's features do.
+    study_tables = {key for a in study_table_assets for key in a.keys}
+    skipped = {key for a in patient_assets for key in a.keys}
+    eager = on_changed_inputs(per_patient)
+    gated = on_changed_inputs_at(retrain_cron, per_patient)
+    # Evaluation reads the cohort too, but must wait for the models retrained on it: only the
+    # grid's and its own inputs' changes trigger it, or it would run once before and once after.
+    after_grid = on_changed_inputs(
+        per_patient,
+        AssetSelection.assets(*grid) | AssetSelection.groups(EVALUATION),
+        "models or evaluation inputs changed",
+    )
+
+    def condition(spec):
+        if spec.key in skipped or spec.key.path[0] == RAW:
+            return spec  # the schedule and the patients sensor run these
+        if spec.key in grid or spec.key in study_tables:
+            return spec.replace_attributes(automation_condition=gated)
+        if spec.key.path[0] == EVALUATION:
+            return spec.replace_attributes(automation_condition=after_grid)
+        return spec.replace_attributes(automation_condition=eager)
+
+    return [a.map_asset_specs(condition) for a in assets]
+
+
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (see radiogenomics_assets."
+    "automation): cohort, folds, models and evaluation refresh once after their inputs change.",
+)

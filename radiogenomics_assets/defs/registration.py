@@ -1,0 +1,197 @@
+"""Keeping the ``patients`` partitions in step with the imaging manifest.
+
+Three things can happen to an imaged patient at the source: they arrive (a new partition), they
+leave (the partition and their rows go), or their series change (a corrected SEG or CT). The
+last is seen through the external asset ``source/patient_imaging``: one observation per patient
+whose data version is a digest of that patient's manifest rows. The per-patient raw assets
+depend on it, so a changed digest makes exactly that patient's partitions stale in Dagster's
+own terms, and nobody else's.
+
+:func:`patient_changes` only reads; the sensor turns its answer into a ``SensorResult``, and
+:func:`sync_patients` applies it directly (``make demo``, ``make refresh``, the registration job).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+from dagster import (
+    AssetKey,
+    AssetObservation,
+    AssetRecordsFilter,
+    DagsterInstance,
+    DataVersion,
+)
+
+from radiogenomics_assets.defs.assets import patient_assets
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, RAW, SOURCE_IMAGING
+from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.ids import validate_patient_id
+from radiogenomics_assets.store.database import delete_partitions, read_table
+
+#: The first per-patient asset: a registered patient without it was never run.
+FIRST_PATIENT_ASSET = AssetKey([RAW, "nodule_segmentation"])
+#: Manifest columns that describe a patient's series; ``source_location`` is left out because a
+#: moved cache folder is not a changed patient.
+VERSION_COLUMNS = (
+    "modality",
+    "series_uid",
+    "study_uid",
+    "referenced_series_uid",
+    "instance_count",
+    "series_description",
+    "size_bytes",
+)
+#: Dagster's tag for a data version on an observation.
+DATA_VERSION_TAG = "dagster/data_version"
+
+
+def imaged_patients(manifest: pd.DataFrame) -> list[str]:
+    """Patients with at least one SEG series: only they can get a nodule mask."""
+    ids = manifest.loc[manifest["modality"] == "SEG", "patient_id"].unique()
+    return sorted(validate_patient_id(p, where="the imaging manifest") for p in ids)
+
+
+def patient_source_versions(manifest: pd.DataFrame) -> dict[str, str]:
+    """Per imaged patient, a digest of their series rows (independent of row order)."""
+    versions = {}
+    rows = manifest[manifest["patient_id"].isin(imaged_patients(manifest))]
+    for patient_id, series in rows.groupby("patient_id", sort=True):
+        text = (
+            series.loc[:, list(VERSION_COLUMNS)]
+            .astype(str)
+            .sort_values(["modality", "series_uid"])
+            .to_csv(index=False)
+        )
+        versions[str(patient_id)] = hashlib.sha256(text.encode()).hexdigest()[:16]
+    return versions
+
+
+def observed_versions(instance: DagsterInstance) -> dict[str, str]:
+    """The latest observed source version of every patient that has one."""
+    latest: dict[str, str] = {}
+    cursor = None
+    while True:  # newest first, a page at a time (Dagster caps one fetch at 10,000 records)
+        page = instance.fetch_observations(
+            AssetRecordsFilter(asset_key=SOURCE_IMAGING),
+            limit=5_000,
+            cursor=cursor,
+            ascending=False,
+        )
+        for record in page.records:
+            observation = record.asset_observation
+            version = observation.tags.get(DATA_VERSION_TAG) if observation else None
+            if observation and observation.partition and version:
+                latest.setdefault(observation.partition, version)
+        if not page.has_more:
+            return latest
+        cursor = page.cursor
+
+
+@dataclass(frozen=True)
+class PatientChanges:
+    """What the manifest says has happened to the registered patients."""
+
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    #: Registered and imaged, but never materialized (e.g. a tick failed after registering).
+    never_run: list[str]
+    #: Source version of every imaged patient, and of those whose observation is not recorded.
+    versions: dict[str, str] = field(default_factory=dict)
+    to_observe: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def to_run(self) -> list[str]:
+        """Patients whose per-patient assets must run: new, changed or never run."""
+        return sorted({*self.added, *self.changed, *self.never_run})
+
+    @property
+    def nothing(self) -> bool:
+        return not (self.added or self.removed or self.changed or self.never_run)
+
+    def observations(self) -> list[AssetObservation]:
+        return [
+            AssetObservation(
+                asset_key=SOURCE_IMAGING,
+                partition=patient,
+                tags={DATA_VERSION_TAG: DataVersion(version).value},
+                metadata={"source_version": version},
+            )
+            for patient, version in sorted(self.to_observe.items())
+        ]
+
+    def summary(self) -> str:
+        parts = [
+            f"{len(self.added)} new {self.added[:20]}",
+            f"{len(self.changed)} changed {self.changed[:20]}",
+            f"{len(self.removed)} removed {self.removed[:20]}",
+        ]
+        if self.never_run:
+            parts.append(f"{len(self.never_run)} registered but never run {self.never_run[:20]}")
+        return "; ".join(parts)
+
+
+def patient_changes(manifest: pd.DataFrame, instance: DagsterInstance) -> PatientChanges:
+    """Compare the manifest with the registered partitions and the observed source versions."""
+    versions = patient_source_versions(manifest)
+    registered = set(instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    observed = observed_versions(instance)
+    materialized = instance.get_materialized_partitions(FIRST_PATIENT_ASSET)
+    kept = registered & versions.keys()
+    return PatientChanges(
+        added=sorted(versions.keys() - registered),
+        removed=sorted(registered - versions.keys()),
+        changed=sorted(p for p in kept if p in observed and observed[p] != versions[p]),
+        never_run=sorted(kept - materialized),
+        versions=versions,
+        to_observe={p: v for p, v in versions.items() if observed.get(p) != v},
+    )
+
+
+def sync_patients(
+    manifest: pd.DataFrame,
+    instance: DagsterInstance,
+    purge: Callable[[Sequence[str]], None],
+    log: Callable[[str], None] = print,
+) -> PatientChanges:
+    """Apply :func:`patient_changes` to the instance directly (no run is launched).
+
+    ``purge`` deletes the removed patients' rows from every per-patient table.
+    """
+    changes = patient_changes(manifest, instance)
+    if changes.added:
+        instance.add_dynamic_partitions(PATIENTS_PARTITIONS, changes.added)
+    for observation in changes.observations():
+        instance.report_runless_asset_event(observation)
+    if changes.removed:
+        purge(changes.removed)
+        for patient in changes.removed:
+            instance.delete_dynamic_partition(PATIENTS_PARTITIONS, patient)
+    if not changes.nothing:
+        log(f"patients: {changes.summary()}")
+    return changes
+
+
+def register_patients_from_store(
+    instance: DagsterInstance,
+    store: StoreResource | None = None,
+    log: Callable[[str], None] = print,
+) -> list[str]:
+    """Sync the patients with the stored ``raw.imaging_manifest``; return the new ones."""
+    store = store or StoreResource()
+    with store.get_connection() as conn:
+        manifest = read_table(conn, RAW, "imaging_manifest")
+    return sync_patients(manifest, instance, lambda ids: purge_patients(store, ids), log).added
+
+
+def purge_patients(store: StoreResource, patients: Sequence[str]) -> None:
+    """Delete ``patients``' rows from every per-patient table of ``store``."""
+    with store.get_connection() as conn:
+        for assets_def in patient_assets:
+            for key in assets_def.keys:
+                schema, table = key.path
+                delete_partitions(conn, schema, table, "patient_id", patients)
