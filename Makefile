@@ -47,7 +47,7 @@ lint: $(STAMP)
 
 ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as `make demo`
 	@mkdir -p $(DAGSTER_HOME)
-	$(PY) -m radiogenomics_assets.defs.instance_config
+	$(PY) -m radiogenomics_assets.cli.dagster_home
 	$(VENV)/bin/dagster dev --host 127.0.0.1 --port 3000 --workspace workspace.yaml
 
 sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"

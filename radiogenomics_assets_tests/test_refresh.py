@@ -79,3 +79,15 @@ def test_a_worker_runs_torch_after_its_parent_ran_openmp_threads() -> None:
     finally:
         pool.shutdown(cancel_futures=True)
         torch.set_num_threads(before)
+
+
+def test_the_demo_printout_reads_the_repositorys_sql_files() -> None:
+    import re
+    from pathlib import Path
+
+    from radiogenomics_assets.cli import demo
+
+    named = re.findall(r'SQL_DIR / "([^"]+)"', Path(demo.__file__).read_text())
+    assert named  # otherwise nothing below is checked
+    for name in named:
+        assert (demo.SQL_DIR / name).is_file(), demo.SQL_DIR / name

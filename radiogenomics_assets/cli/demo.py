@@ -13,14 +13,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import pandas as pd
+
+from radiogenomics_assets.cli.refresh import REBUILD_HINT, exit_code, parser, refresh
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
+from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 
-if TYPE_CHECKING:
-    from radiogenomics_assets.defs.resources.store import StoreResource
-
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 
 
 TABLE_TITLES = {"1a": "Table 1(a), linear models", "1b": "Table 1(b), neural models"}
@@ -29,10 +30,6 @@ TABLE_TITLES = {"1a": "Table 1(a), linear models", "1b": "Table 1(b), neural mod
 def _table1(store: StoreResource) -> str:
     """Both halves of Table 1 under each protocol as printed text, each followed by the demo
     oracle's row, then the fusion gains."""
-    import pandas as pd
-
-    from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
-
     texts = []
     with store.read_connection() as conn:
         oracle = (
@@ -61,9 +58,6 @@ def _table1(store: StoreResource) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from radiogenomics_assets.cli.refresh import REBUILD_HINT, exit_code, parser, refresh
-    from radiogenomics_assets.defs.resources.store import StoreResource
-
     args = parser(__doc__.splitlines()[0]).parse_args(argv)
     os.environ.setdefault("RADIOGENOMICS_SOURCE", "demo")
     dagster_home = ensure_dagster_home()

@@ -11,13 +11,17 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
-from radiogenomics_assets.cli.graph_runner import RunOutcome, cpu_workers
+from dagster import AssetKey, DagsterInstance
+
+from radiogenomics_assets.cli.graph_runner import RunOutcome, cpu_workers, materialize_graph
+from radiogenomics_assets.definitions import defs
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
-
-if TYPE_CHECKING:
-    from dagster import AssetKey
+from radiogenomics_assets.defs.names import MODELING
+from radiogenomics_assets.defs.partitions import fold_partition_parts
+from radiogenomics_assets.survival.registry import MODEL_REGISTRY
+from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
+from radiogenomics_assets.survival.study_results import repeat_of
 
 REBUILD_HINT = "to rebuild everything: make demo REBUILD=1 (or make refresh REBUILD=1)"
 
@@ -33,14 +37,6 @@ def skipped_models(models: str) -> Callable[[AssetKey, str | None], bool]:
     first repeat, since the neural grid costs minutes per fold and Table 1(b) is the paper's
     five folds; the CoxNet models run on every protocol and repeat. ``full``: nothing.
     """
-    from dagster import AssetKey
-
-    from radiogenomics_assets.defs.names import MODELING
-    from radiogenomics_assets.defs.partitions import fold_partition_parts
-    from radiogenomics_assets.survival.registry import MODEL_REGISTRY
-    from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
-    from radiogenomics_assets.survival.study_results import repeat_of
-
     if models not in MODEL_CHOICES:
         raise ValueError(f"models must be one of {MODEL_CHOICES}, got {models!r}")
     nets = {AssetKey([MODELING, s.name]) for s in MODEL_REGISTRY if s.estimator != "coxnet"}
@@ -64,11 +60,6 @@ def refresh(*, workers: int, rebuild: bool, models: str = "all") -> list[RunOutc
     walk adds the nets).
     """
     ensure_dagster_home()
-    from dagster import DagsterInstance
-
-    from radiogenomics_assets.cli.graph_runner import materialize_graph
-    from radiogenomics_assets.definitions import defs
-
     skip = skipped_models(models)
     started = time.perf_counter()
     with DagsterInstance.get() as instance:

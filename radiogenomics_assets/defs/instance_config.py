@@ -196,7 +196,3 @@ def ensure_dagster_home() -> Path:
     with DagsterInstance.from_config(str(home)) as instance:
         register_download_pool(instance)
     return home
-
-
-if __name__ == "__main__":
-    print(f"DAGSTER_HOME={ensure_dagster_home()}")
