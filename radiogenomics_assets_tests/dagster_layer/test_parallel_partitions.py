@@ -3,7 +3,7 @@
 Two patient partitions run at once (two processes, as two launched runs), each on Dagster's
 multiprocess executor (two step processes), so up to four processes write the one DuckDB file at
 once. The code location is the
-product's own ``definitions.defs``, configured through the environment as a user would.
+product's own, configured through the environment as a user would.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, instance_for_test
 
 from radiogenomics_assets.cli.graph_runner import execute
+from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets_tests.dagster_layer.parallel_jobs import run_patient_partition
@@ -59,8 +60,9 @@ def _latest_ids(instance, patients: list[str]) -> dict[tuple[str, str], int]:
 
 
 def test_parallel_partitions_and_a_local_rerun(local_environment: Path, tmp_path: Path) -> None:
-    from radiogenomics_assets.definitions import defs
-
+    # Built now, from the environment the fixture set (the module's `defs` was built when this
+    # process first imported it); the worker processes import it afresh from the same variables.
+    defs = build_definitions()
     store = StoreResource()
     dagster_home = tmp_path / "dagster"
     dagster_home.mkdir()
