@@ -47,7 +47,7 @@ JOB_STAGES: dict[str, Stage] = {
 JOB_DESCRIPTIONS = {
     "ingest_job": "Clinical labels, RNA-seq and manifest.",
     "patient_assets_job": "One patient's SEG, CT and imaging features.",
-    "cohort_job": "Outcomes, cohort filter, gene expression.",
+    "cohort_job": "Outcomes, cohort filter, gene expression, study-level imaging tables.",
     "modeling_job": "One fold: splits, every model, fold metrics.",
     "evaluation_job": "Table 1, Fig. 2 and provenance.",
 }
