@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Literal
 
 from dagster import AssetsDefinition
@@ -40,7 +41,8 @@ __all__ = [
 Stage = Literal["ingest", "patients", "cohort", "folds", "evaluation"]
 
 
-def graph_assets(*, demo: bool) -> list[AssetsDefinition]:
+@cache  # built once per process: the definitions load it again for their source
+def graph_assets(*, demo: bool) -> tuple[AssetsDefinition, ...]:
     """Every asset of the product's graph; ``demo`` adds the demo source's oracle (the true
     risk scored like a model), which no other source has."""
     assets = [
@@ -56,7 +58,7 @@ def graph_assets(*, demo: bool) -> list[AssetsDefinition]:
         *fusion_gain_assets,
         *(oracle_assets if demo else []),
     ]
-    return [*assets, build_lineage(assets)]
+    return (*assets, build_lineage(assets))
 
 
 def stage_of(asset: AssetsDefinition) -> Stage:
@@ -71,7 +73,7 @@ def stage_of(asset: AssetsDefinition) -> Stage:
 
 
 #: The demo's graph, the largest (tests and the lists below).
-all_assets = graph_assets(demo=True)
+all_assets = list(graph_assets(demo=True))
 
 
 def _at(stage: Stage) -> list[AssetsDefinition]:
