@@ -11,6 +11,9 @@ read from the commands' own output. The feature stage is the source tables and t
 runs; the model stage is cohort, folds and evaluation. Usage::
 
     .venv/bin/python benchmarks/update_path.py [--patients 200] [--grow 5] [--home DIR]
+        [--models linear|all|full]
+
+``--models`` is passed to every command (as `make demo MODELS=...`); unset, their default.
 """
 
 from __future__ import annotations
@@ -35,11 +38,11 @@ PHASE_DONE = re.compile(r"^  phase: (\d+) runs, (\d+) asset partitions planned, 
 NOTHING = re.compile(r"^  nothing missing or stale \(checked in ([\d.]+) s\)$")
 
 
-def run(label: str, module: str, env: dict[str, str]) -> list[dict[str, object]]:
+def run(label: str, module: str, env: dict[str, str], args: list[str]) -> list[dict[str, object]]:
     """Run one command; return a row per phase plus a total row."""
     started = time.perf_counter()
     completed = subprocess.run(
-        [sys.executable, "-m", module], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", module, *args], env=env, capture_output=True, text=True, check=False
     )
     wall = time.perf_counter() - started
     if completed.returncode != 0:
@@ -89,6 +92,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--grow", type=int, default=5)
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--models", choices=("linear", "all", "full"), default=None)
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="update-path-"))
     env = {
@@ -99,9 +103,11 @@ def main() -> int:
         "RADIOGENOMICS_DEMO_PATIENTS": str(args.patients),
     }
     grown = {**env, "RADIOGENOMICS_DEMO_PATIENTS": str(args.patients + args.grow)}
-    table = run(f"demo ({args.patients} patients)", "radiogenomics_assets.cli.demo", env)
-    table += run("refresh, unchanged", "radiogenomics_assets.cli.refresh", env)
-    table += run(f"refresh, +{args.grow} patients", "radiogenomics_assets.cli.refresh", grown)
+    models = ["--models", args.models] if args.models else []
+    demo, refresh = "radiogenomics_assets.cli.demo", "radiogenomics_assets.cli.refresh"
+    table = run(f"demo ({args.patients} patients)", demo, env, models)
+    table += run("refresh, unchanged", refresh, env, models)
+    table += run(f"refresh, +{args.grow} patients", refresh, grown, models)
 
     print(f"\nstore: {home}   cores: {os.cpu_count()}")
     print(f"{'command':<24} {'phase':<42} {'stage':<8} {'runs':>5} {'asset parts':>11} {'s':>8}")

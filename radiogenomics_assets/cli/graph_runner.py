@@ -97,13 +97,35 @@ def _execute_in_worker(
 Step = tuple[str | None, Sequence[AssetKey]]
 
 
+class WarmPool:
+    """The worker processes of one walk: started by the first phase that runs in parallel and
+    kept for the later ones, so a walk pays for spawning them (each imports the project, torch
+    and Dagster) once, not once per phase."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    def get(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = worker_pool(self.workers)
+        return self._pool
+
+    def __enter__(self) -> WarmPool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+
+
 def _run_steps(
     defs: Definitions,
     instance: DagsterInstance,
     job_name: str,
     steps: Sequence[Step],
     run_config: Mapping[str, Any] | None,
-    workers: int,
+    pool: WarmPool,
     announce: Callable[[str], None],
     tags: Mapping[str, str],
 ) -> list[RunOutcome]:
@@ -111,28 +133,27 @@ def _run_steps(
         config = {**QUIET_CONSOLE, **(run_config or {})}
         return run_on_celery(instance, job_name, steps, config, announce, tags)
     outcomes: list[RunOutcome] = []
-    if workers <= 1 or len(steps) == 1:
+    if pool.workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
             outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
             announce(outcomes[-1].line())
         return outcomes
-    with worker_pool(workers) as pool:
-        cores = os.cpu_count() or 1
-        futures = [
-            pool.submit(
-                _execute_in_worker,
-                job_name,
-                partition,
-                run_config,
-                assets,
-                tags,
-                torch_threads(index, len(steps), workers, cores),
-            )
-            for index, (partition, assets) in enumerate(steps)
-        ]
-        for future in futures:
-            outcomes.append(future.result())
-            announce(outcomes[-1].line())
+    cores = os.cpu_count() or 1
+    futures = [
+        pool.get().submit(
+            _execute_in_worker,
+            job_name,
+            partition,
+            run_config,
+            assets,
+            tags,
+            torch_threads(index, len(steps), pool.workers, cores),
+        )
+        for index, (partition, assets) in enumerate(steps)
+    ]
+    for future in futures:
+        outcomes.append(future.result())
+        announce(outcomes[-1].line())
     return outcomes
 
 
@@ -214,36 +235,39 @@ def materialize_graph(
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
     walk = uuid.uuid4().hex
-    for phase in PHASES:
-        announce(f"== {phase.title}")
-        started = time.perf_counter()
-        changed: Sequence[AssetKey] = ()
-        if phase.job == "ingest_job" and not force:
-            changed = _source_changes(defs, instance, announce)
-        if phase.partitioned_by == "patients":
-            register_patients_from_store(
-                instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
+    with WarmPool(workers) as pool:
+        for phase in PHASES:
+            announce(f"== {phase.title}")
+            started = time.perf_counter()
+            changed: Sequence[AssetKey] = ()
+            if phase.job == "ingest_job" and not force:
+                changed = _source_changes(defs, instance, announce)
+            if phase.partitioned_by == "patients":
+                register_patients_from_store(
+                    instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
+                )
+            plans = plan_phase(
+                defs, instance, phase, force=force, source_changed=changed, skip=skip
             )
-        plans = plan_phase(defs, instance, phase, force=force, source_changed=changed, skip=skip)
-        if not plans:
+            if not plans:
+                announce(
+                    f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
+                )
+                continue
+            planned_partitions = [p for _, planned in plans for p in planned]
+            _announce_plan(planned_partitions, announce)
+            steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
+            config = run_configs.get(phase.job)
+            tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
+            ran = _run_steps(defs, instance, phase.job, steps, config, pool, announce, tags)
+            outcomes += ran
             announce(
-                f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
+                f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
+                f"{time.perf_counter() - started:.1f} s"
             )
-            continue
-        planned_partitions = [p for _, planned in plans for p in planned]
-        _announce_plan(planned_partitions, announce)
-        steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
-        config = run_configs.get(phase.job)
-        tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
-        ran = _run_steps(defs, instance, phase.job, steps, config, workers, announce, tags)
-        outcomes += ran
-        announce(
-            f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
-            f"{time.perf_counter() - started:.1f} s"
-        )
-        if phase.must_succeed and not all(o.success for o in ran):
-            announce(f"{phase.title} failed; the later phases need it, stopping.")
-            break
+            if phase.must_succeed and not all(o.success for o in ran):
+                announce(f"{phase.title} failed; the later phases need it, stopping.")
+                break
     return outcomes
 
 

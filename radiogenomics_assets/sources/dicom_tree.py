@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from radiogenomics_assets.ids import (
     validate_uid,
 )
 from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, Manifest, empty_manifest
+from radiogenomics_assets.sources.header_cache import HeaderCache, file_signature
 from radiogenomics_assets.sources.rejections import Rejection
 
 KEPT_MODALITIES = ("CT", "SEG")
@@ -95,8 +97,9 @@ def _examples(names: list[str]) -> str:
 class DicomTree:
     """The DICOM files under the user's ``dicom_root``, named in records relative to it."""
 
-    def __init__(self, dicom_root: Path) -> None:
+    def __init__(self, dicom_root: Path, header_cache: HeaderCache | None = None) -> None:
         self.dicom_root = Path(dicom_root)
+        self.header_cache = header_cache
 
     def name(self, path: Path) -> str:
         """``path`` as the user knows it: relative to the configured DICOM root."""
@@ -107,41 +110,59 @@ class DicomTree:
         )
 
     def scan(self, root: Path) -> TreeScan:
-        """Every file under ``root``: the instances read, and a record for each refused."""
+        """Every file under ``root``: the instances read, and a record for each refused.
+
+        With a header cache, a file unchanged since it was last read is not read again.
+        """
         scan = TreeScan()
-        for path in _files(root):
-            name = self.name(path)
-            try:
-                header = inspect_dicom_file(path, name=name, check_pixels=False)
-            except NotDicomError:
-                scan.refused.append(self._file_refused(name, "not a DICOM file"))
-                continue
-            except DicomValidationError as error:
-                reason = str(error).removeprefix(f"{name}: ")
-                scan.refused.append(self._file_refused(name, reason))
-                continue
-            referenced, reference_error = None, None
-            if header.modality == "SEG":
-                try:
-                    referenced = referenced_series_uid(header.dataset, name)
-                except DicomValidationError as error:
-                    reference_error = str(error).removeprefix(f"{name}: ")
-            scan.instances.append(
-                TreeInstance(
-                    path=path,
-                    name=name,
-                    size=path.stat().st_size,
-                    sop_uid=header.sop_instance_uid,
-                    series_uid=header.series_uid,
-                    study_uid=header.study_uid,
-                    modality=header.modality,
-                    patient_id=header.patient_id,
-                    description=str(header.dataset.get("SeriesDescription", "") or ""),
-                    referenced=referenced,
-                    reference_error=reference_error,
-                )
-            )
+        seen: list[str] = []
+        with self.header_cache or nullcontext() as cache:
+            for path in _files(root):
+                name = self.name(path)
+                stat = path.stat()
+                signature = file_signature(stat)
+                outcome = cache.get(name, signature) if cache else None
+                if outcome is None:
+                    outcome = self._read(path, name)
+                    if cache:
+                        cache.put(name, signature, outcome)
+                seen.append(name)
+                if "refused" in outcome:
+                    scan.refused.append(self._file_refused(name, outcome["refused"]))
+                else:
+                    scan.instances.append(
+                        TreeInstance(path=path, name=name, size=stat.st_size, **outcome)
+                    )
+            if cache and root == self.dicom_root:
+                cache.forget_all_but(seen)
         return scan
+
+    @staticmethod
+    def _read(path: Path, name: str) -> dict[str, str | None]:
+        """One file's outcome: the header fields of :class:`TreeInstance` (less the path,
+        name and size), or ``{"refused": reason}``."""
+        try:
+            header = inspect_dicom_file(path, name=name, check_pixels=False)
+        except NotDicomError:
+            return {"refused": "not a DICOM file"}
+        except DicomValidationError as error:
+            return {"refused": str(error).removeprefix(f"{name}: ")}
+        referenced, reference_error = None, None
+        if header.modality == "SEG":
+            try:
+                referenced = referenced_series_uid(header.dataset, name)
+            except DicomValidationError as error:
+                reference_error = str(error).removeprefix(f"{name}: ")
+        return {
+            "sop_uid": header.sop_instance_uid,
+            "series_uid": header.series_uid,
+            "study_uid": header.study_uid,
+            "modality": header.modality,
+            "patient_id": header.patient_id,
+            "description": str(header.dataset.get("SeriesDescription", "") or ""),
+            "referenced": referenced,
+            "reference_error": reference_error,
+        }
 
     def _file_refused(self, name: str, reason: str, patient_id: str | None = None) -> Rejection:
         return Rejection(

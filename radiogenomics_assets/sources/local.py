@@ -43,6 +43,7 @@ from radiogenomics_assets.sources.base import (
     SourceError,
 )
 from radiogenomics_assets.sources.dicom_tree import DicomTree
+from radiogenomics_assets.sources.header_cache import HeaderCache
 
 _EXAMPLES = 3
 
@@ -101,14 +102,19 @@ class LocalSource(DataSource):
         rnaseq_matrix: Path,
         *,
         link_series: bool = False,
+        header_cache: Path | None = None,
     ) -> None:
         """``link_series``: hard-link fetched DICOM files instead of copying them, for trees
         that are never written again (the demo's generated cohort); a user's tree is copied,
-        since the user may edit or delete it after the ingest."""
+        since the user may edit or delete it after the ingest. ``header_cache``: a folder
+        where the headers read are kept until their files change
+        (:mod:`~radiogenomics_assets.sources.header_cache`); None reads every header on every
+        scan."""
         self.dicom_root = Path(dicom_root)
         self.clinical_csv = Path(clinical_csv)
         self.rnaseq_matrix = Path(rnaseq_matrix)
         self.link_series = link_series
+        self.header_cache = HeaderCache(header_cache) if header_cache else None
 
     def describe(self) -> dict[str, str]:
         return {
@@ -167,8 +173,11 @@ class LocalSource(DataSource):
         manifest = self._manifest_under(root, log).frame
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
+    def _tree(self) -> DicomTree:
+        return DicomTree(self.dicom_root, self.header_cache)
+
     def _manifest_under(self, root: Path, log: LogFn) -> Manifest:
-        listed = DicomTree(self.dicom_root).manifest(root)
+        listed = self._tree().manifest(root)
         frame = listed.frame
         log(
             f"found {int((frame['modality'] == 'CT').sum())} CT and "
@@ -187,7 +196,7 @@ class LocalSource(DataSource):
             folders = sorted(
                 {
                     i.path.parent
-                    for i in DicomTree(self.dicom_root).scan(root).instances
+                    for i in self._tree().scan(root).instances
                     if i.series_uid == series_uid and i.patient_id == patient_id
                 }
             )
@@ -231,7 +240,7 @@ class LocalSource(DataSource):
             except NotDicomError:
                 if path.suffix.lower() == ".dcm":
                     raise
-                skipped.append(DicomTree(self.dicom_root).name(path))
+                skipped.append(self._tree().name(path))
                 continue
             first = chosen.get(header.sop_instance_uid)
             if first is not None and first.read_bytes() == path.read_bytes():

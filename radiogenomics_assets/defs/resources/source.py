@@ -82,12 +82,14 @@ class LocalSourceResource(SourceResource):
     rnaseq_matrix: str = Field(description=f"GEO GSE103584 matrix (${LOCAL_RNASEQ_ENV})")
 
     def build(self, default_cache: Path) -> DataSource:
+        from radiogenomics_assets.sources.header_cache import HEADER_CACHE_DIR
         from radiogenomics_assets.sources.local import LocalSource
 
         return LocalSource(
             dicom_root=Path(self.dicom_root).expanduser().resolve(),
             clinical_csv=Path(self.clinical_csv).expanduser().resolve(),
             rnaseq_matrix=Path(self.rnaseq_matrix).expanduser().resolve(),
+            header_cache=default_cache / HEADER_CACHE_DIR,
         )
 
 

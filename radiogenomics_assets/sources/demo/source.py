@@ -27,6 +27,7 @@ from radiogenomics_assets.sources.demo.cohort import (
 )
 from radiogenomics_assets.sources.demo.config import DEFAULT_CONFIG, DemoConfig
 from radiogenomics_assets.sources.demo.integrity import COHORT_FILENAME, FILES_FILENAME
+from radiogenomics_assets.sources.header_cache import HEADER_CACHE_DIR
 from radiogenomics_assets.sources.local import LocalSource
 
 _BOOLEAN_COLUMNS = (
@@ -107,7 +108,11 @@ class DemoSource(DataSource):
         # The generated cohort is never written again once complete: link its files rather
         # than copy them (the store's copies are never modified in place either).
         return LocalSource(
-            cohort.dicom_root, cohort.clinical_csv, cohort.rnaseq_matrix, link_series=True
+            cohort.dicom_root,
+            cohort.clinical_csv,
+            cohort.rnaseq_matrix,
+            link_series=True,
+            header_cache=self.cache_root / HEADER_CACHE_DIR,
         )
 
     def clinical_origin(self) -> str:
