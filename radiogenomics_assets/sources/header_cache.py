@@ -23,6 +23,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
@@ -97,9 +98,14 @@ class HeaderCache:
         if conn is None:
             return
         try:
-            if kind is None and self._new:
-                with conn:
-                    conn.executemany("INSERT OR REPLACE INTO headers VALUES (?, ?, ?)", self._new)
+            # A cache that cannot take the new outcomes (locked past the timeout, disk full)
+            # costs the next scan their reads; it must not fail a scan that is complete.
+            with suppress(sqlite3.Error):
+                if kind is None and self._new:
+                    with conn:
+                        conn.executemany(
+                            "INSERT OR REPLACE INTO headers VALUES (?, ?, ?)", self._new
+                        )
         finally:
             self._new = []
             conn.close()
@@ -121,7 +127,7 @@ class HeaderCache:
     def forget_all_but(self, names: Iterable[str]) -> None:
         """Drop the outcomes of files not in ``names`` (after a scan of the whole root)."""
         conn = self._connection()
-        with conn:
+        with suppress(sqlite3.Error), conn:  # kept rows of gone files are only unused
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS seen (name TEXT PRIMARY KEY)")
             conn.execute("DELETE FROM seen")
             conn.executemany("INSERT OR IGNORE INTO seen VALUES (?)", ((n,) for n in names))
