@@ -24,6 +24,7 @@ import os
 import sqlite3
 from collections.abc import Iterable, Mapping
 from contextlib import suppress
+from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,7 @@ _SCHEMA = (
 )
 
 
+@cache  # the demo source builds a LocalSource per call; the reader does not change in a process
 def reader_digest() -> str:
     """A digest of the code that reads a header into an outcome."""
     digest = hashlib.sha256(version("pydicom").encode())
