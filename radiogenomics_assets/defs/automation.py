@@ -13,13 +13,14 @@ Three parts, all run by the Dagster daemon (`make ui` starts one):
 
    * cohort, features, folds and evaluation assets run when an input's *data version* changed
      (a rerun that produced the same content does not count), when they are missing, or when
-     their code version changed; never while an input is still being computed; evaluation
-     assets count only the models' (and each other's) changes, so they run after the
-     retraining, not also before it;
+     their code version changed; never while an input, or an input's input, is still being
+     computed; evaluation assets count only the models' (and each other's) changes, and wait
+     while anything up to the patients' features is in flight, so they run once after the
+     whole retraining, not also after its first models;
    * the model grid and the study-level feature tables it reads additionally wait for a cron
      tick (``RETRAIN_CRON``, an hour after the nightly re-read). Ten patients arriving in one
-     night therefore cost one retraining, not ten, and a retraining never starts while a
-     patient's features are still in flight.
+     night therefore cost one retraining, not ten, and a model that reads imaging never
+     retrains while a patient's features are still in flight (a genomics-only model may).
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
@@ -125,12 +126,14 @@ def on_changed_inputs(
     per_patient: AssetSelection,
     triggers: AssetSelection | None = None,
     label: str = "inputs changed",
+    levels: int = 2,
 ) -> AutomationCondition:
     """Run when missing, on a new code version, or when an input's content changed; and only
     once every input is settled. A failed patient (a missing ``per_patient`` partition) does
     not hold the cohort back: the cohort goes on without them, as `make demo` does.
 
-    ``triggers`` limits which inputs' changes count (all by default).
+    ``triggers`` limits which inputs' changes count (all by default); ``levels`` is how far
+    upstream an asset in progress holds it back (:func:`_upstream_in_progress`).
     """
     return (
         (
@@ -139,23 +142,27 @@ def on_changed_inputs(
             | _inputs_changed(triggers)
         ).since_last_handled()
         & ~AutomationCondition.any_deps_missing().ignore(per_patient)
-        & ~_inputs_or_theirs_in_progress()
+        & ~_upstream_in_progress(levels)
         & ~_busy()
     ).with_label(label)
 
 
-def _inputs_or_theirs_in_progress() -> AutomationCondition:
-    """An input, or an input of an input, is being computed (or was at the last tick, see
+def _upstream_in_progress(levels: int) -> AutomationCondition:
+    """An asset up to ``levels`` steps upstream is being computed (or was at the last tick, see
     :func:`_busy`): a new version is on its way.
 
     One level is not enough: a fold model reads ``fold_splits``, whose own input
     ``fold_assignment`` is still running in the cohort run when ``cohort/outcomes`` (run first)
     already has its new version; without the second level the models would train on the old
-    splits and again on the new ones.
+    splits and again on the new ones. The evaluation needs a third: it reads the models, which
+    read the study tables, which gather the patients' features.
     """
-    return AutomationCondition.any_deps_match(
-        _busy() | AutomationCondition.any_deps_match(_busy())
-    ).with_label("an input or an input's input is in progress")
+    busy = _busy()
+    for _ in range(levels - 1):
+        busy = _busy() | AutomationCondition.any_deps_match(busy)
+    return AutomationCondition.any_deps_match(busy).with_label(
+        f"an asset up to {levels} steps upstream is in progress"
+    )
 
 
 def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:
@@ -180,10 +187,13 @@ def with_automation(
     gated = on_changed_inputs_at(retrain_cron, per_patient)
     # Evaluation reads the cohort too, but must wait for the models retrained on it: only the
     # grid's and its own inputs' changes trigger it, or it would run once before and once after.
+    # And it waits while anything up to the patients' features is in flight: a genomics model
+    # may retrain while a new patient's imaging is still running, the imaging models later.
     after_grid = on_changed_inputs(
         per_patient,
         AssetSelection.assets(*grid) | AssetSelection.groups(EVALUATION),
         "models or evaluation inputs changed",
+        levels=3,
     )
 
     def condition(spec):

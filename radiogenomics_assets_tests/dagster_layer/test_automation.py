@@ -251,3 +251,69 @@ def test_a_run_that_just_left_progress_holds_its_targets_for_one_tick(running: s
         instance.report_run_canceled(run)
         assert not requested()  # the tick on which it left progress
         assert requested()
+
+
+@pytest.mark.parametrize("levels", [2, 3])
+def test_the_evaluation_waits_for_a_patient_three_steps_upstream(levels: int) -> None:
+    """The evaluation reads a genomics model and an imaging model, which reads a study table
+    that gathers the patients' features. While a patient run is in flight, a genomics model may
+    retrain (none of its inputs is in flight); an evaluation that looked only two steps up
+    would run on it now and again after the imaging model: it must wait three."""
+
+    def output(context) -> Output[pd.DataFrame]:
+        return table_output(pd.DataFrame({"run": [context.run.run_id]}))  # a new data version
+
+    patient = asset(name="patient")(output)
+    genomics = asset(name="genomics")(output)
+    eager = on_changed_inputs(AssetSelection.assets())
+
+    @asset(automation_condition=eager)
+    def study_table(patient: pd.DataFrame) -> pd.DataFrame:
+        return patient
+
+    @asset(automation_condition=eager)
+    def imaging_model(study_table: pd.DataFrame) -> pd.DataFrame:
+        return study_table
+
+    @asset(automation_condition=eager)
+    def genomics_model(genomics: pd.DataFrame) -> pd.DataFrame:
+        return genomics
+
+    @asset(automation_condition=on_changed_inputs(AssetSelection.assets(), levels=levels))
+    def evaluation(imaging_model: pd.DataFrame, genomics_model: pd.DataFrame) -> pd.DataFrame:
+        return pd.concat([imaging_model, genomics_model])
+
+    assets = [patient, genomics, study_table, imaging_model, genomics_model, evaluation]
+    defs = Definitions(assets=assets, jobs=[define_asset_job("patient_job", selection=[patient])])
+    with DagsterInstance.ephemeral() as instance:
+        cursor = None
+
+        def requested() -> set[str]:
+            nonlocal cursor
+            result = evaluate_automation_conditions(
+                defs, instance, asset_selection=AssetSelection.all(), cursor=cursor
+            )
+            cursor = result.cursor
+            return {a.key.to_user_string() for a in assets if result.get_num_requested(a.key)}
+
+        assert materialize(assets, instance=instance).success
+        assert not requested()  # the first evaluation
+        run = instance.create_run_for_job(  # a new patient's features are being computed
+            defs.resolve_job_def("patient_job"),
+            asset_selection=frozenset({AssetKey("patient")}),
+            status=DagsterRunStatus.STARTED,
+        )
+        assert materialize([genomics], instance=instance).success  # the cohort's new genes
+        first = requested()
+        assert "genomics_model" in first
+        if levels == 2:
+            assert "evaluation" in first  # the race: evaluated before the imaging model
+            return
+        assert "evaluation" not in first
+        assert materialize(
+            [genomics, genomics_model], selection=[genomics_model], instance=instance
+        ).success
+        assert "evaluation" not in requested()  # the patient is still in flight
+        instance.report_run_canceled(run)
+        assert "evaluation" not in requested()  # the tick on which it left progress
+        assert "evaluation" in requested()

@@ -10,6 +10,7 @@ Its own walked store (``walked_graph``), so that under pytest-xdist it runs besi
 from __future__ import annotations
 
 import os
+import pprint
 import signal
 import subprocess
 import sys
@@ -110,17 +111,53 @@ def _materializations_since(instance: DagsterInstance, key: AssetKey, after: int
     ).records
 
 
+#: Run tags that say what launched a run.
+LAUNCHER_TAGS = ("dagster/sensor_name", "dagster/tick", "dagster/backfill")
+
+
 def _who_wrote(instance: DagsterInstance, key: AssetKey, partition: str | None, after: int) -> list:
-    """The runs that wrote ``key[partition]`` since ``after``: what launched each, and when."""
+    """The runs that wrote ``key[partition]`` since ``after``: what launched each, and when; and
+    the automation evaluations that requested it, with the conditions that held."""
     runs = []
     for record in _materializations_since(instance, key, after):
         if record.partition_key == partition:
             run = instance.get_run_record_by_id(record.run_id)
-            launcher = {
-                k: v for k, v in run.dagster_run.tags.items() if "sensor" in k or "tick" in k
-            }
+            launcher = {k: v for k, v in run.dagster_run.tags.items() if k in LAUNCHER_TAGS}
             runs.append((record.run_id[:8], run.create_timestamp.isoformat(), launcher))
-    return runs
+    return [*runs, *_why_requested(instance, key, partition)]
+
+
+def _why_requested(instance: DagsterInstance, key: AssetKey, partition: str | None) -> list:
+    """Each automation evaluation that requested ``key[partition]``: its id and the
+    labels of the conditions true for that partition, down to the inputs."""
+
+    def holds(evaluation) -> bool:
+        subset = evaluation.true_subset.value
+        return subset if isinstance(subset, bool) else partition in subset.get_partition_keys()
+
+    def reasons(evaluation, depth: int) -> list[str]:
+        children = [c for c in evaluation.child_evaluations if holds(c)]
+        if depth == 0 or not children:
+            return []
+        found = []
+        for child in children:
+            snapshot = child.condition_snapshot
+            found.append(snapshot.label or snapshot.name)
+            found += reasons(child, depth - 1)
+        return found
+
+    try:
+        records = instance.schedule_storage.get_auto_materialize_asset_evaluations(
+            key=key, limit=500
+        )
+        requested = []
+        for record in records:
+            evaluation = record.get_evaluation_with_run_ids().evaluation
+            if holds(evaluation):
+                requested.append((f"evaluation {record.evaluation_id}", reasons(evaluation, 4)))
+        return requested
+    except Exception as error:  # a diagnostic only: never hide the assertion behind it
+        return [f"evaluations unreadable: {error!r}"]
 
 
 @dataclass(frozen=True)
@@ -256,7 +293,7 @@ def test_nothing_is_materialized_twice(update: Update) -> None:
         for (_, key, partition), count in update.counts.items()
         if count > 1
     }
-    assert not twice
+    assert not twice, pprint.pformat(twice, width=100)
 
 
 def test_exactly_the_assets_downstream_of_the_new_patients_are_materialized(
