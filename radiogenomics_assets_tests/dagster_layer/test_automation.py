@@ -204,6 +204,19 @@ def test_automation_conditions_by_layer() -> None:
     assert label("cohort/study_cohort") == "inputs changed"
     assert label("evaluation/results_table") == "models or evaluation inputs changed"
     assert label("modeling/mfh_g_d") == "inputs changed, at */5 * * * *"
+
+    def labels_within(path: str) -> set[str]:
+        found, pending = set(), [graph.get(AssetKey(path.split("/"))).automation_condition]
+        while pending:
+            condition = pending.pop()
+            found.add(condition.get_label())
+            pending.extend(condition.children)
+        return found
+
+    # The evaluation waits for the patients' features three steps up (models, study tables).
+    for path in ("evaluation/fold_metrics", "evaluation/results_table"):
+        assert "an asset up to 3 steps upstream is in progress" in labels_within(path)
+    assert "an asset up to 2 steps upstream is in progress" in labels_within("modeling/mfh_g_d")
     assert RETRAIN_CRON != "*/5 * * * *"
     assert automation_sensor.default_status == DefaultSensorStatus.RUNNING
     assert patients_sensor.default_status == DefaultSensorStatus.RUNNING
