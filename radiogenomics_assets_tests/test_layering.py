@@ -13,9 +13,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "radiogenomics_assets"
 ROOT = "radiogenomics_assets"
 DAGSTER_LAYER = (f"{ROOT}.defs", f"{ROOT}.definitions")
 ENTRY_POINTS = (f"{ROOT}.cli",)
-#: The walk's planner still reads Dagster's stale status through its internals (issue 25 ends
-#: this); nothing else may.
-PRIVATE_DAGSTER_ALLOWED = {f"{ROOT}.cli.staleness"}
 
 
 def _module_name(path: Path) -> str:
@@ -62,7 +59,4 @@ def test_imports_flow_one_way(module: str) -> None:
 @pytest.mark.parametrize("module", sorted(MODULES))
 def test_only_dagsters_public_api(module: str) -> None:
     private = {i for i in MODULES[module] if i.startswith("dagster._")}
-    if module in PRIVATE_DAGSTER_ALLOWED:
-        assert private, f"{module} no longer needs its exception: remove it"
-    else:
-        assert not private, f"{module} imports Dagster's internals {sorted(private)}"
+    assert not private, f"{module} imports Dagster's internals {sorted(private)}"

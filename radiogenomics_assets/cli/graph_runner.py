@@ -2,11 +2,12 @@
 `make refresh` and the slow tests).
 
 The phases follow ``jobs.PHASES``: source tables, patient sync and per-patient runs, cohort, one
-run per fold, evaluation. Before each phase the plan is read from Dagster's stale and missing
-status (``staleness``), after the previous phase has run, so a rerun that produced the same
-content recomputes nothing below it. The source itself is compared with the raw tables without
-a run: an unchanged store launches no run at all. A failed patient partition is reported and
-the cohort goes on without it; a failed phase that later phases need stops the walk.
+run per fold, evaluation. Before each phase Dagster's automation conditions, the daemon's own
+in their on-demand form, say what must run (``walk_plan``), after the previous phase has run,
+so a rerun that produced the same content recomputes nothing below it. The source itself is
+compared with the raw tables without a run: an unchanged store launches no run at all. A
+failed patient partition is reported and the cohort goes on without it; a failed phase that
+later phases need stops the walk.
 
 Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) and
 ``radiogenomics/phase`` (the phase's title), by which ``make profile`` finds the latest walk.
@@ -27,7 +28,7 @@ from dagster import AssetKey, DagsterInstance, Definitions
 from radiogenomics_assets import definitions
 from radiogenomics_assets.cli.celery_runs import run_on_celery
 from radiogenomics_assets.cli.runs import QUIET_CONSOLE, RunOutcome, execute
-from radiogenomics_assets.cli.staleness import Planned, Staleness, StaleStatus
+from radiogenomics_assets.cli.walk_plan import PhasePlan, Planned, WalkPlanner
 from radiogenomics_assets.defs.assets.raw import source_data_versions
 from radiogenomics_assets.defs.executor import celery_broker
 from radiogenomics_assets.defs.jobs import PHASES, Phase, job_asset_keys
@@ -191,22 +192,21 @@ def plan_phase(
     force: bool = False,
     source_changed: Sequence[AssetKey] = (),
     skip: Skip = (),
-) -> list[tuple[str | None, list[Planned]]]:
-    """Per partition of ``phase``, what is missing or stale now (all of it with ``force``),
-    leaving out what ``skip`` names (keys, or ``skip(key, partition)``)."""
-    staleness = Staleness(defs, instance)
+    planner: WalkPlanner | None = None,
+) -> PhasePlan:
+    """Per partition of ``phase``, what must run now (all of it with ``force``), leaving out
+    what ``skip`` names (keys, or ``skip(key, partition)``). Nothing is remembered until the
+    plan's ``commit``."""
+    planner = planner or WalkPlanner(defs, instance)
     leave = skip if callable(skip) else (lambda key, _partition: key in skip)
-    plans = []
-    for partition in _phase_partitions(phase, instance):
-        keys = [key for key in job_asset_keys(defs, phase.job) if not leave(key, partition)]
-        planned = staleness.plan(keys, partition, force=force)
-        known = {p.key for p in planned}
-        planned += [
-            Planned(k, partition, "the source changed") for k in source_changed if k not in known
-        ]
-        if planned:
-            plans.append((partition, planned))
-    return plans
+    return planner.plan(
+        phase.job,
+        job_asset_keys(defs, phase.job),
+        _phase_partitions(phase, instance),
+        force=force,
+        forced=dict.fromkeys(source_changed, "the source changed"),
+        leave=leave,
+    )
 
 
 def materialize_graph(
@@ -218,6 +218,7 @@ def materialize_graph(
     announce: Callable[[str], None] = print,
     force: bool = False,
     skip: Skip = (),
+    scope: str = "all",
 ) -> list[RunOutcome]:
     """Walk the phases, materializing what is missing or stale; return every run's outcome.
 
@@ -226,7 +227,8 @@ def materialize_graph(
     ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
     maps a job name to its run config. ``skip`` names assets to leave alone, or is a
     ``skip(key, partition)`` test (the neural grid of a linear-only demo, or outside the
-    headline partitions); whatever reads them runs on what is there.
+    headline partitions); whatever reads them runs on what is there. ``scope`` names that
+    choice: walks of one scope share the memory of what they planned (``walk_plan``).
 
     With ``$RADIOGENOMICS_CELERY_BROKER`` set, every run's steps go to Celery workers instead
     (``celery_runs``; ``workers`` is then unused): the runs are rebuilt from the environment,
@@ -235,32 +237,41 @@ def materialize_graph(
     run_configs = run_configs or {}
     outcomes: list[RunOutcome] = []
     walk = uuid.uuid4().hex
+    planner = WalkPlanner(defs, instance, scope)
     with WarmPool(workers) as pool:
         for phase in PHASES:
             announce(f"== {phase.title}")
             started = time.perf_counter()
             changed: Sequence[AssetKey] = ()
             if phase.job == "ingest_job" and not force:
-                changed = _source_changes(defs, instance, announce)
+                changed = _source_changes(defs, planner, announce)
             if phase.partitioned_by == "patients":
                 register_patients_from_store(
                     instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
                 )
-            plans = plan_phase(
-                defs, instance, phase, force=force, source_changed=changed, skip=skip
+            plan = plan_phase(
+                defs,
+                instance,
+                phase,
+                force=force,
+                source_changed=changed,
+                skip=skip,
+                planner=planner,
             )
-            if not plans:
+            if not plan.steps:
+                plan.commit(instance)
                 announce(
                     f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
                 )
                 continue
-            planned_partitions = [p for _, planned in plans for p in planned]
+            planned_partitions = [p for _, planned in plan.steps for p in planned]
             _announce_plan(planned_partitions, announce)
-            steps = [(partition, _selection(defs, planned)) for partition, planned in plans]
+            steps = [(partition, _selection(defs, planned)) for partition, planned in plan.steps]
             config = run_configs.get(phase.job)
             tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
             ran = _run_steps(defs, instance, phase.job, steps, config, pool, announce, tags)
             outcomes += ran
+            plan.commit(instance)  # a failed run is planned again: its last run failed
             announce(
                 f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
                 f"{time.perf_counter() - started:.1f} s"
@@ -272,15 +283,12 @@ def materialize_graph(
 
 
 def _source_changes(
-    defs: Definitions, instance: DagsterInstance, announce: Callable[[str], None]
+    defs: Definitions, planner: WalkPlanner, announce: Callable[[str], None]
 ) -> list[AssetKey]:
     """Raw tables whose source content differs from their stored data version (no run)."""
-    staleness = Staleness(defs, instance)
-    current = {}
-    for key in job_asset_keys(defs, "ingest_job"):
-        if staleness.status(key) == StaleStatus.MISSING:
-            return []  # the plan runs the ingest anyway
-        current[key] = staleness.resolver.get_current_data_version(key).value
+    current = {key: planner.latest_data_version(key) for key in job_asset_keys(defs, "ingest_job")}
+    if None in current.values():
+        return []  # never materialized: the plan runs the ingest anyway
     # Outside a run nothing resolves the resource's EnvVar settings; a missing variable is a
     # configuration error, raised here rather than taken for an unreachable archive below.
     source = defs.resources["source"].process_config_and_initialize()

@@ -1,7 +1,8 @@
 """`make refresh`: materialize only what is missing or stale, over the whole graph, in order.
 
-Uses Dagster's own stale and missing status (see ``staleness``) against the persistent instance
-at ``$DAGSTER_HOME``; the source is compared with the raw tables first, without a run. On an
+Dagster's automation conditions, the daemon's own, decide what runs (see ``walk_plan``), against
+the persistent instance at ``$DAGSTER_HOME``; the source is compared with the raw tables first,
+without a run. On an
 unchanged store nothing runs and it says so. ``--rebuild`` materializes everything again.
 """
 
@@ -63,7 +64,9 @@ def refresh(*, workers: int, rebuild: bool, models: str = "all") -> list[RunOutc
     skip = skipped_models(models)
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
-        outcomes = materialize_graph(defs, instance, workers=workers, force=rebuild, skip=skip)
+        outcomes = materialize_graph(
+            defs, instance, workers=workers, force=rebuild, skip=skip, scope=models
+        )
     seconds = time.perf_counter() - started
     failed = [o for o in outcomes if not o.success]
     if outcomes:

@@ -107,16 +107,22 @@ def _inputs_changed(triggers: AssetSelection | None = None) -> AutomationConditi
     )
 
 
-def _busy() -> AutomationCondition:
-    """In progress now or at the previous evaluation.
+def _busy(on_demand: bool = False) -> AutomationCondition:
+    """In progress now or at the previous evaluation (``on_demand``: now).
 
     A tick reads the event log when it starts and asks which runs are in progress later, so
     a step that finishes in between looks neither in progress nor updated: requested then, a
     fold model whose step just ended would run twice. One tick later its materialization is
     seen. Holding a target (or its inputs) for the tick on which it left progress closes that
     gap; the price is one tick of latency after every run.
+
+    A walk is asked for once, not every 30 seconds: "at the previous evaluation" would hold back
+    every partition new since the last walk (not in progress is newly true for it), for the
+    whole walk. The race costs a walk at most a needless run, never a wrong result.
     """
     in_progress = AutomationCondition.in_progress()
+    if on_demand:
+        return in_progress.with_label("in progress")
     return (in_progress | (~in_progress).newly_true()).with_label(
         "in progress now or at the last tick"
     )
@@ -127,6 +133,7 @@ def on_changed_inputs(
     triggers: AssetSelection | None = None,
     label: str = "inputs changed",
     levels: int = 2,
+    on_demand: bool = False,
 ) -> AutomationCondition:
     """Run when missing, on a new code version, or when an input's content changed; and only
     once every input is settled. A failed patient (a missing ``per_patient`` partition) does
@@ -134,20 +141,30 @@ def on_changed_inputs(
 
     ``triggers`` limits which inputs' changes count (all by default); ``levels`` is how far
     upstream an asset in progress holds it back (:func:`_upstream_in_progress`).
+
+    ``on_demand``: the variant a walk (`make demo`, `make refresh`) evaluates when a user asks
+    for a run now. What is missing, or whose last run failed, runs whatever an earlier
+    evaluation saw; a missing input does not hold an asset back, since it is in the same walk's
+    plan or left out on purpose (the nets of a linear walk). Only what is in progress now holds
+    it back (:func:`_busy`).
     """
+    changed = AutomationCondition.code_version_changed() | _inputs_changed(triggers)
+    settled = ~_upstream_in_progress(levels, on_demand) & ~_busy(on_demand)
+    if on_demand:
+        wanted = (
+            AutomationCondition.missing()
+            | AutomationCondition.execution_failed()
+            | changed.since_last_handled()
+        )
+        return (wanted & settled).with_label(label)
     return (
-        (
-            AutomationCondition.newly_missing()
-            | AutomationCondition.code_version_changed()
-            | _inputs_changed(triggers)
-        ).since_last_handled()
+        (AutomationCondition.newly_missing() | changed).since_last_handled()
         & ~AutomationCondition.any_deps_missing().ignore(per_patient)
-        & ~_upstream_in_progress(levels)
-        & ~_busy()
+        & settled
     ).with_label(label)
 
 
-def _upstream_in_progress(levels: int) -> AutomationCondition:
+def _upstream_in_progress(levels: int, on_demand: bool = False) -> AutomationCondition:
     """An asset up to ``levels`` steps upstream is being computed (or was at the last tick, see
     :func:`_busy`): a new version is on its way.
 
@@ -157,9 +174,9 @@ def _upstream_in_progress(levels: int) -> AutomationCondition:
     splits and again on the new ones. The evaluation needs a third: it reads the models, which
     read the study tables, which gather the patients' features.
     """
-    busy = _busy()
+    busy = _busy(on_demand)
     for _ in range(levels - 1):
-        busy = _busy() | AutomationCondition.any_deps_match(busy)
+        busy = _busy(on_demand) | AutomationCondition.any_deps_match(busy)
     return AutomationCondition.any_deps_match(busy).with_label(
         f"an asset up to {levels} steps upstream is in progress"
     )
@@ -176,15 +193,29 @@ def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCo
 def with_automation(
     assets: Sequence[AssetsDefinition], retrain_cron: str = RETRAIN_CRON
 ) -> list[AssetsDefinition]:
-    """``assets`` with their automation conditions (see the module docstring)."""
+    """``assets`` with the daemon's automation conditions (see the module docstring)."""
+    return _with_conditions(assets, retrain_cron)
+
+
+def for_walk(assets: Sequence[AssetsDefinition]) -> list[AssetsDefinition]:
+    """``assets`` with the conditions a walk evaluates: the daemon's, without the cron gate (a
+    user asked for the run now), with ``on_demand`` (:func:`on_changed_inputs`), and on the raw
+    and per-patient assets too, which the daemon leaves to the schedule and the sensor."""
+    return _with_conditions(assets, retrain_cron=None)
+
+
+def _with_conditions(
+    assets: Sequence[AssetsDefinition], retrain_cron: str | None
+) -> list[AssetsDefinition]:
+    on_demand = retrain_cron is None
     per_patient = AssetSelection.assets(*patient_assets)
     grid = {key for a in model_assets for key in a.keys}
     # The study tables gather every patient: refreshed with the grid, once per tick, not once
     # as the cohort lands and again as the last patient's features do.
     study_tables = {key for a in study_table_assets for key in a.keys}
     skipped = {key for a in patient_assets for key in a.keys}
-    eager = on_changed_inputs(per_patient)
-    gated = on_changed_inputs_at(retrain_cron, per_patient)
+    eager = on_changed_inputs(per_patient, on_demand=on_demand)
+    gated = eager if on_demand else on_changed_inputs_at(retrain_cron, per_patient)
     # Evaluation reads the cohort too, but must wait for the models retrained on it: only the
     # grid's and its own inputs' changes trigger it, or it would run once before and once after.
     # And it waits while anything up to the patients' features is in flight: a genomics model
@@ -194,11 +225,13 @@ def with_automation(
         AssetSelection.assets(*grid) | AssetSelection.groups(EVALUATION),
         "models or evaluation inputs changed",
         levels=3,
+        on_demand=on_demand,
     )
 
     def condition(spec):
         if spec.key in skipped or spec.key.path[0] == RAW:
-            return spec  # the schedule and the patients sensor run these
+            # The schedule and the patients sensor run these for the daemon.
+            return spec.replace_attributes(automation_condition=eager) if on_demand else spec
         if spec.key in grid or spec.key in study_tables:
             return spec.replace_attributes(automation_condition=gated)
         if spec.key.path[0] == EVALUATION:

@@ -1,8 +1,8 @@
 """The cohort setting is given once, as a resource, and a change of it is a change Dagster sees.
 
 Its values are part of the code version of exactly the cohort assets that read them: changing
-the outcome origin makes ``cohort/outcomes`` and everything reading the filter stale, changing
-a filter criterion leaves ``cohort/outcomes`` fresh. The cohort tables come from the real
+the outcome origin plans ``cohort/outcomes`` and everything reading the filter again, changing
+a filter criterion leaves ``cohort/outcomes`` alone. The cohort tables come from the real
 clinical CSV and RNA-seq matrix (no SEG there: the imaging criteria are off).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from dagster import AssetKey, DagsterInstance, materialize
 
-from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
+from radiogenomics_assets.cli.walk_plan import WalkPlanner
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.assets.cohort import cohort_assets, with_cohort_settings
 from radiogenomics_assets.defs.assets.raw import (
@@ -98,15 +98,23 @@ def materialized(shared_data, store):
     instance.dispose()
 
 
-def test_changing_the_origin_makes_the_cohort_assets_stale(materialized) -> None:
+def _cohort_plan(store, source, instance, cohort: CohortResource):
+    """A walk's plan of the cohort assets under ``cohort``, and its reasons by asset."""
+    planner = WalkPlanner(build_definitions(store, source, cohort=cohort), instance)
+    plan = planner.plan("cohort", sorted(COHORT_KEYS), [None])
+    return plan, {item.key: item.reason for _, items in plan.steps for item in items}
+
+
+def test_changing_the_origin_plans_the_cohort_assets_again(materialized) -> None:
     store, source, instance, _ = materialized
-    same = Staleness(build_definitions(store, source, cohort=BASE), instance)
-    assert {same.status(key) for key in COHORT_KEYS} == {StaleStatus.FRESH}
-    changed = Staleness(build_definitions(store, source, cohort=SURGERY), instance)
-    assert {key: changed.status(key) for key in COHORT_KEYS} == dict.fromkeys(
-        COHORT_KEYS, StaleStatus.STALE
-    )
-    assert "code version" in changed.reason(AssetKey(["cohort", "outcomes"]))
+    first, planned = _cohort_plan(store, source, instance, BASE)
+    assert planned == {}
+    first.commit(instance)
+    assert _cohort_plan(store, source, instance, BASE)[1] == {}
+
+    _, changed = _cohort_plan(store, source, instance, SURGERY)
+    assert set(changed) == COHORT_KEYS
+    assert changed[AssetKey(["cohort", "outcomes"])] == "its code version changed"
 
 
 def test_a_run_with_settings_other_than_the_code_locations_fails(materialized) -> None:

@@ -17,7 +17,6 @@ from dagster import AssetKey, AssetRecordsFilter
 
 from radiogenomics_assets.cli.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.cli.refresh import skipped_models
-from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.jobs import PHASES
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, WALK_TAG
@@ -73,12 +72,14 @@ def test_a_linear_walk_plans_no_net(graph: Graph) -> None:
     skip = skipped_models("linear")
     planned = {
         item.key.path[-1]
-        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True, skip=skip)
+        for _, items in plan_phase(
+            graph.defs, graph.instance, modeling, force=True, skip=skip
+        ).steps
         for item in items
     }
     everything = {
         item.key.path[-1]
-        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True)
+        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True).steps
         for item in items
     }
     nets = {spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"}
@@ -292,24 +293,32 @@ def respecified(graph: Graph):
     )
 
 
-def test_a_changed_spec_makes_only_that_models_partitions_stale(graph: Graph, respecified) -> None:
+def test_a_changed_spec_plans_only_that_model_and_what_reads_it(graph: Graph, respecified) -> None:
     # The rerun of fold_2 above changed fold_metrics (its rows record run ids): catch up first.
     assert _runs(_refresh(graph, graph.defs)) == [("evaluation_job", None)]
-    staleness = Staleness(respecified, graph.instance)
+    planned = {
+        (item.key.to_user_string(), item.partition): item.reason
+        for phase in PHASES
+        for _, items in plan_phase(respecified, graph.instance, phase).steps
+        for item in items
+    }
+    # Planned, not run: only the fold-level readers of cox_g follow it within its fold runs;
+    # the evaluation's own inputs have not changed yet.
+    cox_g = AssetKey(["modeling", "cox_g"])
     asset_graph = respecified.resolve_asset_graph()
-    stale = {}
-    for key in asset_graph.materializable_asset_keys:
-        partitions_def = asset_graph.get(key).partitions_def
-        partitions = (
-            partitions_def.get_partition_keys(dynamic_partitions_store=graph.instance)
-            if partitions_def
-            else [None]
-        )
-        for partition in partitions:
-            status = staleness.status(key, partition)
-            if status != StaleStatus.FRESH:
-                stale[(key.to_user_string(), str(partition))] = status
-    assert stale == {("modeling/cox_g", p): StaleStatus.STALE for p in FOLD_PARTITIONS}
+    fold_readers = {
+        k.to_user_string()
+        for k in asset_graph.get(cox_g).child_keys
+        if asset_graph.get(k).partitions_def is not None
+    }
+    assert {key for key, _ in planned} == {"modeling/cox_g", *fold_readers}
+    for (key, partition), reason in planned.items():
+        assert partition in FOLD_PARTITIONS
+        if key == "modeling/cox_g":
+            assert reason == "its code version changed"
+        else:
+            assert reason == "an input's data version changed (or is recomputed now)"
+    assert len(planned) == len(FOLD_PARTITIONS) * (1 + len(fold_readers))
 
 
 def test_refreshing_a_changed_spec_reruns_that_model_and_the_evaluation(

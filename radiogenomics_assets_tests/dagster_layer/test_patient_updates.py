@@ -1,9 +1,9 @@
-"""A corrected series at a local source makes exactly that patient's partitions stale.
+"""A corrected series at a local source plans exactly that patient's partitions again.
 
 The small demo cohort is copied into a plain local folder (the ``local`` source), ingested and
 run per patient; then one patient's SEG is replaced by a corrected one (new series and instance
-UIDs, as a re-segmentation has), the source is re-read, and Dagster's stale status is checked
-for every patient partition.
+UIDs, as a re-segmentation has), the source is re-read, and a walk's plan (Dagster's automation
+conditions, ``walk_plan``) is checked for every patient partition and the study tables.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from dagster import AssetKey, DagsterInstance
 from pydicom.uid import generate_uid
 
 from radiogenomics_assets.cli.graph_runner import execute, plan_phase
-from radiogenomics_assets.cli.staleness import Staleness, StaleStatus
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.assets import patient_assets
 from radiogenomics_assets.defs.jobs import PHASES
@@ -29,6 +28,7 @@ pytestmark = pytest.mark.slow
 
 RANDOM_WEIGHTS = {"ops": {"features__densenet_features": {"config": {"weights": "random"}}}}
 PATIENT_PHASE = next(p for p in PHASES if p.partitioned_by == "patients")
+COHORT_PHASE = next(p for p in PHASES if p.job == "cohort_job")
 
 
 @pytest.fixture
@@ -49,15 +49,12 @@ def _ingest_and_sync(defs, instance, store) -> None:
     register_patients_from_store(instance, store, log=lambda _line: None)
 
 
-def _not_fresh(defs, instance) -> set[tuple[str, str]]:
-    staleness = Staleness(defs, instance)
-    return {
-        (key.to_user_string(), patient)
-        for patient in instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
-        for a in patient_assets
-        for key in a.keys
-        if staleness.status(key, patient) != StaleStatus.FRESH
-    }
+def _planned(defs, instance, phase=PATIENT_PHASE, *, commit: bool = False) -> dict:
+    """``{partition: planned keys}`` of a walk's plan of ``phase`` now."""
+    plan = plan_phase(defs, instance, phase)
+    if commit:  # what a walk does once the phase ran: later plans see only what changed since
+        plan.commit(instance)
+    return {partition: {p.key for p in planned} for partition, planned in plan.steps}
 
 
 def _correct_seg(dicom_root: Path, patient: str) -> None:
@@ -79,21 +76,15 @@ def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_
         patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
         for patient in patients:
             assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
-        assert _not_fresh(defs, instance) == set()
+        assert _planned(defs, instance, commit=True) == {}
 
         corrected = patients[1]
         _correct_seg(Path(local_source.dicom_root), corrected)
         _ingest_and_sync(defs, instance, store)
 
-        assert _not_fresh(defs, instance) == {
-            ("raw/nodule_segmentation", corrected),
-            ("raw/ct_series", corrected),
+        assert _planned(defs, instance) == {
+            corrected: {key for a in patient_assets for key in a.keys}
         }
-        plans = plan_phase(defs, instance, PATIENT_PHASE)
-        assert [partition for partition, _ in plans] == [corrected]
-        planned = {p.key for p in plans[0][1]}
-        assert planned == {key for a in patient_assets for key in a.keys}
-        assert AssetKey(["raw", "nodule_segmentation"]) in planned
 
 
 def _clear_one_mask_voxel(dicom_root: Path, patient: str) -> None:
@@ -112,9 +103,9 @@ def _clear_one_mask_voxel(dicom_root: Path, patient: str) -> None:
     dataset.save_as(seg)
 
 
-def test_a_changed_seg_makes_dagster_mark_the_study_table_stale(store, local_source) -> None:
-    # The study-level table reads every patient's partition; its edge to the patients is the
-    # only fan-in, and below Dagster's 100-partition threshold Dagster's own status sees it.
+def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
+    # The study-level table reads every patient's partition: the fan-in edge, which Dagster's
+    # conditions compare at any number of partitions.
     defs = build_definitions(store, local_source)
     study_level = [
         AssetKey(["cohort", "patients"]),
@@ -130,6 +121,8 @@ def test_a_changed_seg_makes_dagster_mark_the_study_table_stale(store, local_sou
         for patient in patients:
             assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
         assert execute(defs, instance, "cohort_job", assets=study_level).success
+        assert _planned(defs, instance, commit=True) == {}
+        assert _planned(defs, instance, COHORT_PHASE, commit=True).keys() <= {None}
         with store.get_connection() as conn:
             table = conn.execute("SELECT patient_id FROM features.radiomic_table").fetchdf()
         changed = sorted(set(table["patient_id"]) & set(patients))[0]
@@ -138,13 +131,8 @@ def test_a_changed_seg_makes_dagster_mark_the_study_table_stale(store, local_sou
         _ingest_and_sync(defs, instance, store)
         assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
 
-        staleness = Staleness(defs, instance)
-        not_fresh = {
-            k.to_user_string() for k in study_level if staleness.status(k) != StaleStatus.FRESH
-        }
-        assert "features/radiomic_table" in not_fresh
-        # cohort/patients reads the manifest, which names the new SEG series; the densenet
-        # table changes only if the crop around the nodule did.
-        tables = {"features/radiomic_table", "features/densenet_table"}
-        assert not_fresh <= {"cohort/patients", *tables}
-        assert _not_fresh(defs, instance) == set()  # every patient partition is current again
+        cohort_plan = plan_phase(defs, instance, COHORT_PHASE)
+        reasons = {p.key.to_user_string(): p.reason for _, ps in cohort_plan.steps for p in ps}
+        assert reasons["features/radiomic_table"].startswith("an input's data version changed")
+        # The corrected patient was run again outside the walk: nothing else to run.
+        assert _planned(defs, instance) == {}
