@@ -21,6 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from typing import Any
 
 from dagster import AssetKey, DagsterInstance, Definitions
@@ -249,37 +250,85 @@ def materialize_graph(
                 register_patients_from_store(
                     instance, defs.resources["store"], log=lambda line: announce(f"  {line}")
                 )
-            plan = plan_phase(
+            tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
+            ran, planned = _walk_phase(
                 defs,
                 instance,
                 phase,
+                planner,
+                partial(
+                    _run_steps,
+                    defs,
+                    instance,
+                    phase.job,
+                    run_config=run_configs.get(phase.job),
+                    pool=pool,
+                    announce=announce,
+                    tags=tags,
+                ),
+                announce,
                 force=force,
                 source_changed=changed,
                 skip=skip,
-                planner=planner,
             )
-            if not plan.steps:
-                plan.commit(instance)
-                announce(
-                    f"  nothing missing or stale (checked in {time.perf_counter() - started:.1f} s)"
-                )
+            seconds = time.perf_counter() - started
+            if not ran:
+                announce(f"  nothing missing or stale (checked in {seconds:.1f} s)")
                 continue
-            planned_partitions = [p for _, planned in plan.steps for p in planned]
-            _announce_plan(planned_partitions, announce)
-            steps = [(partition, _selection(defs, planned)) for partition, planned in plan.steps]
-            config = run_configs.get(phase.job)
-            tags = {WALK_TAG: walk, PHASE_TAG: phase.title}
-            ran = _run_steps(defs, instance, phase.job, steps, config, pool, announce, tags)
             outcomes += ran
-            plan.commit(instance)  # a failed run is planned again: its last run failed
             announce(
-                f"  phase: {len(ran)} runs, {len(planned_partitions)} asset partitions planned, "
-                f"{time.perf_counter() - started:.1f} s"
+                f"  phase: {len(ran)} runs, {planned} asset partitions planned, {seconds:.1f} s"
             )
             if phase.must_succeed and not all(o.success for o in ran):
                 announce(f"{phase.title} failed; the later phases need it, stopping.")
                 break
     return outcomes
+
+
+def _walk_phase(
+    defs: Definitions,
+    instance: DagsterInstance,
+    phase: Phase,
+    planner: WalkPlanner,
+    run: Callable[[Sequence[Step]], list[RunOutcome]],
+    announce: Callable[[str], None],
+    *,
+    force: bool,
+    source_changed: Sequence[AssetKey],
+    skip: Skip,
+) -> tuple[list[RunOutcome], int]:
+    """Plan ``phase``, run the plan, and plan again, until nothing is due that this walk has not
+    tried; return the runs and how many asset partitions were planned.
+
+    Only the last plan, made after the runs, is committed: in it the runs' own
+    materializations are already handled. A walk is not evaluated every 30 seconds as the
+    daemon is: were the next walk first to see them, beside a change that arrived since, Dagster
+    would settle the two in favour of the rerun, and the change would go unplanned.
+    """
+    ran: list[RunOutcome] = []
+    tried: set[tuple[AssetKey, str | None]] = set()
+    plan = plan_phase(
+        defs,
+        instance,
+        phase,
+        force=force,
+        source_changed=source_changed,
+        skip=skip,
+        planner=planner,
+    )
+    while True:
+        due = [
+            (partition, [p for p in planned if (p.key, partition) not in tried])
+            for partition, planned in plan.steps
+        ]
+        due = [(partition, planned) for partition, planned in due if planned]
+        if not due:
+            plan.commit(instance)  # a failed run is planned again: its last run failed
+            return ran, len(tried)
+        _announce_plan([p for _, planned in due for p in planned], announce)
+        ran += run([(partition, _selection(defs, planned)) for partition, planned in due])
+        tried |= {(p.key, partition) for partition, planned in due for p in planned}
+        plan = plan_phase(defs, instance, phase, skip=skip, planner=planner)
 
 
 def _source_changes(
