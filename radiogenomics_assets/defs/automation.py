@@ -7,7 +7,7 @@ Three parts, all run by the Dagster daemon (`make ui` starts one):
    without news changes no version and triggers nothing below.
 2. ``patients_sensor`` compares the stored manifest with the ``patients`` partitions: it
    registers new patients, deletes departed ones (and their per-patient rows), records each
-   patient's source version as an observation of ``source/patient_imaging``, and runs the
+   patient's source version as a runless materialization of ``source/patient_imaging``, and runs the
    per-patient assets of exactly the new, changed and never-run patients.
 3. Declarative automation (``automation_sensor``, on by default) refreshes everything else:
 
@@ -94,7 +94,7 @@ def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
             patients_partitions.build_add_request(changes.added),
             patients_partitions.build_delete_request(changes.removed),
         ],
-        asset_events=changes.observations(),
+        asset_events=changes.source_events(),
     )
 
 

@@ -2,10 +2,12 @@
 
 Three things can happen to an imaged patient at the source: they arrive (a new partition), they
 leave (the partition and their rows go), or their series change (a corrected SEG or CT). The
-last is seen through the external asset ``source/patient_imaging``: one observation per patient
-whose data version is a digest of that patient's manifest rows. The per-patient raw assets
-depend on it, so a changed digest makes exactly that patient's partitions stale in Dagster's
-own terms, and nobody else's.
+last is seen through the external asset ``source/patient_imaging``: one runless
+materialization per patient whose data version is a digest of that patient's manifest rows
+(recorded, not computed, by Dagster). The per-patient raw assets depend on it, so a changed
+digest is a changed input of exactly that patient's partitions in Dagster's own terms, for its
+stale status and for its automation conditions, which see materializations (not observations)
+of an input.
 
 :func:`patient_changes` only reads; the sensor turns its answer into a ``SensorResult``, and
 :func:`sync_patients` applies it directly (``make demo``, ``make refresh``, the registration job).
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 from dagster import (
     AssetKey,
-    AssetObservation,
+    AssetMaterialization,
     AssetRecordsFilter,
     DagsterInstance,
     DataVersion,
@@ -45,7 +47,7 @@ VERSION_COLUMNS = (
     "series_description",
     "size_bytes",
 )
-#: Dagster's tag for a data version on an observation.
+#: Dagster's tag for a data version on an asset event.
 DATA_VERSION_TAG = "dagster/data_version"
 
 
@@ -71,24 +73,34 @@ def patient_source_versions(manifest: pd.DataFrame) -> dict[str, str]:
 
 
 def observed_versions(instance: DagsterInstance) -> dict[str, str]:
-    """The latest observed source version of every patient that has one."""
-    latest: dict[str, str] = {}
-    cursor = None
-    while True:  # newest first, a page at a time (Dagster caps one fetch at 10,000 records)
-        page = instance.fetch_observations(
-            AssetRecordsFilter(asset_key=SOURCE_IMAGING),
-            limit=5_000,
-            cursor=cursor,
-            ascending=False,
-        )
-        for record in page.records:
-            observation = record.asset_observation
-            version = observation.tags.get(DATA_VERSION_TAG) if observation else None
-            if observation and observation.partition and version:
-                latest.setdefault(observation.partition, version)
-        if not page.has_more:
-            return latest
-        cursor = page.cursor
+    """The latest recorded source version of every patient that has one.
+
+    Stores made before the versions were materializations recorded them as observations: the
+    later of the two counts, so an unchanged patient is not taken for a changed one.
+    """
+    latest: dict[str, tuple[int, str]] = {}
+    for fetch in (instance.fetch_materializations, instance.fetch_observations):
+        cursor = None
+        while True:  # newest first, a page at a time (Dagster caps one fetch at 10,000)
+            page = fetch(
+                AssetRecordsFilter(asset_key=SOURCE_IMAGING),
+                limit=5_000,
+                cursor=cursor,
+                ascending=False,
+            )
+            for record in page.records:
+                event = record.event_log_entry.asset_materialization or (
+                    record.event_log_entry.asset_observation
+                )
+                version = event.tags.get(DATA_VERSION_TAG) if event else None
+                if event and event.partition and version:
+                    newest = latest.get(event.partition)
+                    if newest is None or newest[0] < record.storage_id:
+                        latest[event.partition] = (record.storage_id, version)
+            if not page.has_more:
+                break
+            cursor = page.cursor
+    return {patient: version for patient, (_, version) in latest.items()}
 
 
 @dataclass(frozen=True)
@@ -113,9 +125,10 @@ class PatientChanges:
     def nothing(self) -> bool:
         return not (self.added or self.removed or self.changed or self.never_run)
 
-    def observations(self) -> list[AssetObservation]:
+    def source_events(self) -> list[AssetMaterialization]:
+        """One runless materialization of ``source/patient_imaging`` per new or changed version."""
         return [
-            AssetObservation(
+            AssetMaterialization(
                 asset_key=SOURCE_IMAGING,
                 partition=patient,
                 tags={DATA_VERSION_TAG: DataVersion(version).value},
@@ -165,8 +178,8 @@ def sync_patients(
     changes = patient_changes(manifest, instance)
     if changes.added:
         instance.add_dynamic_partitions(PATIENTS_PARTITIONS, changes.added)
-    for observation in changes.observations():
-        instance.report_runless_asset_event(observation)
+    for event in changes.source_events():
+        instance.report_runless_asset_event(event)
     if changes.removed:
         purge(changes.removed)
         for patient in changes.removed:

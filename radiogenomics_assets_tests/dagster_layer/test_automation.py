@@ -123,25 +123,30 @@ def test_stranded_partitions_registered_without_a_run_are_requested(
     assert [r.partition_keys for r in added] == [everyone[2:]]
 
 
-def test_a_changed_patient_is_observed_and_rerun_alone(
-    store, demo_source, instance, manifest
+@pytest.mark.parametrize("recorded_as", ["materialization", "observation"])
+def test_a_changed_patient_is_recorded_and_rerun_alone(
+    store, demo_source, instance, manifest, recorded_as: str
 ) -> None:
+    """Source versions are runless materializations; a store from before recorded them as
+    observations, and the later of the two counts."""
+    from dagster import AssetMaterialization, AssetObservation
+
     _apply(_tick(store, demo_source, instance), instance)
     changed = imaged_patients(manifest)[1]
     materialized = imaged_patients(manifest)
     # Pretend every patient ran, then the source announced another version of one of them.
     for patient in materialized:
         instance.report_runless_asset_event(_materialization(patient))
-    from dagster import AssetObservation
-
+    event = AssetMaterialization if recorded_as == "materialization" else AssetObservation
     instance.report_runless_asset_event(
-        AssetObservation(SOURCE_IMAGING, partition=changed, tags={DATA_VERSION_TAG: "older"})
+        event(SOURCE_IMAGING, partition=changed, tags={DATA_VERSION_TAG: "older"})
     )
 
     result = _tick(store, demo_source, instance)
 
     assert [r.partition_key for r in result.run_requests] == [changed]
     assert [e.partition for e in result.asset_events] == [changed]
+    assert all(isinstance(e, AssetMaterialization) for e in result.asset_events)
 
 
 def _materialization(patient: str):

@@ -327,9 +327,9 @@ source_imaging = AssetSpec(
     SOURCE_IMAGING,
     group_name=SOURCE_IMAGING.path[0],
     partitions_def=patients_partitions,
-    description="A patient's CT and SEG series at the source. Not materialized here: observed, "
-    "with a digest of the patient's manifest rows as data version, so a corrected series makes "
-    "only that patient's partitions stale.",
+    description="A patient's CT and SEG series at the source. Not computed here: recorded as a "
+    "runless materialization whose data version is a digest of the patient's manifest rows, so "
+    "a corrected series makes only that patient's partitions stale.",
 )
 
 raw_assets = [clinical_labels, rnaseq_expression, imaging_manifest, nodule_segmentation, ct_series]
