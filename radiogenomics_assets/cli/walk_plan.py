@@ -10,8 +10,9 @@ so a study table reading 184 patients would never turn stale there).
 The evaluation's cursor is the memory of "since last planned". It is kept in the instance's
 key-value storage, one per phase and walk scope (``make demo MODELS=linear`` leaves the nets
 out, and must not use up their news for a later full walk), and saved only once the phase's
-runs are done, so an interrupted walk plans the same again. The first walk on an instance has
-no cursor: it sees what is missing or failed, not older changes (``REBUILD=1`` rebuilds all).
+runs are done, so an interrupted walk plans the same again. A scope's first walk starts from
+the phase's latest cursor of any scope. The first walk on an instance has no cursor at all: it
+sees what is missing or failed, not older changes (``REBUILD=1`` rebuilds everything).
 """
 
 from __future__ import annotations
@@ -65,12 +66,13 @@ class PhasePlan:
     """Per partition, in run order, what must run; and the cursor to keep once it ran."""
 
     steps: list[tuple[str | None, list[Planned]]]
-    cursor_key: str
+    cursor_keys: tuple[str, ...]
     cursor: Any = field(repr=False)
 
     def commit(self, instance: DagsterInstance) -> None:
         """Remember this evaluation: the next plan of the phase sees only what changed since."""
-        instance.run_storage.set_cursor_values({self.cursor_key: serialize_value(self.cursor)})
+        value = serialize_value(self.cursor)
+        instance.run_storage.set_cursor_values(dict.fromkeys(self.cursor_keys, value))
 
 
 def walk_definitions(defs: Definitions) -> Definitions:
@@ -105,8 +107,9 @@ class WalkPlanner:
         ``force`` plans every key on every partition (a rebuild); ``forced`` adds keys with a
         reason of the caller's (the source changed); ``leave`` drops what the walk skips.
         """
-        cursor_key = f"{CURSOR_PREFIX}/{self.scope}/{name}"
-        stored = self.instance.run_storage.get_cursor_values({cursor_key}).get(cursor_key)
+        scope_key, latest_key = (f"{CURSOR_PREFIX}/{s}/{name}" for s in (self.scope, "latest"))
+        stored = self.instance.run_storage.get_cursor_values({scope_key, latest_key})
+        stored = stored.get(scope_key) or stored.get(latest_key)
         result = evaluate_automation_conditions(
             self.defs,
             self.instance,
@@ -136,7 +139,7 @@ class WalkPlanner:
             ]
             if planned:
                 steps.append((partition, planned))
-        return PhasePlan(steps, cursor_key, result.cursor)
+        return PhasePlan(steps, (scope_key, latest_key), result.cursor)
 
     def latest_data_version(self, key: AssetKey) -> str | None:
         """The data version of ``key``'s latest materialization (None when it has none)."""

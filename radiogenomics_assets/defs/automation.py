@@ -98,9 +98,21 @@ def patients_sensor(context: SensorEvaluationContext, store: StoreResource):
     )
 
 
-def _inputs_changed(triggers: AssetSelection | None = None) -> AutomationCondition:
+def _inputs_changed(
+    triggers: AssetSelection | None = None, on_demand: bool = False
+) -> AutomationCondition:
+    """An input has a new data version, or is recomputed in the same run.
+
+    ``on_demand``: a walk's plan requests a missing input it then leaves out (a net of a linear
+    walk) again on every plan, so there only an input recomputed over an existing version counts
+    as coming; a missing input that the walk does make reaches its readers as a new data version
+    in the plan after the runs.
+    """
+    coming = AutomationCondition.will_be_requested()
+    if on_demand:
+        coming = coming & ~AutomationCondition.missing()
     changed = AutomationCondition.any_deps_match(
-        AutomationCondition.data_version_changed() | AutomationCondition.will_be_requested()
+        AutomationCondition.data_version_changed() | coming
     )
     return (changed.allow(triggers) if triggers is not None else changed).with_label(
         "an input's data version changed"
@@ -148,7 +160,7 @@ def on_changed_inputs(
     plan or left out on purpose (the nets of a linear walk). Only what is in progress now holds
     it back (:func:`_busy`).
     """
-    changed = AutomationCondition.code_version_changed() | _inputs_changed(triggers)
+    changed = AutomationCondition.code_version_changed() | _inputs_changed(triggers, on_demand)
     settled = ~_upstream_in_progress(levels, on_demand) & ~_busy(on_demand)
     if on_demand:
         wanted = (

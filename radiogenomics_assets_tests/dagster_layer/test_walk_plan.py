@@ -45,11 +45,24 @@ def total(item: dict) -> Output[str]:
     return _versioned(str(sorted(item.items())))
 
 
-def _plan(instance: DagsterInstance, assets=(item, total), *, commit: bool = True) -> dict:
-    """``{(asset, partition): reason}`` of one walk planning every asset, in one phase."""
-    planner = WalkPlanner(Definitions(assets=list(assets)), instance)
+def _plan(
+    instance: DagsterInstance,
+    assets=(item, total),
+    *,
+    commit: bool = True,
+    leave=(),
+    scope: str = "all",
+) -> dict:
+    """``{(asset, partition): reason}`` of one walk planning every asset, in one phase, and
+    leaving the assets ``leave`` names out."""
+    planner = WalkPlanner(Definitions(assets=list(assets)), instance, scope)
     keys = [a.key for a in assets]
-    plan = planner.plan("all", keys, [None, *instance.get_dynamic_partitions("items")])
+    plan = planner.plan(
+        "all",
+        keys,
+        [None, *instance.get_dynamic_partitions("items")],
+        leave=lambda key, _partition: key.to_user_string() in leave,
+    )
     if commit:
         plan.commit(instance)
     return {(p.key.to_user_string(), p.partition): p.reason for _, ps in plan.steps for p in ps}
@@ -164,3 +177,39 @@ def test_a_change_beside_an_unplanned_rerun_is_settled_for_the_rerun(instance) -
     CONTENT["a"] = "changed"
     assert materialize([item], instance=instance, partition_key="a").success
     assert _plan(instance) == {}
+
+
+@asset(code_version="1")
+def net() -> Output[str]:
+    return _versioned("weights")
+
+
+@asset(ins={"item": AssetIn()}, deps=[net], code_version="1")
+def metrics(item: dict) -> Output[str]:
+    return _versioned(str(sorted(item.items())))
+
+
+def test_a_missing_input_left_out_does_not_plan_its_readers_again(instance) -> None:
+    """A linear walk leaves the nets out: Dagster requests them on every plan (missing), which
+    must not make their readers due on every walk."""
+    assets = [item, net, metrics]
+    linear = {"leave": {"net"}, "scope": "linear"}
+    assert _plan(instance, assets, **linear) == {("metrics", None): "missing"}
+    assert materialize(assets, instance=instance, selection=[metrics]).success
+    assert _plan(instance, assets, **linear) == {}
+    assert _plan(instance, assets, **linear) == {}
+
+    assert _plan(instance, assets) == {("net", None): "missing"}
+    assert materialize(assets, instance=instance, selection=[net]).success
+    assert _plan(instance, assets) == {("metrics", None): INPUT_CHANGED}
+
+
+def test_a_scopes_first_walk_starts_from_the_latest_plan_of_any_scope(instance) -> None:
+    CONTENT["c"] = "changed"
+    assert materialize([item], instance=instance, partition_key="c").success
+    # `linear` never walked: it starts from the fixture's walk (scope `all`) and sees the change.
+    assert _plan(instance, scope="linear", commit=False) == {("total", None): INPUT_CHANGED}
+    # Left out by a linear walk, the change is still news to the scope `all`.
+    assert _plan(instance, scope="linear", leave={"total"}) == {}
+    assert _plan(instance, scope="linear", leave={"total"}) == {}
+    assert _plan(instance) == {("total", None): INPUT_CHANGED}
