@@ -195,11 +195,31 @@ def _upstream_in_progress(levels: int, on_demand: bool = False) -> AutomationCon
 
 
 def on_changed_inputs_at(cron: str, per_patient: AssetSelection) -> AutomationCondition:
-    """:func:`on_changed_inputs`, gated to the first evaluation after each ``cron`` tick."""
+    """:func:`on_changed_inputs`, gated to the first evaluation after each ``cron`` tick, and
+    held while a patient read here is still to come (:func:`_patients_to_come`)."""
     return (
         AutomationCondition.cron_tick_passed(cron).since_last_handled()
         & on_changed_inputs(per_patient)
+        & ~_patients_to_come(per_patient)
     ).with_label(f"inputs changed, at {cron}")
+
+
+def _patients_to_come(per_patient: AssetSelection) -> AutomationCondition:
+    """A patient partition read here is missing and its last run did not fail: it is queued, or
+    the sensor is about to run it (it runs every registered patient that never ran).
+
+    In progress is not enough: a tick may come between the patients' registration (in the
+    ingest run) and the sensor's runs. A study table built then misses the patient for good,
+    since the patient's features and the table's own rerun, new to one tick, are settled for
+    the rerun. A failed patient does not hold the study back.
+    """
+    return (
+        AutomationCondition.any_deps_match(
+            AutomationCondition.missing() & ~AutomationCondition.execution_failed()
+        )
+        .allow(per_patient)
+        .with_label("a patient read here is still to run")
+    )
 
 
 def with_automation(

@@ -31,7 +31,7 @@ from dagster import (
 from radiogenomics_assets.defs.assets import patient_assets
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, RAW, SOURCE_IMAGING
 from radiogenomics_assets.defs.resources.store import StoreResource
-from radiogenomics_assets.ids import validate_patient_id
+from radiogenomics_assets.sources.manifest import imaged_patients
 from radiogenomics_assets.store.database import delete_partitions, read_table
 
 #: The first per-patient asset: a registered patient without it was never run.
@@ -49,12 +49,6 @@ VERSION_COLUMNS = (
 )
 #: Dagster's tag for a data version on an asset event.
 DATA_VERSION_TAG = "dagster/data_version"
-
-
-def imaged_patients(manifest: pd.DataFrame) -> list[str]:
-    """Patients with at least one SEG series: only they can get a nodule mask."""
-    ids = manifest.loc[manifest["modality"] == "SEG", "patient_id"].unique()
-    return sorted(validate_patient_id(p, where="the imaging manifest") for p in ids)
 
 
 def patient_source_versions(manifest: pd.DataFrame) -> dict[str, str]:
@@ -194,11 +188,12 @@ def register_patients_from_store(
     store: StoreResource | None = None,
     log: Callable[[str], None] = print,
 ) -> list[str]:
-    """Sync the patients with the stored ``raw.imaging_manifest``; return the new ones."""
+    """Sync the patients with the stored ``raw.imaging_manifest``; return those to run: new
+    (the ingest run registers them), changed, or never run."""
     store = store or StoreResource()
     with store.get_connection() as conn:
         manifest = read_table(conn, RAW, "imaging_manifest")
-    return sync_patients(manifest, instance, lambda ids: purge_patients(store, ids), log).added
+    return sync_patients(manifest, instance, lambda ids: purge_patients(store, ids), log).to_run
 
 
 def purge_patients(store: StoreResource, patients: Sequence[str]) -> None:

@@ -62,3 +62,9 @@ def choose_segmentation(patient_rows: pd.DataFrame, patient_id: str) -> pd.Serie
         _count=-pd.to_numeric(segs["instance_count"], errors="coerce").fillna(0),
     ).sort_values(["_rank", "_count", "series_uid"], kind="mergesort")
     return ranked.iloc[0].drop(["_rank", "_count"])
+
+
+def imaged_patients(manifest: pd.DataFrame) -> list[str]:
+    """Patients with at least one SEG series: only they can get a nodule mask."""
+    ids = manifest.loc[manifest["modality"] == "SEG", "patient_id"].unique()
+    return sorted(validate_patient_id(p, where="the imaging manifest") for p in ids)

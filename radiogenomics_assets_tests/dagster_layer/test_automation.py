@@ -28,6 +28,7 @@ from radiogenomics_assets.defs.automation import (
     RETRAIN_CRON,
     automation_sensor,
     on_changed_inputs,
+    on_changed_inputs_at,
     patients_sensor,
 )
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, SOURCE_IMAGING
@@ -114,13 +115,16 @@ def test_stranded_partitions_registered_without_a_run_are_requested(
     store, demo_source, instance, manifest
 ) -> None:
     everyone = imaged_patients(manifest)
-    instance.add_dynamic_partitions(PATIENTS_PARTITIONS, everyone[:2])
+    # The ingest run registered every imaged patient (so no tick sees the new manifest without
+    # them); none has a run yet.
+    assert sorted(instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) == everyone
+    instance.delete_dynamic_partition(PATIENTS_PARTITIONS, everyone[0])  # and one it missed
 
     result = _tick(store, demo_source, instance)
 
     assert sorted(r.partition_key for r in result.run_requests) == everyone
     added = [r for r in result.dynamic_partitions_requests if r.partition_keys]
-    assert [r.partition_keys for r in added] == [everyone[2:]]
+    assert [r.partition_keys for r in added] == [everyone[:1]]
 
 
 @pytest.mark.parametrize("recorded_as", ["materialization", "observation"])
@@ -335,3 +339,69 @@ def test_the_evaluation_waits_for_a_patient_three_steps_upstream(levels: int) ->
         instance.report_run_canceled(run)
         assert "evaluation" not in requested()  # the tick on which it left progress
         assert "evaluation" in requested()
+
+
+@pytest.mark.parametrize("new_patient", ["to_run", "failed"])
+def test_the_study_table_waits_for_a_registered_patient_still_to_run(new_patient: str) -> None:
+    """Registered in the ingest run, a new patient is missing until the sensor's run lands: the
+    study-level table waits for it (a tick then would miss it for good), unless its run
+    failed."""
+    import datetime
+
+    from dagster import DynamicPartitionsDefinition
+
+    toy_patients = DynamicPartitionsDefinition(name="toy_patients")
+
+    @asset(partitions_def=toy_patients)
+    def features(context) -> None:
+        if context.partition_key == "broken":
+            raise ValueError("a corrupt series")
+
+    @asset(
+        deps=[features],
+        automation_condition=on_changed_inputs_at("* * * * *", AssetSelection.assets(features)),
+    )
+    def study_table() -> None:
+        return None
+
+    defs = Definitions(assets=[features, study_table])
+    start = datetime.datetime(2026, 12, 4, 4, 0, 30, tzinfo=datetime.UTC)
+    with DagsterInstance.ephemeral() as instance:
+        instance.add_dynamic_partitions("toy_patients", ["a", "b"])
+        for patient in ("a", "b"):
+            assert materialize([features], instance=instance, partition_key=patient).success
+        assert materialize(
+            [features, study_table], instance=instance, selection=[study_table]
+        ).success
+        cursor = None
+
+        def requested(minute: int) -> bool:
+            nonlocal cursor
+            result = evaluate_automation_conditions(
+                defs,
+                instance,
+                asset_selection=AssetSelection.all(),
+                evaluation_time=start + datetime.timedelta(minutes=minute),
+                cursor=cursor,
+            )
+            cursor = result.cursor
+            return result.get_num_requested(study_table.key) == 1
+
+        assert not requested(0)  # the first evaluation
+        late = "broken" if new_patient == "failed" else "c"
+        instance.add_dynamic_partitions("toy_patients", [late])
+        assert materialize([features], instance=instance, partition_key="a").success  # news
+        if new_patient == "failed":
+            failed = materialize(
+                [features], instance=instance, partition_key=late, raise_on_error=False
+            )
+            assert not failed.success
+            # A failed patient does not hold the study back (after the one tick every run that
+            # just ended holds its readers, see _busy).
+            assert not requested(1)
+            assert requested(2)
+            return
+        assert not requested(1)
+        assert not requested(2)
+        assert materialize([features], instance=instance, partition_key=late).success
+        assert requested(3)

@@ -27,7 +27,12 @@ from dagster import (
 
 from radiogenomics_assets.defs.assets.outputs import digest_of, table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
-from radiogenomics_assets.defs.names import DOWNLOAD_POOL, RAW, SOURCE_IMAGING
+from radiogenomics_assets.defs.names import (
+    DOWNLOAD_POOL,
+    PATIENTS_PARTITIONS,
+    RAW,
+    SOURCE_IMAGING,
+)
 from radiogenomics_assets.defs.partitions import patients_partitions
 from radiogenomics_assets.defs.resources.source import SourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
@@ -36,7 +41,11 @@ from radiogenomics_assets.ids import validate_patient_id
 from radiogenomics_assets.omics.geo import matrix_suffix, read_geo_matrix
 from radiogenomics_assets.sources.base import DataSource
 from radiogenomics_assets.sources.clinical_csv import read_clinical_labels
-from radiogenomics_assets.sources.manifest import choose_segmentation, validate_manifest
+from radiogenomics_assets.sources.manifest import (
+    choose_segmentation,
+    imaged_patients,
+    validate_manifest,
+)
 from radiogenomics_assets.sources.rejections import describe, rejections_frame
 from radiogenomics_assets.store.database import frame_digest
 from radiogenomics_assets.store.files import sha256_file
@@ -147,6 +156,13 @@ def imaging_manifest(
         context.log.warning(line)
     for record in listed.rejections:
         context.log.warning(f"refused: {describe(record)}")
+    # New imaged patients get their partitions in this run, before the manifest's new version is
+    # news: no automation tick can then see the new cohort without them (the patients sensor
+    # runs them; the study tables wait for them, see automation).
+    registered = set(context.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    new = [p for p in imaged_patients(manifest) if p not in registered]
+    if new:
+        context.instance.add_dynamic_partitions(PATIENTS_PARTITIONS, new)
     counts = manifest.groupby("modality")["series_uid"].count().to_dict()
     return table_output(
         manifest,
@@ -157,6 +173,7 @@ def imaging_manifest(
             "n_ct_series": int(counts.get("CT", 0)),
             "n_seg_series": int(counts.get("SEG", 0)),
             "n_refused": len(listed.rejections),
+            "n_patients_registered": len(new),
         },
     )
 
