@@ -35,6 +35,7 @@ from dagster import (
 )
 
 from radiogenomics_assets.defs.automation import for_walk
+from radiogenomics_assets.defs.registration import DATA_VERSION_TAG
 
 CURSOR_PREFIX = "radiogenomics/walk_cursor"
 #: The conditions (by label or name) that say why an asset partition is planned, first wins.
@@ -44,8 +45,6 @@ REASONS = {
     "code_version_changed": "its code version changed",
     "an input's data version changed": "an input's data version changed (or is recomputed now)",
 }
-#: Dagster records a materialization's data version under this tag.
-DATA_VERSION_TAG = "dagster/data_version"
 
 
 @dataclass(frozen=True)
