@@ -2,12 +2,14 @@
 -- model's fold partition back to the raw files. Choose the metric first:
 --   SET VARIABLE model = 'cox_ef_g_d'; SET VARIABLE fold = 'fold_4';
 --   SET VARIABLE protocol = 'paper';   -- default 'recommended'
--- A fold partition of Dagster is '<fold>|<protocol>' (fold_4|paper).
+-- A fold partition of Dagster is '<fold>|<protocol>' (fold_4|paper); a net is trained once per
+-- fold, under the recommended protocol, and both protocols report it: its walk starts from
+-- model_partition (fold_4|recommended).
 -- version_matches: whether the input version the downstream run recorded is that of the
 -- upstream materialization listed (NULL where one input spans many partitions, which Dagster
 -- records as one combined version).
 WITH RECURSIVE metric AS (
-    SELECT model, fold || '|' || protocol AS partition, c_index, model_run_id,
+    SELECT model, model_partition AS partition, c_index, model_run_id,
         model_code_version, model_data_version
     FROM evaluation.fold_metrics
     WHERE model = coalesce(getvariable('model'), 'cox_g')

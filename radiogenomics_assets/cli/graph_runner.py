@@ -35,6 +35,7 @@ from radiogenomics_assets.defs.executor import celery_broker
 from radiogenomics_assets.defs.jobs import PHASES, Phase, job_asset_keys
 from radiogenomics_assets.defs.names import (
     CV_FOLDS_PARTITIONS,
+    NET_FOLDS_PARTITIONS,
     PATIENTS_PARTITIONS,
     PHASE_TAG,
     WALK_TAG,
@@ -42,7 +43,7 @@ from radiogenomics_assets.defs.names import (
 from radiogenomics_assets.defs.partitions import fold_partition_key
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.survival.splits import fold_order
-from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 
 RunConfigs = Mapping[str, Mapping[str, Any]]
 #: Assets a walk leaves alone: their keys, or a test of (key, partition).
@@ -165,6 +166,9 @@ def _phase_partitions(phase: Phase, instance: DagsterInstance) -> Sequence[str |
     if phase.partitioned_by == "folds":
         folds = sorted(instance.get_dynamic_partitions(CV_FOLDS_PARTITIONS), key=fold_order)
         return [str(fold_partition_key(fold, p)) for fold in folds for p in PROTOCOL_NAMES]
+    if phase.partitioned_by == "net_folds":
+        folds = sorted(instance.get_dynamic_partitions(NET_FOLDS_PARTITIONS), key=fold_order)
+        return [str(fold_partition_key(fold, NET_PROTOCOL)) for fold in folds]
     return (None,)
 
 
@@ -242,6 +246,9 @@ def materialize_graph(
     with WarmPool(workers) as pool:
         for phase in PHASES:
             announce(f"== {phase.title}")
+            if not callable(skip) and set(job_asset_keys(defs, phase.job)) <= set(skip):
+                announce("  left out of this walk")
+                continue
             started = time.perf_counter()
             changed: Sequence[AssetKey] = ()
             if phase.job == "ingest_job" and not force:

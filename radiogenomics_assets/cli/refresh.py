@@ -11,46 +11,34 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Sequence
 
 from dagster import AssetKey, DagsterInstance
 
 from radiogenomics_assets.cli.graph_runner import RunOutcome, cpu_workers, materialize_graph
 from radiogenomics_assets.definitions import defs
+from radiogenomics_assets.defs.assets import net_assets
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
-from radiogenomics_assets.defs.names import MODELING
-from radiogenomics_assets.defs.partitions import fold_partition_parts
-from radiogenomics_assets.survival.registry import MODEL_REGISTRY
-from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL
-from radiogenomics_assets.survival.study_results import repeat_of
 
 REBUILD_HINT = "to rebuild everything: make demo REBUILD=1 (or make refresh REBUILD=1)"
 
 
-#: ``--models``: which model families a walk materializes, and where.
-MODEL_CHOICES = ("all", "linear", "full")
+#: ``--models``: which model families a walk materializes.
+MODEL_CHOICES = ("all", "linear")
 
 
-def skipped_models(models: str) -> Callable[[AssetKey, str | None], bool]:
-    """What a walk over ``models`` leaves alone, as ``skip(key, partition)``.
+def skipped_models(models: str) -> Collection[AssetKey]:
+    """What a walk over ``models`` leaves alone: every net for ``linear``, nothing for ``all``.
 
-    ``linear``: every net. ``all`` (the default): the nets outside the recommended protocol's
-    first repeat, since the neural grid costs minutes per fold and Table 1(b) is the paper's
-    five folds; the CoxNet models run on every protocol and repeat. ``full``: nothing.
+    ``all`` is the whole graph, exactly what the daemon keeps fresh: the CoxNet models on every
+    protocol and repeat, the nets once per fold of the first ``net_repeats`` repeats
+    (``$RADIOGENOMICS_NET_REPEATS``, default 1).
     """
     if models not in MODEL_CHOICES:
         raise ValueError(f"models must be one of {MODEL_CHOICES}, got {models!r}")
-    nets = {AssetKey([MODELING, s.name]) for s in MODEL_REGISTRY if s.estimator != "coxnet"}
-
-    def headline(partition: str | None) -> bool:
-        fold, protocol = fold_partition_parts(str(partition))
-        return protocol == HEADLINE_PROTOCOL and repeat_of(fold) == 1
-
     if models == "linear":
-        return lambda key, _partition: key in nets
-    if models == "all":
-        return lambda key, partition: key in nets and not headline(partition)
-    return lambda _key, _partition: False
+        return {key for a in net_assets for key in a.keys}
+    return set()
 
 
 def refresh(*, workers: int, rebuild: bool, models: str = "all") -> list[RunOutcome]:
@@ -85,8 +73,8 @@ def parser(description: str) -> argparse.ArgumentParser:
         choices=MODEL_CHOICES,
         default="all",
         help="linear: the CoxNet models only (Table 1(a)), leaving the neural grid for later; "
-        "all: the nets on the recommended protocol's first repeat only; full: every model on "
-        "every protocol and repeat",
+        "all: the whole graph, as the daemon keeps it (the nets on the first "
+        "$RADIOGENOMICS_NET_REPEATS repeats, default 1)",
     )
     return parsed
 

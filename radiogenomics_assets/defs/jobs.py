@@ -42,13 +42,17 @@ JOB_STAGES: dict[str, Stage] = {
     "patient_assets_job": "patients",
     "cohort_job": "cohort",
     "modeling_job": "folds",
+    "net_job": "nets",
+    "fold_metrics_job": "fold_metrics",
     "evaluation_job": "evaluation",
 }
 JOB_DESCRIPTIONS = {
     "ingest_job": "Clinical labels, RNA-seq and manifest.",
     "patient_assets_job": "One patient's SEG, CT and imaging features.",
     "cohort_job": "Outcomes, cohort filter, gene expression, study-level imaging tables.",
-    "modeling_job": "One fold: splits, every model, fold metrics.",
+    "modeling_job": "One fold under one protocol: splits and the CoxNet models.",
+    "net_job": "One fold's neural nets (trained once, for every protocol).",
+    "fold_metrics_job": "One fold under one protocol: every model's metrics.",
     "evaluation_job": "Table 1, Fig. 2 and provenance.",
 }
 
@@ -67,7 +71,8 @@ patient_assets_job = _asset_job("patient_assets_job", all_assets)
 
 def build_asset_jobs(assets: Sequence[AssetsDefinition]) -> list:
     """Every asset job over ``assets`` (the graph's, with or without the demo's oracle)."""
-    rest = [_asset_job(name, assets) for name in ("cohort_job", "modeling_job", "evaluation_job")]
+    names = ("cohort_job", "modeling_job", "net_job", "fold_metrics_job", "evaluation_job")
+    rest = [_asset_job(name, assets) for name in names]
     return [ingest_job, patient_assets_job, *rest]
 
 
@@ -81,7 +86,7 @@ def job_asset_keys(defs: Definitions, job_name: str) -> list[AssetKey]:
 class Phase:
     title: str
     job: str
-    partitioned_by: Literal["patients", "folds"] | None
+    partitioned_by: Literal["patients", "folds", "net_folds"] | None
     #: Later phases need this one: stop the demo if it fails.
     must_succeed: bool
 
@@ -90,6 +95,8 @@ PHASES = (
     Phase("Raw tables from the source", "ingest_job", None, True),
     Phase("Per-patient SEG, CT and imaging features", "patient_assets_job", "patients", False),
     Phase("Cohort and gene expression", "cohort_job", None, True),
-    Phase("Fold splits, models and fold metrics", "modeling_job", "folds", True),
+    Phase("Fold splits and CoxNet models", "modeling_job", "folds", True),
+    Phase("Neural nets, once per fold for every protocol", "net_job", "net_folds", True),
+    Phase("Fold metrics of every model", "fold_metrics_job", "folds", True),
     Phase("Table 1, Fig. 2 and provenance", "evaluation_job", None, True),
 )

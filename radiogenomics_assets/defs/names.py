@@ -16,6 +16,8 @@ PATIENTS_PARTITIONS = "patients"
 SOURCE_IMAGING = AssetKey(["source", "patient_imaging"])
 #: The dynamic partition set of cross-validation folds (every repeat's), see partitions.py.
 CV_FOLDS_PARTITIONS = "cv_folds"
+#: The folds the neural nets train on: those of the first ``net_repeats`` repeats.
+NET_FOLDS_PARTITIONS = "net_folds"
 
 # Dagster concurrency pool of the series downloads; its limit is set by instance_config.
 DOWNLOAD_POOL = "source_downloads"

@@ -12,7 +12,9 @@ does not state its feature scaling and its code is unpublished, so both standard
 a model is fitted on.
 
 A protocol is a partition dimension of every fold asset, so the two are stored next to each
-other and every result row names its protocol.
+other and every result row names its protocol. The nets are the exception: the only choice of a
+protocol that reaches them is the gene rule, so they are trained once, under
+:data:`NET_PROTOCOL`, and both protocols' tables report those same nets.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ ProtocolName = Literal["paper", "recommended"]
 PROTOCOL_NAMES: tuple[ProtocolName, ...] = get_args(ProtocolName)
 #: The protocol whose results are the headline (figures, the demo's printout).
 HEADLINE_PROTOCOL: ProtocolName = "recommended"
+#: The one protocol the neural nets are trained under (its genes); every protocol reports them.
+NET_PROTOCOL: ProtocolName = "recommended"
 
 
 class StudyProtocolError(ValueError):

@@ -20,7 +20,11 @@ from radiogenomics_assets.defs.assets.provenance import build_lineage
 from radiogenomics_assets.defs.assets.raw import raw_assets, source_imaging
 from radiogenomics_assets.defs.assets.study_tables import study_table_assets
 from radiogenomics_assets.defs.names import EVALUATION, RAW
-from radiogenomics_assets.defs.partitions import patients_partitions, study_partitions
+from radiogenomics_assets.defs.partitions import (
+    net_partitions,
+    patients_partitions,
+    study_partitions,
+)
 
 __all__ = [
     "Stage",
@@ -28,17 +32,20 @@ __all__ = [
     "cohort_level_assets",
     "evaluation_assets",
     "fold_assets",
+    "fold_metric_assets",
     "graph_assets",
     "ingest_assets",
     "model_assets",
+    "net_assets",
     "patient_assets",
     "source_imaging",
     "stage_of",
 ]
 
-#: Where an asset runs: with the source tables, per patient, on the cohort, per fold, or in
-#: the study-wide evaluation (a job and a phase of `make demo` each).
-Stage = Literal["ingest", "patients", "cohort", "folds", "evaluation"]
+#: Where an asset runs: with the source tables, per patient, on the cohort, per fold (splits
+#: and CoxNet models), per net fold, per fold again (metrics of both families), or in the
+#: study-wide evaluation (a job and a phase of `make demo` each).
+Stage = Literal["ingest", "patients", "cohort", "folds", "nets", "fold_metrics", "evaluation"]
 
 
 @cache  # built once per process: the definitions load it again for their source
@@ -64,9 +71,11 @@ def graph_assets(*, demo: bool) -> tuple[AssetsDefinition, ...]:
 def stage_of(asset: AssetsDefinition) -> Stage:
     if asset.partitions_def == patients_partitions:
         return "patients"
-    if asset.partitions_def == study_partitions:
-        return "folds"
+    if asset.partitions_def == net_partitions:
+        return "nets"
     groups = set(asset.group_names_by_key.values())
+    if asset.partitions_def == study_partitions:
+        return "fold_metrics" if groups == {EVALUATION} else "folds"
     if groups == {RAW}:
         return "ingest"
     return "evaluation" if groups == {EVALUATION} else "cohort"
@@ -82,8 +91,12 @@ def _at(stage: Stage) -> list[AssetsDefinition]:
 
 #: Assets with one partition per patient: what a new patient needs materialized.
 patient_assets = _at("patients")
-#: Assets with one partition per study protocol and cross-validation fold.
+#: The splits and CoxNet models: one partition per study protocol and cross-validation fold.
 fold_assets = _at("folds")
+#: The neural nets: one partition per fold of the first ``net_repeats`` repeats.
+net_assets = _at("nets")
+#: Each fold's metrics of every model, per study protocol.
+fold_metric_assets = _at("fold_metrics")
 ingest_assets = _at("ingest")
 evaluation_assets = _at("evaluation")
 cohort_level_assets = _at("cohort")

@@ -36,7 +36,13 @@ from radiogenomics_assets.defs.assets.outputs import table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.materializations import latest_materialization
 from radiogenomics_assets.defs.names import COHORT, EVALUATION, MODELING
-from radiogenomics_assets.defs.partitions import FOLD_PARTITION, study_partitions
+from radiogenomics_assets.defs.partitions import (
+    FOLD_PARTITION,
+    NET_FOR_EVERY_PROTOCOL,
+    fold_partition_parts,
+    net_partition_key,
+    study_partitions,
+)
 from radiogenomics_assets.defs.resources.cohort import CohortResource
 from radiogenomics_assets.defs.resources.io_manager import partition_columns
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
@@ -68,8 +74,18 @@ from radiogenomics_assets.survival.study_results import (
 )
 
 MODEL_NAMES = tuple(spec.name for spec in MODEL_REGISTRY)
+#: The models trained once per fold, for every protocol (``partitions.net_partitions``).
+NET_NAMES = frozenset(spec.name for spec in MODEL_REGISTRY if spec.estimator == "net")
 #: Every model, as a dependency only: its table is read from the store when it holds rows.
 MODEL_DEPS = [AssetDep(AssetKey([MODELING, name])) for name in MODEL_NAMES]
+#: The same for a fold partition (``fold_1|paper``): a net's ``fold_1|recommended`` serves it.
+FOLD_MODEL_DEPS = [
+    AssetDep(
+        AssetKey([MODELING, name]),
+        partition_mapping=NET_FOR_EVERY_PROTOCOL if name in NET_NAMES else None,
+    )
+    for name in MODEL_NAMES
+]
 #: Fig. 2 per family: (a)/(b) are the CoxNet curves, (c) the neural ones.
 FIGURE_PANELS = {"coxnet": "linear", "net": "neural"}
 
@@ -124,26 +140,45 @@ class NoPredictionsError(ValueError):
     """No model has stored predictions for what the evaluation was asked to cover."""
 
 
+def trained_partition(model: str, partition: str) -> str:
+    """The partition of ``model`` that study partition ``partition`` reports: a net's fold
+    under ``NET_PROTOCOL``, any other model's own."""
+    return net_partition_key(partition) if model in NET_NAMES else partition
+
+
 def stored_predictions(
     store: StoreResource, models: Sequence[str], partitions: Sequence[str] | None = None
 ) -> dict[str, pd.DataFrame]:
-    """The stored prediction rows of each of ``models`` (of ``partitions``, keys such as
-    ``fold_1|paper``) that has any."""
+    """The stored prediction rows of each of ``models`` that has any, of the study
+    ``partitions`` (keys such as ``fold_1|paper``) or of all; a net's rows stand for it under
+    every protocol, so they are repeated with each protocol's name."""
     found = {}
     with store.get_connection() as conn:
         for model in models:
             if not table_exists(conn, MODELING, model):
                 continue
+            keys = {trained_partition(model, p) for p in partitions} if partitions else None
             rows = read_table(
                 conn,
                 MODELING,
                 model,
-                partition_column=partition_columns(FOLD_PARTITION) if partitions else None,
-                partition_keys=list(partitions) if partitions else None,
+                partition_column=partition_columns(FOLD_PARTITION) if keys else None,
+                partition_keys=sorted(keys) if keys else None,
             )
+            if model in NET_NAMES:
+                rows = _for_every_protocol(rows, partitions)
             if not rows.empty:
                 found[model] = rows
     return found
+
+
+def _for_every_protocol(rows: pd.DataFrame, partitions: Sequence[str] | None) -> pd.DataFrame:
+    """A net's rows once per protocol, kept to ``partitions`` where given."""
+    every = pd.concat([rows.assign(protocol=p) for p in PROTOCOL_NAMES], ignore_index=True)
+    if not partitions:
+        return every
+    wanted = pd.MultiIndex.from_tuples([fold_partition_parts(p) for p in partitions])
+    return every[pd.MultiIndex.from_frame(every[["fold", "protocol"]]).isin(wanted)]
 
 
 def _names(models: Sequence[str]) -> str:
@@ -162,7 +197,9 @@ def _names(models: Sequence[str]) -> str:
             "Harrell's and Uno's C (one tau for every fold of the study: study_horizon), mean "
             "TD-AUC on one grid shared by every fold (the paper's times below tau), IBS where "
             "survival functions exist, and the model "
-            "materialization (run, code and data version) that produced them; models without "
+            "materialization (partition, run, code and data version) that produced them (a "
+            "net's partition is its fold's under the protocol it is trained under); models "
+            "without "
             "predictions for the fold are named in metadata (missing_models).",
         ),
         "td_auc_curves": AssetOut(
@@ -179,7 +216,7 @@ def _names(models: Sequence[str]) -> str:
         # Every fold's splits: the study's one horizon and TD-AUC grid are read from them all.
         "fold_assignment": AssetIn(key=[MODELING, "fold_assignment"]),
     },
-    deps=MODEL_DEPS,
+    deps=FOLD_MODEL_DEPS,
 )
 def fold_metrics(
     context: AssetExecutionContext,
@@ -209,8 +246,9 @@ def fold_metrics(
         metrics, curves = evaluate_stored(
             frame, usable, model=name, fold=fold, tau=horizon.tau, time_grid=horizon.grid
         )
+        model_partition = trained_partition(name, partition)
         produced_by = latest_materialization(
-            context.instance, AssetKey([MODELING, name]), partition
+            context.instance, AssetKey([MODELING, name]), model_partition
         )
         metric_frames.append(
             metrics.assign(
@@ -218,6 +256,7 @@ def fold_metrics(
                 repeat=repeat_of(fold),
                 alpha_selection=frame["alpha_selection"].iloc[0],
                 spec_version=frame["spec_version"].iloc[0],
+                model_partition=model_partition,
                 model_run_id=produced_by.run_id,
                 model_code_version=produced_by.code_version,
                 model_data_version=produced_by.data_version,

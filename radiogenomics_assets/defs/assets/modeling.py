@@ -1,10 +1,12 @@
 """Modeling assets: sticky fold assignment, fold splits, and one asset per registered model.
 
 Model assets are generated from ``survival.registry.MODEL_REGISTRY``: each depends on exactly
-the feature assets its modalities need, on ``fold_splits`` and on ``cohort/outcomes``, and is
-partitioned by study protocol and CV fold (``partitions.study_partitions``): the protocol
-(:mod:`~radiogenomics_assets.survival.study_protocol`) decides the alpha choice, the Cox late-
-fusion rule and whether imputed genes are used. Adding a spec to the registry adds an asset;
+the feature assets its modalities need, on ``fold_splits`` and on ``cohort/outcomes``. A CoxNet
+model is partitioned by study protocol and CV fold (``partitions.study_partitions``): the
+protocol (:mod:`~radiogenomics_assets.survival.study_protocol`) decides the alpha choice, the Cox
+late-fusion rule and whether imputed genes are used. A net is trained once per fold of the
+first ``net_repeats`` repeats, under ``NET_PROTOCOL`` (``partitions.net_partitions``), since
+only the gene rule of a protocol would reach it. Adding a spec to the registry adds an asset;
 nothing here changes. The fitting is dispatched on the spec's estimator (``survival.fitting``),
 so the same asset body serves CoxNet and the neural nets. Every model asset carries a WARN check
 that its test predictions are not constant.
@@ -40,10 +42,18 @@ from dagster import (
 from radiogenomics_assets.code_hash import code_digest
 from radiogenomics_assets.defs.assets.outputs import markdown_table, table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
-from radiogenomics_assets.defs.names import COHORT, CV_FOLDS_PARTITIONS, FEATURES, MODELING
+from radiogenomics_assets.defs.names import (
+    COHORT,
+    CV_FOLDS_PARTITIONS,
+    FEATURES,
+    MODELING,
+    NET_FOLDS_PARTITIONS,
+)
 from radiogenomics_assets.defs.partitions import (
     FOLD_PARTITION,
+    NET_READS_ITS_FOLD,
     fold_partition_parts,
+    net_partitions,
     study_partitions,
 )
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
@@ -97,7 +107,7 @@ FEATURE_SOURCES = {
     description="Each patient's test fold in every repeat of the cross-validation (cv_repeats, "
     "each its own seed), stratified by event and sticky: patients already assigned (same seed) "
     "keep their fold, new patients fill the emptiest fold of their stratum. Registers the fold "
-    "partitions of those repeats.",
+    "partitions of those repeats, and the nets' folds (those of the first net_repeats).",
 )
 def fold_assignment(
     context: AssetExecutionContext,
@@ -119,9 +129,16 @@ def fold_assignment(
     )
     first = assignment[assignment["repeat"] == 1]
     kept = 0 if previous is None else int(first["patient_id"].isin(previous["patient_id"]).sum())
-    added, removed = sync_cv_folds(context.instance, cv_fold_names(settings.cv_repeats))
-    if added or removed:
-        context.log.info(f"fold partitions added: {added or 'none'}; removed: {removed or 'none'}")
+    net_repeats = min(settings.net_repeats, settings.cv_repeats)
+    for partitions, repeats in (
+        (CV_FOLDS_PARTITIONS, settings.cv_repeats),
+        (NET_FOLDS_PARTITIONS, net_repeats),
+    ):
+        added, removed = sync_folds(context.instance, partitions, cv_fold_names(repeats))
+        if added or removed:
+            context.log.info(
+                f"{partitions} partitions added: {added or 'none'}; removed: {removed or 'none'}"
+            )
     counts = (
         assignment.groupby(["repeat", "test_fold"])["event"].agg(["count", "sum"]).reset_index()
     )
@@ -130,6 +147,7 @@ def fold_assignment(
         metadata={
             "seed": settings.seed,
             "cv_repeats": settings.cv_repeats,
+            "net_repeats": net_repeats,
             "n_patients": len(first),
             "n_kept_from_previous": kept,
             "n_newly_assigned": len(first) - kept,
@@ -140,15 +158,18 @@ def fold_assignment(
     )
 
 
-def sync_cv_folds(instance: DagsterInstance, names: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Make the fold partitions exactly ``names``; return the keys added and removed."""
-    present = set(instance.get_dynamic_partitions(CV_FOLDS_PARTITIONS))
+def sync_folds(
+    instance: DagsterInstance, partitions: str, names: Sequence[str]
+) -> tuple[list[str], list[str]]:
+    """Make the dynamic fold partitions ``partitions`` exactly ``names``; return the keys added
+    and removed."""
+    present = set(instance.get_dynamic_partitions(partitions))
     added = [name for name in names if name not in present]
     removed = sorted(present - set(names), key=fold_order)
     if added:
-        instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, added)
+        instance.add_dynamic_partitions(partitions, added)
     for name in removed:
-        instance.delete_dynamic_partition(CV_FOLDS_PARTITIONS, name)
+        instance.delete_dynamic_partition(partitions, name)
     return added, removed
 
 
@@ -293,8 +314,11 @@ def offered_fits(
 
 def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     """The fold-partitioned asset of one registered model."""
+    net = spec.estimator == "net"
     ins = {
-        "fold_splits": AssetIn(key=[MODELING, "fold_splits"]),
+        "fold_splits": AssetIn(
+            key=[MODELING, "fold_splits"], partition_mapping=NET_READS_ITS_FOLD if net else None
+        ),
         "outcomes": AssetIn(key=[COHORT, "outcomes"]),
     }
     for modality in spec.modalities:
@@ -364,7 +388,7 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
         name=spec.name,
         key_prefix=MODELING,
         group_name=MODELING,
-        partitions_def=study_partitions,
+        partitions_def=net_partitions if net else study_partitions,
         code_version=model_code_version(model_asset, spec),
         ins=ins,
         deps=[AssetKey([MODELING, member.name]) for member in members.values()],

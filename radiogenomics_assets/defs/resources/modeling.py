@@ -83,18 +83,27 @@ class ModelingSettings(ConfigurableResource):
         description="repeats of the stratified 5-fold split, each with its own seed (repeat 1 "
         "is the paper's layout); 3 fits the demo's time, use 10 or more for a real study",
     )
+    net_repeats: int = Field(
+        default=1,
+        ge=1,
+        description="repeats of the cross-validation the neural nets are trained on, the first "
+        "ones (at most cv_repeats): the nets cost minutes per fold, and Table 1(b) is the paper's "
+        "five folds of repeat 1; the CoxNet models run on every repeat",
+    )
     net: NetTrainingSettings = Field(
         default_factory=NetTrainingSettings, description="training protocol of the neural models"
     )
 
 
 CV_REPEATS_ENV = "RADIOGENOMICS_CV_REPEATS"
+NET_REPEATS_ENV = "RADIOGENOMICS_NET_REPEATS"
 ALPHA_SELECTION_ENV = "RADIOGENOMICS_ALPHA_SELECTION"
 
 
 def modeling_from_environment() -> ModelingSettings:
-    """The default settings, with ``$RADIOGENOMICS_CV_REPEATS`` (an integer >= 1) and
-    ``$RADIOGENOMICS_ALPHA_SELECTION`` (``paper``, ``validation`` or ``inner_cv``) where set.
+    """The default settings, with ``$RADIOGENOMICS_CV_REPEATS`` and
+    ``$RADIOGENOMICS_NET_REPEATS`` (integers >= 1) and ``$RADIOGENOMICS_ALPHA_SELECTION``
+    (``paper``, ``validation`` or ``inner_cv``) where set.
 
     Processes that rebuild the code location on their own (Celery workers) must get the
     settings of the process that planned the run, and the environment is what they share.
@@ -104,7 +113,11 @@ def modeling_from_environment() -> ModelingSettings:
     """
     import os
 
-    names = {"cv_repeats": CV_REPEATS_ENV, "alpha_selection": ALPHA_SELECTION_ENV}
+    names = {
+        "cv_repeats": CV_REPEATS_ENV,
+        "net_repeats": NET_REPEATS_ENV,
+        "alpha_selection": ALPHA_SELECTION_ENV,
+    }
     values = {f: os.environ[v].strip() for f, v in names.items() if os.environ.get(v, "").strip()}
     try:
         return ModelingSettings(**values)
