@@ -69,7 +69,7 @@ def _fold_mappings() -> tuple[MultiPartitionMapping, MultiPartitionMapping]:
         same_fold = DimensionPartitionMapping("fold", IdentityPartitionMapping())
         own_protocol = DimensionPartitionMapping("protocol", IdentityPartitionMapping())
         net_protocol = DimensionPartitionMapping(
-            "protocol", StaticPartitionMapping(dict.fromkeys(PROTOCOL_NAMES, NET_PROTOCOL))
+            "protocol", StaticPartitionMapping({NET_PROTOCOL: list(PROTOCOL_NAMES)})
         )
         return (
             MultiPartitionMapping({"fold": same_fold, "protocol": own_protocol}),

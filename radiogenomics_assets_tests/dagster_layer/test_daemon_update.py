@@ -1,7 +1,8 @@
 """The unattended update: a real `dagster-daemon` (sensors and declarative automation on) takes
 a walked store through two new study patients, and every affected asset is materialized exactly
-once: the new patients' partitions, the cohort, every fold partition of every model (the nets
-included), the evaluation; nothing else, and no old patient again.
+once: the new patients' partitions, the cohort, every fold partition of every CoxNet model under
+both protocols, every net once per fold, the fold metrics, the evaluation; nothing else, no old
+patient again, and exactly the model partitions the walk made (one scope).
 
 Its own walked store (``walked_graph``), so that under pytest-xdist it runs beside
 ``test_full_graph``: most of its wall time is the daemon's ticks, not work.
@@ -28,6 +29,7 @@ from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
+    NET_PARTITIONS,
     SMALL_NET_FIELDS,
     Graph,
     grown_size,
@@ -251,7 +253,9 @@ def _groups() -> dict[str, list]:
         cohort_level_assets,
         evaluation_assets,
         fold_assets,
+        fold_metric_assets,
         ingest_assets,
+        net_assets,
         patient_assets,
     )
 
@@ -260,6 +264,8 @@ def _groups() -> dict[str, list]:
         "patients": patient_assets,
         "cohort": cohort_level_assets,
         "folds": fold_assets,
+        "nets": net_assets,
+        "fold_metrics": fold_metric_assets,
         "evaluation": evaluation_assets,
     }
 
@@ -311,13 +317,44 @@ def test_exactly_the_assets_downstream_of_the_new_patients_are_materialized(
         ),
         *(
             (k.to_user_string(), p)
-            for a in groups["folds"]
+            for a in [*groups["folds"], *groups["fold_metrics"]]
             for k in a.keys
             for p in FOLD_PARTITIONS
         ),
+        # A net once per fold, for both protocols: never trained twice on the same inputs.
+        *((k.to_user_string(), p) for a in groups["nets"] for k in a.keys for p in NET_PARTITIONS),
         *((k.to_user_string(), None) for a in groups["evaluation"] for k in a.keys),
     }
     assert {(key, p) for (_, key, p) in update.counts} == expected
+
+
+def test_the_daemon_keeps_fresh_exactly_what_the_walk_materialized(update: Update) -> None:
+    """One scope: the model partitions the daemon retrained are those `make demo`'s walk made
+    (every partition of the graph), and the graph holds none that neither materializes."""
+    instance = update.graph.instance
+    model_stages = ("folds", "nets", "fold_metrics")
+    walked = {
+        (key.to_user_string(), record.partition_key)
+        for group, assets in _groups().items()
+        if group in model_stages
+        for key in (k for a in assets for k in a.keys)
+        for record in instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=key, before_storage_id=update.before), limit=1000
+        ).records
+    }
+    retrained = {(key, p) for (g, key, p) in update.counts if g in model_stages}
+    assert retrained == walked
+    graph = update.graph.defs.resolve_asset_graph()
+    every = {
+        (key.to_user_string(), partition)
+        for group, assets in _groups().items()
+        if group in model_stages
+        for key in (k for a in assets for k in a.keys)
+        for partition in graph.get(key).partitions_def.get_partition_keys(
+            dynamic_partitions_store=instance
+        )
+    }
+    assert every == walked
 
 
 def test_the_models_are_tested_on_every_study_patient_of_the_grown_cohort(update: Update) -> None:

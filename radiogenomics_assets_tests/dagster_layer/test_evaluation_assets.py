@@ -19,7 +19,11 @@ from sksurv.metrics import concordance_index_censored
 
 from radiogenomics_assets.defs.assets import all_assets
 from radiogenomics_assets.defs.assets.evaluation import horizon_and_grid
-from radiogenomics_assets.defs.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.names import (
+    CV_FOLDS_PARTITIONS,
+    NET_FOLDS_PARTITIONS,
+    PATIENTS_PARTITIONS,
+)
 from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
@@ -29,7 +33,7 @@ from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold
-from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.dagster_layer.test_model_assets import (
     SMALL_NETS,
@@ -39,16 +43,15 @@ from radiogenomics_assets_tests.survival.synthetic import planted_cohort
 
 SEED = 1
 REPEAT_2 = tuple(cv_fold_name(2, n) for n in range(1, 6))
-#: Per protocol, the folds each model is trained on.
-TRAINED = {
-    "recommended": {
-        "cox_g": FOLD_NAMES + REPEAT_2,
-        "cox_p": FOLD_NAMES,
-        "cox_lf_g_p": FOLD_NAMES,
-        "mlp_g": ("fold_1",),
-    },
+#: Per protocol, the folds each CoxNet model is trained on.
+COXNET = {
+    "recommended": {"cox_g": FOLD_NAMES + REPEAT_2, "cox_p": FOLD_NAMES, "cox_lf_g_p": FOLD_NAMES},
     "paper": {"cox_g": FOLD_NAMES},
 }
+#: The folds each net is trained on, once, under NET_PROTOCOL.
+NETS = {"mlp_g": ("fold_1",)}
+#: Per protocol, the folds each model is reported on: a net under every protocol.
+TRAINED = {protocol: {**models, **NETS} for protocol, models in COXNET.items()}
 FOLD_METRICS = ["evaluation/fold_metrics", "evaluation/td_auc_curves"]
 TABLES = [
     "modeling/model_registry",
@@ -106,17 +109,22 @@ class Evaluated:
             PATIENTS_PARTITIONS, cohort.outcomes["patient_id"].tolist()
         )
         self.instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, list(folds))
+        self.instance.add_dynamic_partitions(NET_FOLDS_PARTITIONS, ["fold_1"])
+        for net, on in NETS.items():
+            for fold in on:
+                key = fold_partition_key(fold, NET_PROTOCOL)
+                assert _run(self.store, self.instance, [f"modeling/{net}"], key).success
         self.fold_runs = {}
         for protocol, trained in TRAINED.items():
             for fold in folds:
-                models = [f"modeling/{m}" for m, on in trained.items() if fold in on]
-                if not models:
-                    continue
+                models = [f"modeling/{m}" for m, on in COXNET[protocol].items() if fold in on]
                 key = fold_partition_key(fold, protocol)
-                assert _run(self.store, self.instance, models, key).success
-                self.fold_runs[(fold, protocol)] = _run(
-                    self.store, self.instance, FOLD_METRICS, key
-                )
+                if models:
+                    assert _run(self.store, self.instance, models, key).success
+                if any(fold in on for on in trained.values()):
+                    self.fold_runs[(fold, protocol)] = _run(
+                        self.store, self.instance, FOLD_METRICS, key
+                    )
         self.tables = _run(self.store, self.instance, TABLES)
 
     def query(self, sql: str) -> pd.DataFrame:
@@ -161,6 +169,27 @@ def test_fold_metrics_cover_the_trained_models_and_name_the_others(evaluated) ->
         assert missing == [s.name for s in MODEL_REGISTRY if s.name not in trained]
 
 
+def test_a_net_trained_once_is_reported_under_every_protocol_from_its_one_partition(
+    evaluated,
+) -> None:
+    rows = evaluated.query(
+        "SELECT protocol, split, c_index, model_partition, model_run_id "
+        "FROM evaluation.fold_metrics WHERE model = 'mlp_g'"
+    )
+    assert set(rows["protocol"]) == set(PROTOCOL_NAMES)
+    assert set(rows["model_partition"]) == {str(fold_partition_key("fold_1", NET_PROTOCOL))}
+    assert rows["model_run_id"].nunique() == 1
+    c_index = rows.pivot(index="split", columns="protocol", values="c_index")
+    assert c_index.nunique(axis=1).eq(1).all()
+    cox = evaluated.query(
+        "SELECT DISTINCT protocol, model_partition FROM evaluation.fold_metrics "
+        "WHERE model = 'cox_g' AND fold = 'fold_1'"
+    )
+    assert sorted(cox["model_partition"]) == sorted(
+        str(fold_partition_key("fold_1", p)) for p in PROTOCOL_NAMES
+    )
+
+
 def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(evaluated) -> None:
     assert evaluated.tables.success
     table = evaluated.query("SELECT * FROM evaluation.results_table ORDER BY protocol")
@@ -171,13 +200,13 @@ def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(
         ("recommended", "cox_lf_g_p"),
     ]
     meta = evaluated.metadata(evaluated.tables, "evaluation/results_table")
-    assert meta["incomplete_models"] == "recommended: mlp_g"
+    assert meta["incomplete_models"] == "paper: mlp_g; recommended: mlp_g"
     trained = {m for models in TRAINED.values() for m in models}
     assert meta["absent_models"].split(", ") == [
         s.name for s in MODEL_REGISTRY if s.name not in trained
     ]
     assert "G" in meta["table_1a_paper"] and "G" in meta["table_1a_recommended"]
-    assert "table_1b_recommended" not in meta
+    assert "table_1b_recommended" not in meta and "table_1b_paper" not in meta
     assert "held fixed" in meta["ci"]
     test = evaluated.query(
         "SELECT protocol, fold, c_index FROM evaluation.fold_metrics "
@@ -255,11 +284,12 @@ def test_a_fold_c_index_is_harrells_c_of_the_stored_predictions(evaluated) -> No
 def test_figures_are_drawn_for_the_models_there_are(evaluated) -> None:
     figures = evaluated.query("SELECT protocol, fold, panel FROM evaluation.td_auc_figures")
     drawn = set(map(tuple, figures.to_numpy()))
+    # The net is trained once and drawn under both protocols.
     assert drawn == {(p, f, "linear") for p in PROTOCOL_NAMES for f in FOLD_NAMES} | {
-        ("recommended", "fold_1", "neural")
+        (p, "fold_1", "neural") for p in PROTOCOL_NAMES
     }
     meta = evaluated.metadata(evaluated.tables, "evaluation/td_auc_figures")
-    assert meta["skipped_panels"] == "neural (paper)"
+    assert meta["skipped_panels"] == "none"
     assert meta["time_axis"] == "Days after CT" and meta["oracle_drawn"] is False
     assert "mlp_g" not in meta["absent_models"] and "cox_d" in meta["absent_models"]
 

@@ -18,15 +18,16 @@ from dagster import AssetKey, AssetRecordsFilter
 from radiogenomics_assets.cli.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.cli.refresh import skipped_models
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.defs.jobs import PHASES
+from radiogenomics_assets.defs.jobs import PHASES, job_asset_keys
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, WALK_TAG
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
-from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
 from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
+    NET_PARTITIONS,
     RUN_CONFIGS,
     Graph,
     grown_size,
@@ -52,6 +53,8 @@ def test_every_phase_succeeds(graph: Graph) -> None:
         "patient_assets_job",
         "cohort_job",
         "modeling_job",
+        "net_job",
+        "fold_metrics_job",
         "evaluation_job",
     }
     # One walk: every run carries its id (what `make profile` selects by).
@@ -64,27 +67,16 @@ def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:
     outcomes = materialize_graph(graph.defs, graph.instance, announce=lines.append)
 
     assert outcomes == []
-    assert sum(line.startswith("  nothing missing or stale") for line in lines) == 5
+    assert sum(line.startswith("  nothing missing or stale") for line in lines) == len(PHASES)
 
 
-def test_a_linear_walk_plans_no_net(graph: Graph) -> None:
-    modeling = next(phase for phase in PHASES if phase.job == "modeling_job")
-    skip = skipped_models("linear")
-    planned = {
-        item.key.path[-1]
-        for _, items in plan_phase(
-            graph.defs, graph.instance, modeling, force=True, skip=skip
-        ).steps
-        for item in items
-    }
-    everything = {
-        item.key.path[-1]
-        for _, items in plan_phase(graph.defs, graph.instance, modeling, force=True).steps
-        for item in items
-    }
-    nets = {spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"}
-    assert nets <= everything and not nets & planned
-    assert planned == everything - nets
+def test_a_linear_walk_leaves_out_exactly_the_net_phase(graph: Graph) -> None:
+    nets = {AssetKey(["modeling", s.name]) for s in MODEL_REGISTRY if s.estimator == "net"}
+    assert set(job_asset_keys(graph.defs, "net_job")) == nets == set(skipped_models("linear"))
+    lines: list[str] = []
+    assert materialize_graph(graph.defs, graph.instance, announce=lines.append, skip=nets) == []
+    net_phase = next(p.title for p in PHASES if p.job == "net_job")
+    assert lines[lines.index(f"== {net_phase}") + 1] == "  left out of this walk"
 
 
 def test_results_table_has_every_model_and_the_oracle_its_own_row(graph: Graph) -> None:
@@ -115,9 +107,20 @@ def test_results_table_has_every_model_and_the_oracle_its_own_row(graph: Graph) 
 
 
 def test_fold_metrics_cover_every_model_fold_and_split(graph: Graph) -> None:
-    metrics = graph.query("SELECT protocol, model, fold, split FROM evaluation.fold_metrics")
+    metrics = graph.query(
+        "SELECT protocol, model, fold, split, model_partition FROM evaluation.fold_metrics"
+    )
     assert len(metrics) == len(MODEL_REGISTRY) * 5 * 2 * len(PROTOCOL_NAMES)
-    assert not metrics.duplicated().any()
+    assert not metrics.drop(columns="model_partition").duplicated().any()
+    # A net is trained once per fold: both protocols report its recommended partition.
+    nets = {s.name for s in MODEL_REGISTRY if s.estimator == "net"}
+    trained = metrics["model_partition"].str.split("|").str[1]
+    assert set(trained[metrics["model"].isin(nets)]) == {NET_PROTOCOL}
+    coxnet = ~metrics["model"].isin(nets)
+    assert (trained[coxnet] == metrics.loc[coxnet, "protocol"]).all()
+    for key in job_asset_keys(graph.defs, "net_job"):
+        records = graph.instance.fetch_materializations(key, limit=100).records
+        assert sorted(r.partition_key for r in records) == sorted(NET_PARTITIONS)
 
 
 def test_each_patient_is_a_test_patient_in_exactly_one_fold(graph: Graph) -> None:
@@ -244,8 +247,13 @@ def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph, model: st
 def test_rerunning_a_fold_gives_identical_metrics(graph: Graph) -> None:
     where = "WHERE fold = 'fold_2' AND protocol = 'paper'"
     before = graph.query(f"SELECT * FROM evaluation.fold_metrics {where}")
-    outcome = execute(graph.defs, graph.instance, "modeling_job", "fold_2|paper")
-    assert outcome.success, outcome.error
+    for job, partition in (
+        ("modeling_job", "fold_2|paper"),
+        ("net_job", f"fold_2|{NET_PROTOCOL}"),
+        ("fold_metrics_job", "fold_2|paper"),
+    ):
+        outcome = execute(graph.defs, graph.instance, job, partition)
+        assert outcome.success, outcome.error
     after = graph.query(f"SELECT * FROM evaluation.fold_metrics {where}")
     columns = ["model", "split", "c_index", "c_index_uno", "mean_auc", "ibs", "model_data_version"]
     key = ["model", "split"]
@@ -281,7 +289,7 @@ def _runs(outcomes) -> list[tuple[str, str | None]]:
     return sorted((o.job, o.partition) for o in outcomes)
 
 
-FOLD_RUNS = [("modeling_job", partition) for partition in FOLD_PARTITIONS]
+FOLD_RUNS = [(job, p) for job in ("modeling_job", "fold_metrics_job") for p in FOLD_PARTITIONS]
 
 
 def _with_spec(spec):
@@ -372,7 +380,7 @@ def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified
         ).records
         assert len(records) == 1, patient
     assert patients_tested(graph) == included(graph, n)
-    # The nets it left out are requested on every plan (missing): nothing reads that as news.
+    # The nets it left out stay as they were: nothing reads that as news.
     assert _refresh(graph, grown, "linear") == []
 
 

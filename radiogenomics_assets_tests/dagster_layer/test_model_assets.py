@@ -15,7 +15,11 @@ import torch
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from radiogenomics_assets.defs.assets import all_assets
-from radiogenomics_assets.defs.names import CV_FOLDS_PARTITIONS, PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.names import (
+    CV_FOLDS_PARTITIONS,
+    NET_FOLDS_PARTITIONS,
+    PATIENTS_PARTITIONS,
+)
 from radiogenomics_assets.defs.partitions import fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
@@ -99,6 +103,7 @@ def _materialize(
     instance = DagsterInstance.ephemeral()
     instance.add_dynamic_partitions(PATIENTS_PARTITIONS, cohort_ids)
     instance.add_dynamic_partitions(CV_FOLDS_PARTITIONS, ["fold_1"])
+    instance.add_dynamic_partitions(NET_FOLDS_PARTITIONS, ["fold_1"])
     return materialize(
         all_assets,
         selection=[AssetKey(["modeling", name]) for name in names],
@@ -117,10 +122,12 @@ def _materialize(
 def test_a_net_and_a_coxnet_materialize_through_the_same_asset_body(features_store) -> None:
     cohort = planted_cohort()
     ids = cohort.outcomes["patient_id"].tolist()
-    result = _materialize(features_store, ["mlp_g", "cox_g", "mfh_g_d"], ids)
-    assert result.success
-    for name, estimator in (("mlp_g", "net"), ("cox_g", "coxnet")):
-        event = result.asset_materializations_for_node(f"modeling__{name}")[0]
+    # A net and a CoxNet are partitioned apart (a net once per fold, for every protocol): two runs.
+    result = _materialize(features_store, ["mlp_g", "mfh_g_d"], ids)
+    coxnet = _materialize(features_store, ["cox_g"], ids)
+    assert result.success and coxnet.success
+    for name, estimator, run in (("mlp_g", "net", result), ("cox_g", "coxnet", coxnet)):
+        event = run.asset_materializations_for_node(f"modeling__{name}")[0]
         metadata = {key: value.value for key, value in event.metadata.items()}
         stored = features_store.files.path(*Path(metadata["model_file"]).parts)
         # One file contract for both families: the header, not the suffix, names the family.

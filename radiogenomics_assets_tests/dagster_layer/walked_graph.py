@@ -19,7 +19,7 @@ from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo.plan import plan_cohort
-from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 
 DEMO = WALK_DEMO
@@ -40,6 +40,8 @@ RUN_CONFIGS = {
     }
 }
 FOLD_PARTITIONS = [str(fold_partition_key(f, p)) for f in FOLD_NAMES for p in PROTOCOL_NAMES]
+#: The nets' partitions: the same five folds, once, under the protocol they are trained under.
+NET_PARTITIONS = [str(fold_partition_key(f, NET_PROTOCOL)) for f in FOLD_NAMES]
 
 
 class Graph:
