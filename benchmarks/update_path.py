@@ -8,10 +8,10 @@ Runs, in a fresh store (a temporary folder unless ``--home``), the same commands
 
 and prints, per command and phase, the wall time and the runs and asset partitions launched,
 read from the commands' own output. The feature stage is the source tables and the per-patient
-runs; the model stage is cohort, folds and evaluation. Usage::
+runs; the model stage is cohort, folds, nets, fold metrics and evaluation. Usage::
 
     .venv/bin/python benchmarks/update_path.py [--patients 200] [--grow 5] [--home DIR]
-        [--models linear|all|full]
+        [--models linear|all]
 
 ``--models`` is passed to every command (as `make demo MODELS=...`); unset, their default.
 """
@@ -27,13 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-PHASE_TITLES = {
-    "Raw tables from the source": "feature",
-    "Per-patient SEG, CT and imaging features": "feature",
-    "Cohort and gene expression": "model",
-    "Fold splits, models and fold metrics": "model",
-    "Table 1, Fig. 2 and provenance": "model",
-}
+from radiogenomics_assets.defs.jobs import PHASES
+
+FEATURE_JOBS = ("ingest_job", "patient_assets_job")
+PHASE_TITLES = {p.title: "feature" if p.job in FEATURE_JOBS else "model" for p in PHASES}
 PHASE_DONE = re.compile(r"^  phase: (\d+) runs, (\d+) asset partitions planned, ([\d.]+) s$")
 NOTHING = re.compile(r"^  nothing missing or stale \(checked in ([\d.]+) s\)$")
 
@@ -92,7 +89,7 @@ def main() -> int:
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--grow", type=int, default=5)
     parser.add_argument("--home", type=Path, default=None)
-    parser.add_argument("--models", choices=("linear", "all", "full"), default=None)
+    parser.add_argument("--models", choices=("linear", "all"), default=None)
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="update-path-"))
     env = {

@@ -1,13 +1,13 @@
 """Materialize what is missing or stale in the asset graph, phase by phase (`make demo`,
 `make refresh` and the slow tests).
 
-The phases follow ``jobs.PHASES``: source tables, patient sync and per-patient runs, cohort, one
-run per fold, evaluation. Before each phase Dagster's automation conditions, the daemon's own
-in their on-demand form, say what must run (``walk_plan``), after the previous phase has run,
-so a rerun that produced the same content recomputes nothing below it. The source itself is
-compared with the raw tables without a run: an unchanged store launches no run at all. A
-failed patient partition is reported and the cohort goes on without it; a failed phase that
-later phases need stops the walk.
+The phases follow ``jobs.PHASES``: source tables, patient sync and per-patient runs, cohort, one run
+per fold (splits and CoxNet models), one per net fold, one per fold (metrics), evaluation. Before
+each phase Dagster's automation conditions, the daemon's own in their on-demand form, say what must
+run (``walk_plan``), after the previous phase has run, so a rerun that produced the same content
+recomputes nothing below it. The source itself is compared with the raw tables without a run: an
+unchanged store launches no run at all. A failed patient partition is reported and the cohort goes
+on without it; a failed phase that later phases need stops the walk.
 
 Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) and
 ``radiogenomics/phase`` (the phase's title), by which ``make profile`` finds the latest walk.
@@ -227,13 +227,13 @@ def materialize_graph(
 ) -> list[RunOutcome]:
     """Walk the phases, materializing what is missing or stale; return every run's outcome.
 
-    ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in
-    worker processes, which load the code location's own ``definitions.defs`` and
-    ``DagsterInstance.get()`` (``$DAGSTER_HOME``); use it only with those. ``run_configs``
-    maps a job name to its run config. ``skip`` names assets to leave alone, or is a
-    ``skip(key, partition)`` test (the neural grid of a linear-only demo, or outside the
-    headline partitions); whatever reads them runs on what is there. ``scope`` names that
-    choice: walks of one scope share the memory of what they planned (``walk_plan``).
+    ``force`` rebuilds everything. ``workers > 1`` runs the patient and fold partitions in worker
+    processes, which load the code location's own ``definitions.defs`` and ``DagsterInstance.get()``
+    (``$DAGSTER_HOME``); use it only with those. ``run_configs`` maps a job name to its run config.
+    ``skip`` names assets to leave alone, or is a ``skip(key, partition)`` test (the neural grid of
+    a linear-only demo: a phase whose assets are all named is left out whole); whatever reads them
+    runs on what is there. ``scope`` names that choice: walks of one scope share the memory of what
+    they planned (``walk_plan``).
 
     With ``$RADIOGENOMICS_CELERY_BROKER`` set, every run's steps go to Celery workers instead
     (``celery_runs``; ``workers`` is then unused): the runs are rebuilt from the environment,

@@ -103,10 +103,10 @@ def _inputs_changed(
 ) -> AutomationCondition:
     """An input has a new data version, or is recomputed in the same run.
 
-    ``on_demand``: a walk's plan requests a missing input it then leaves out (a net of a linear
-    walk) again on every plan, so there only an input recomputed over an existing version counts
-    as coming; a missing input that the walk does make reaches its readers as a new data version
-    in the plan after the runs.
+    ``on_demand``: a walk's plan requests a missing input it then leaves out (a model a walk's
+    ``skip`` names) again on every plan, so there only an input recomputed over an existing version
+    counts as coming; a missing input that the walk does make reaches its readers as a new data
+    version in the plan after the runs.
     """
     coming = AutomationCondition.will_be_requested()
     if on_demand:
@@ -154,11 +154,11 @@ def on_changed_inputs(
     ``triggers`` limits which inputs' changes count (all by default); ``levels`` is how far
     upstream an asset in progress holds it back (:func:`_upstream_in_progress`).
 
-    ``on_demand``: the variant a walk (`make demo`, `make refresh`) evaluates when a user asks
-    for a run now. What is missing, or whose last run failed, runs whatever an earlier
-    evaluation saw; a missing input does not hold an asset back, since it is in the same walk's
-    plan or left out on purpose (the nets of a linear walk). Only what is in progress now holds
-    it back (:func:`_busy`).
+    ``on_demand``: the variant a walk (`make demo`, `make refresh`) evaluates when a user asks for a
+    run now. What is missing, or whose last run failed, runs whatever an earlier evaluation saw; a
+    missing input does not hold an asset back, since it is in the same walk's plan or left out on
+    purpose (the nets of a linear walk, a walk's ``skip``). Only what is in progress now holds it
+    back (:func:`_busy`).
     """
     changed = AutomationCondition.code_version_changed() | _inputs_changed(triggers, on_demand)
     settled = ~_upstream_in_progress(levels, on_demand) & ~_busy(on_demand)

@@ -8,7 +8,8 @@ executor and the runs stay as they are (in-process and multiprocess).
 
 A worker rebuilds the job from its own environment, so it needs the variables the definitions
 read (``RADIOGENOMICS_HOME`` or the store's, ``RADIOGENOMICS_SOURCE`` and its settings such as
-``RADIOGENOMICS_DEMO_CONFIG``, ``RADIOGENOMICS_CV_REPEATS``, ``RADIOGENOMICS_ALPHA_SELECTION``),
+``RADIOGENOMICS_DEMO_CONFIG``, ``RADIOGENOMICS_CV_REPEATS``, ``RADIOGENOMICS_NET_REPEATS``,
+``RADIOGENOMICS_ALPHA_SELECTION``),
 ``RADIOGENOMICS_POSTGRES_URL`` for the instance, and this one; ``DAGSTER_HOME`` it does not
 need (the instance comes with each task).
 """

@@ -342,3 +342,35 @@ def test_a_cohort_without_a_common_horizon_falls_back_to_each_folds_own_and_says
     horizon = horizon_and_grid(outcomes, splits)
     assert horizon.tau is None and "no event before the horizon" in horizon.note
     assert horizon.describe().startswith("per fold (training maximum)")
+
+
+def test_a_nets_rows_outside_net_folds_are_not_evaluated(evaluated) -> None:
+    """Rows a net left behind in a fold no longer among ``net_folds`` (``net_repeats`` lowered),
+    and rows under another protocol (a store from before the nets' own partitions), are not the
+    net's now. Last in the module: it adds rows to the shared store."""
+    with evaluated.store.get_connection() as conn:
+        conn.execute(
+            "INSERT INTO modeling.mlp_g SELECT * REPLACE ('fold_2' AS fold) FROM modeling.mlp_g"
+        )
+        conn.execute(
+            "INSERT INTO modeling.mlp_g SELECT * REPLACE ('paper' AS protocol) FROM modeling.mlp_g "
+            "WHERE fold = 'fold_1'"
+        )
+    for protocol in PROTOCOL_NAMES:
+        result = _run(
+            evaluated.store,
+            evaluated.instance,
+            FOLD_METRICS,
+            fold_partition_key("fold_2", protocol),
+        )
+        assert "mlp_g" in evaluated.metadata(result, "evaluation/fold_metrics")["missing_models"]
+    result = _run(
+        evaluated.store, evaluated.instance, FOLD_METRICS, fold_partition_key("fold_1", "paper")
+    )
+    assert result.success
+    rows = evaluated.query(
+        "SELECT protocol, n_patients, c_index FROM evaluation.fold_metrics "
+        "WHERE model = 'mlp_g' AND fold = 'fold_1' AND split = 'test'"
+    ).set_index("protocol")
+    assert len(rows) == 2  # once per protocol, each from the net's own rows only
+    assert rows.loc["paper"].tolist() == rows.loc["recommended"].tolist()

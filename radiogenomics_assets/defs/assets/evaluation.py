@@ -35,7 +35,7 @@ from radiogenomics_assets.defs.assets.modeling import partition_parts
 from radiogenomics_assets.defs.assets.outputs import table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.materializations import latest_materialization
-from radiogenomics_assets.defs.names import COHORT, EVALUATION, MODELING
+from radiogenomics_assets.defs.names import COHORT, EVALUATION, MODELING, NET_FOLDS_PARTITIONS
 from radiogenomics_assets.defs.partitions import (
     FOLD_PARTITION,
     NET_FOR_EVERY_PROTOCOL,
@@ -64,7 +64,7 @@ from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.results import ORACLE_MODEL
 from radiogenomics_assets.survival.splits import cv_fold_names, fold_order, split_cv_fold
 from radiogenomics_assets.survival.stored import evaluate_stored
-from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
+from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 from radiogenomics_assets.survival.study_results import (
     CI_CONDITION,
     repeat_of,
@@ -173,7 +173,9 @@ def stored_predictions(
 
 
 def _for_every_protocol(rows: pd.DataFrame, partitions: Sequence[str] | None) -> pd.DataFrame:
-    """A net's rows once per protocol, kept to ``partitions`` where given."""
+    """A net's rows once per protocol, kept to ``partitions`` where given. Rows under another
+    protocol (a store from before the nets had their own partitions) are not the net's."""
+    rows = rows[rows["protocol"] == NET_PROTOCOL]
     every = pd.concat([rows.assign(protocol=p) for p in PROTOCOL_NAMES], ignore_index=True)
     if not partitions:
         return every
@@ -228,7 +230,10 @@ def fold_metrics(
     fold, protocol = partition_parts(context)
     partition = str(context.partition_key)
     usable = usable_outcomes(outcomes)
-    predictions = stored_predictions(store, MODEL_NAMES, [partition])
+    # A net's rows of a fold no longer in net_folds (net_repeats lowered) are not evaluated.
+    net_folds = set(context.instance.get_dynamic_partitions(NET_FOLDS_PARTITIONS))
+    models = [name for name in MODEL_NAMES if name not in NET_NAMES or fold in net_folds]
+    predictions = stored_predictions(store, models, [partition])
     if not predictions:
         raise NoPredictionsError(
             f"no model has predictions for {fold} under the {protocol} protocol: materialize at "
