@@ -2,12 +2,14 @@
 
 Three things can happen to an imaged patient at the source: they arrive (a new partition), they
 leave (the partition and their rows go), or their series change (a corrected SEG or CT). The
-last is seen through the external asset ``source/patient_imaging``: one runless
-materialization per patient whose data version is a digest of that patient's manifest rows
-(recorded, not computed, by Dagster). The per-patient raw assets depend on it, so a changed
-digest is a changed input of exactly that patient's partitions in Dagster's own terms, for its
-stale status and for its automation conditions, which see materializations (not observations)
-of an input.
+last is seen through the external asset ``source/patient_imaging``: per patient, a version that
+is a digest of that patient's manifest rows (recorded, not computed, by Dagster). The per-patient
+raw assets depend on it, so a changed digest is a changed input of exactly that patient's
+partitions in Dagster's own terms. Dagster reads an external input's version from two kinds of
+event: its automation conditions from the latest materialization, its stale status (the UI's
+"stale" badge) from the latest observation. Each version is recorded as both, so the two agree,
+the observation first: a run records the input's latest materialization as what it read, and
+the stale status counts an observation after that one as a change.
 
 :func:`patient_changes` only reads; the sensor turns its answer into a ``SensorResult``, and
 :func:`sync_patients` applies it directly (``make demo``, ``make refresh``, the registration job).
@@ -23,6 +25,7 @@ import pandas as pd
 from dagster import (
     AssetKey,
     AssetMaterialization,
+    AssetObservation,
     AssetRecordsFilter,
     DagsterInstance,
     DataVersion,
@@ -119,16 +122,18 @@ class PatientChanges:
     def nothing(self) -> bool:
         return not (self.added or self.removed or self.changed or self.never_run)
 
-    def source_events(self) -> list[AssetMaterialization]:
-        """One runless materialization of ``source/patient_imaging`` per new or changed version."""
+    def source_events(self) -> list[AssetMaterialization | AssetObservation]:
+        """A runless materialization and observation of ``source/patient_imaging`` per new or
+        changed version (see the module docstring)."""
         return [
-            AssetMaterialization(
+            event(
                 asset_key=SOURCE_IMAGING,
                 partition=patient,
                 tags={DATA_VERSION_TAG: DataVersion(version).value},
                 metadata={"source_version": version},
             )
             for patient, version in sorted(self.to_observe.items())
+            for event in (AssetObservation, AssetMaterialization)
         ]
 
     def summary(self) -> str:

@@ -1,7 +1,8 @@
-"""`dagster dev` on the project's workspace: the UI's GraphQL lists the graph and launches runs.
+"""The UI's GraphQL on the project's workspace: `dagster dev` lists the graph and launches runs,
+and `dagster-webserver` reports Dagster's own stale status while a changed SEG propagates.
 
-A real webserver (and daemon) on a free loopback port, over a store and Dagster home under
-tmp_path, with the small demo cohort as the source: what a user does in the UI, end to end.
+A real webserver on a free loopback port, over a store and Dagster home under tmp_path, with the
+small demo cohort as the source: what a user does and sees in the UI, end to end.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -21,9 +23,22 @@ import pytest
 import requests
 from dagster import DagsterInstance
 
+from radiogenomics_assets.cli.runs import execute
+from radiogenomics_assets.definitions import build_definitions
+from radiogenomics_assets.defs.assets import patient_assets
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
-from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
+from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, SOURCE_IMAGING
+from radiogenomics_assets.defs.registration import register_patients_from_store
+from radiogenomics_assets.defs.resources.source import (
+    LOCAL_CLINICAL_ENV,
+    LOCAL_DICOM_ENV,
+    LOCAL_RNASEQ_ENV,
+)
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets_tests.dagster_layer.test_patient_updates import (
+    RANDOM_WEIGHTS,
+    _clear_one_mask_voxel,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
@@ -65,13 +80,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "home"
 
 
-@pytest.fixture
-def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
+@contextlib.contextmanager
+def _serving(log_path: Path, *command: str) -> Iterator[Webserver]:
+    """``dagster <command>`` on the workspace, on a free loopback port, until the block ends."""
     port = _free_port()
-    dagster = Path(sys.executable).with_name("dagster")
-    log = (tmp_path / "dagster_dev.log").open("w")
+    dagster = Path(sys.executable).with_name(command[0])
+    log = log_path.open("w")
+    where = ["--host", "127.0.0.1", "--port", str(port), "-w", "workspace.yaml"]
     process = subprocess.Popen(
-        [str(dagster), "dev", "--host", "127.0.0.1", "--port", str(port), "-w", "workspace.yaml"],
+        [str(dagster), *command[1:], *where],
         cwd=REPO_ROOT,
         env=os.environ.copy(),
         stdout=log,
@@ -83,14 +100,14 @@ def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:
             if process.poll() is not None:
-                pytest.fail(f"dagster dev exited with {process.returncode}; see {log.name}")
+                pytest.fail(f"{command} exited with {process.returncode}; see {log.name}")
             try:
                 if requests.get(f"{server.url}/server_info", timeout=5).ok:
                     break
             except requests.ConnectionError:
                 pass
             if time.monotonic() > deadline:
-                pytest.fail(f"dagster dev did not answer within {STARTUP_TIMEOUT_S:.0f} s")
+                pytest.fail(f"{command} did not answer within {STARTUP_TIMEOUT_S:.0f} s")
             time.sleep(1)
         yield server
     finally:
@@ -105,6 +122,13 @@ def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
             os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         log.close()
+
+
+@pytest.fixture
+def webserver(home: Path, tmp_path: Path) -> Iterator[Webserver]:
+    """`dagster dev`: the webserver and the daemon, whose run queue launches the UI's runs."""
+    with _serving(tmp_path / "dagster_dev.log", "dagster", "dev") as server:
+        yield server
 
 
 def _location(server: Webserver) -> str:
@@ -191,3 +215,115 @@ def test_ui_lists_the_graph_and_runs_ingest_then_registration(webserver: Webserv
     with DagsterInstance.get() as instance:
         registered = set(instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
     assert registered == imaged
+
+
+@pytest.fixture
+def local_home(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_cohort) -> Path:
+    """The small demo cohort copied into a plain folder and served as the ``local`` source."""
+    root = tmp_path / "local"
+    shutil.copytree(small_cohort.dicom_root, root / "dicom")
+    shutil.copy(small_cohort.clinical_csv, root / "clinical.csv")
+    shutil.copy(small_cohort.rnaseq_matrix, root / "rnaseq.txt.gz")
+    monkeypatch.setenv("RADIOGENOMICS_SOURCE", "local")
+    monkeypatch.setenv(LOCAL_DICOM_ENV, str(root / "dicom"))
+    monkeypatch.setenv(LOCAL_CLINICAL_ENV, str(root / "clinical.csv"))
+    monkeypatch.setenv(LOCAL_RNASEQ_ENV, str(root / "rnaseq.txt.gz"))
+    return root
+
+
+Node = tuple[str, str | None]
+
+
+def _stale_status(server: Webserver, patients: list[str]) -> dict[Node, str]:
+    """Dagster's own stale status of every asset, per patient for the patient partitions."""
+    nodes = server.graphql(
+        """{ assetNodes { assetKey { path } staleStatus
+             partitionDefinition { dimensionTypes { dynamicPartitionsDefinitionName } } } }"""
+    )["assetNodes"]
+    status: dict[Node, str] = {}
+    per_patient = []
+    for node in nodes:
+        dimensions = (node["partitionDefinition"] or {}).get("dimensionTypes") or []
+        if not dimensions:
+            status[("/".join(node["assetKey"]["path"]), None)] = node["staleStatus"]
+        elif [d["dynamicPartitionsDefinitionName"] for d in dimensions] == [PATIENTS_PARTITIONS]:
+            per_patient.append(node["assetKey"])
+    nodes = server.graphql(
+        """query Stale($keys: [AssetKeyInput!], $patients: [String!]) {
+             assetNodes(assetKeys: $keys) {
+               assetKey { path } staleStatusByPartition(partitions: $patients) } }""",
+        {"keys": per_patient, "patients": patients},
+    )["assetNodes"]
+    for node in nodes:
+        key = "/".join(node["assetKey"]["path"])
+        by_patient = zip(patients, node["staleStatusByPartition"], strict=True)
+        status.update(((key, patient), value) for patient, value in by_patient)
+    return status
+
+
+def _readers(nodes: set[Node], patients: list[str]) -> set[Node]:
+    """The asset partitions that read ``nodes`` directly, from the snapshot of the graph: a
+    patient's partition is read by the same patient's partitions and by every study asset."""
+    deps = json.loads(SNAPSHOT.read_text())["assets"]
+    readers: set[Node] = set()
+    for key, partition in nodes:
+        for reader, spec in deps.items():
+            if key not in spec["deps"]:
+                continue
+            if spec["partitions"] is None:
+                readers.add((reader, None))
+            elif spec["partitions"] == "patients":
+                readers |= {(reader, p) for p in ([partition] if partition else patients)}
+    return readers
+
+
+def test_after_a_changed_seg_dagster_marks_stale_that_patient_then_what_reads_it(
+    local_home: Path, tmp_path: Path
+):
+    """Materialized here on the instance the webserver reads, asked through its GraphQL as the
+    UI asks: Dagster's own stale status (not the walk's plan) while a changed SEG propagates.
+    Dagster calls stale what reads an input with a new data version, one edge at a time."""
+    defs = build_definitions()
+    store = defs.resources["store"]
+    with DagsterInstance.get() as instance:
+        assert execute(defs, instance, "ingest_job").success
+        register_patients_from_store(instance, store, log=lambda _line: None)
+        patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
+        for patient in patients:
+            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+        assert execute(defs, instance, "cohort_job").success
+
+    with _serving(tmp_path / "webserver.log", "dagster-webserver") as server:
+
+        def stale() -> set[Node]:
+            return {
+                node for node, value in _stale_status(server, patients).items() if value == "STALE"
+            }
+
+        assert stale() == set()
+        changed = patients[1]
+        _clear_one_mask_voxel(local_home / "dicom", changed)
+        with DagsterInstance.get() as instance:
+            # What the daemon's source schedule and patients sensor do when the source changes.
+            assert execute(defs, instance, "ingest_job").success
+            register_patients_from_store(instance, store, log=lambda _line: None)
+        # A new source version of the patient, and a new manifest (the SEG's series UID).
+        changed_inputs = {
+            (SOURCE_IMAGING.to_user_string(), changed),
+            ("raw/imaging_manifest", None),
+        }
+        assert stale() == _readers(changed_inputs, patients)
+
+        with DagsterInstance.get() as instance:
+            assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
+        rerun = {(key.to_user_string(), changed) for a in patient_assets for key in a.keys}
+        after_patient = stale()
+        # One voxel less changes the radiomic features; the DenseNet crop may stay the same, and
+        # then so does its data version and its table is fresh.
+        assert ("features/radiomic_table", None) in after_patient
+        assert after_patient <= _readers(rerun | changed_inputs, patients) - rerun
+        assert not {partition for _, partition in after_patient} - {None}  # no patient left
+
+        with DagsterInstance.get() as instance:
+            assert execute(defs, instance, "cohort_job").success
+        assert stale() == set()
