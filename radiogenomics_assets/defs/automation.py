@@ -7,8 +7,9 @@ Three parts, all run by the Dagster daemon (`make ui` starts one):
    without news changes no version and triggers nothing below.
 2. ``patients_sensor`` compares the stored manifest with the ``patients`` partitions: it
    registers new patients, deletes departed ones (and their per-patient rows), records each
-   patient's source version as a runless materialization of ``source/patient_imaging``, and runs the
-   per-patient assets of exactly the new, changed and never-run patients.
+   patient's source version as a runless observation and materialization of
+   ``source/patient_imaging``, and runs the per-patient assets of exactly the new, changed and
+   never-run patients.
 3. Declarative automation (``automation_sensor``, on by default) refreshes everything else:
 
    * cohort, features, folds and evaluation assets run when an input's *data version* changed
