@@ -8,7 +8,6 @@ conditions, ``walk_plan``) is checked for every patient partition and the study 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pydicom
@@ -23,25 +22,22 @@ from radiogenomics_assets.defs.jobs import PHASES
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.defs.resources.source import LocalSourceResource
+from radiogenomics_assets_tests.dagster_layer.local_cohort import (
+    RANDOM_WEIGHTS,
+    clear_one_mask_voxel,
+    copy_as_local_folder,
+)
 
 pytestmark = pytest.mark.slow
 
-RANDOM_WEIGHTS = {"ops": {"features__densenet_features": {"config": {"weights": "random"}}}}
 PATIENT_PHASE = next(p for p in PHASES if p.partitioned_by == "patients")
 COHORT_PHASE = next(p for p in PHASES if p.job == "cohort_job")
 
 
 @pytest.fixture
 def local_source(tmp_path: Path, small_cohort) -> LocalSourceResource:
-    root = tmp_path / "local"
-    shutil.copytree(small_cohort.dicom_root, root / "dicom")
-    shutil.copy(small_cohort.clinical_csv, root / "clinical.csv")
-    shutil.copy(small_cohort.rnaseq_matrix, root / "rnaseq.txt.gz")
-    return LocalSourceResource(
-        dicom_root=str(root / "dicom"),
-        clinical_csv=str(root / "clinical.csv"),
-        rnaseq_matrix=str(root / "rnaseq.txt.gz"),
-    )
+    paths = copy_as_local_folder(small_cohort, tmp_path / "local")
+    return LocalSourceResource(**{name: str(path) for name, path in paths.items()})
 
 
 def _ingest_and_sync(defs, instance, store) -> None:
@@ -87,22 +83,6 @@ def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_
         }
 
 
-def _clear_one_mask_voxel(dicom_root: Path, patient: str) -> None:
-    """A re-segmentation that shrinks the nodule by one voxel (new series, as a correction)."""
-    (seg,) = [
-        p for p in (dicom_root / patient).rglob("*.dcm") if pydicom.dcmread(p).Modality == "SEG"
-    ]
-    dataset = pydicom.dcmread(seg)
-    pixels = bytearray(dataset.PixelData)
-    index = next(i for i, byte in enumerate(pixels) if byte)
-    pixels[index] &= pixels[index] - 1  # clears the lowest set bit: one mask voxel less
-    dataset.PixelData = bytes(pixels)
-    dataset.SeriesInstanceUID = generate_uid()
-    dataset.SOPInstanceUID = generate_uid()
-    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
-    dataset.save_as(seg)
-
-
 def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
     # The study-level table reads every patient's partition: the fan-in edge, which Dagster's
     # conditions compare at any number of partitions.
@@ -127,7 +107,7 @@ def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
             table = conn.execute("SELECT patient_id FROM features.radiomic_table").fetchdf()
         changed = sorted(set(table["patient_id"]) & set(patients))[0]
 
-        _clear_one_mask_voxel(Path(local_source.dicom_root), changed)
+        clear_one_mask_voxel(Path(local_source.dicom_root), changed)
         _ingest_and_sync(defs, instance, store)
         assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,9 +34,10 @@ from radiogenomics_assets.defs.resources.source import (
     LOCAL_RNASEQ_ENV,
 )
 from radiogenomics_assets.defs.resources.store import StoreResource
-from radiogenomics_assets_tests.dagster_layer.test_patient_updates import (
+from radiogenomics_assets_tests.dagster_layer.local_cohort import (
     RANDOM_WEIGHTS,
-    _clear_one_mask_voxel,
+    clear_one_mask_voxel,
+    copy_as_local_folder,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -218,17 +218,14 @@ def test_ui_lists_the_graph_and_runs_ingest_then_registration(webserver: Webserv
 
 
 @pytest.fixture
-def local_home(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_cohort) -> Path:
-    """The small demo cohort copied into a plain folder and served as the ``local`` source."""
-    root = tmp_path / "local"
-    shutil.copytree(small_cohort.dicom_root, root / "dicom")
-    shutil.copy(small_cohort.clinical_csv, root / "clinical.csv")
-    shutil.copy(small_cohort.rnaseq_matrix, root / "rnaseq.txt.gz")
+def local_dicom(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_cohort) -> Path:
+    """The small demo cohort served as the ``local`` source; returns its DICOM root."""
+    paths = copy_as_local_folder(small_cohort, tmp_path / "local")
     monkeypatch.setenv("RADIOGENOMICS_SOURCE", "local")
-    monkeypatch.setenv(LOCAL_DICOM_ENV, str(root / "dicom"))
-    monkeypatch.setenv(LOCAL_CLINICAL_ENV, str(root / "clinical.csv"))
-    monkeypatch.setenv(LOCAL_RNASEQ_ENV, str(root / "rnaseq.txt.gz"))
-    return root
+    monkeypatch.setenv(LOCAL_DICOM_ENV, str(paths["dicom_root"]))
+    monkeypatch.setenv(LOCAL_CLINICAL_ENV, str(paths["clinical_csv"]))
+    monkeypatch.setenv(LOCAL_RNASEQ_ENV, str(paths["rnaseq_matrix"]))
+    return paths["dicom_root"]
 
 
 Node = tuple[str, str | None]
@@ -278,7 +275,7 @@ def _readers(nodes: set[Node], patients: list[str]) -> set[Node]:
 
 
 def test_after_a_changed_seg_dagster_marks_stale_that_patient_then_what_reads_it(
-    local_home: Path, tmp_path: Path
+    local_dicom: Path, tmp_path: Path
 ):
     """Materialized here on the instance the webserver reads, asked through its GraphQL as the
     UI asks: Dagster's own stale status (not the walk's plan) while a changed SEG propagates.
@@ -302,7 +299,7 @@ def test_after_a_changed_seg_dagster_marks_stale_that_patient_then_what_reads_it
 
         assert stale() == set()
         changed = patients[1]
-        _clear_one_mask_voxel(local_home / "dicom", changed)
+        clear_one_mask_voxel(local_dicom, changed)
         with DagsterInstance.get() as instance:
             # What the daemon's source schedule and patients sensor do when the source changes.
             assert execute(defs, instance, "ingest_job").success
