@@ -72,6 +72,25 @@ def test_a_worker_runs_torch_after_its_parent_ran_openmp_threads() -> None:
         torch.set_num_threads(before)
 
 
+def _variable(name: str) -> str | None:
+    import os
+
+    return os.environ.get(name)
+
+
+def test_a_worker_takes_the_environment_of_the_walk_that_starts_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork server keeps the environment it started with; each pool's workers must not."""
+    for value in ("first", "second"):  # the second pool forks from the same, older server
+        monkeypatch.setenv("RADIOGENOMICS_TEST_SETTING", value)
+        pool = worker_pool(1)
+        try:
+            assert pool.submit(_variable, "RADIOGENOMICS_TEST_SETTING").result(timeout=120) == value
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+
 def test_the_demo_printout_reads_the_repositorys_sql_files() -> None:
     import re
     from pathlib import Path

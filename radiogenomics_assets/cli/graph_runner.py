@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -50,22 +51,59 @@ RunConfigs = Mapping[str, Mapping[str, Any]]
 Skip = Collection[AssetKey] | Callable[[AssetKey, str | None], bool]
 
 
+#: What a worker would import on its first patient or fold run. The fork server imports them once
+#: per walk and every worker forks with them loaded, instead of each worker importing them (some
+#: 8 s of CPU on 2 cores). Third-party packages only: the project's modules read settings from
+#: the environment when they load, and a worker loads them after taking on the walk's.
+WORKER_PRELOAD = [
+    "torch",
+    "torchvision",
+    "dagster",
+    "duckdb",
+    "pandas",
+    "scipy",
+    "sqlalchemy",
+    "alembic",
+    "SimpleITK",
+    "pydicom",
+    "highdicom",
+    "radiomics",
+    "sksurv",
+]
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """Processes for a phase's runs, one torch thread each.
 
-    Spawned, not forked: a child forked from a process whose torch had already run OpenMP
-    threads (a test session, a notebook) hangs in its first parallel op, since libgomp is not
-    fork-safe; the Celery test's embedded walk hung so in its first patient run.
+    Forked from a fork server, a fresh interpreter that has only imported ``WORKER_PRELOAD``:
+    not from this process, since a child forked from a process whose torch had already run
+    OpenMP threads (a test session, a notebook) hangs in its first parallel op (libgomp is not
+    fork-safe; the Celery test's embedded walk hung so). The fork server outlives one walk and
+    keeps the environment it started with, so each worker takes this process's current one.
     """
-    spawn = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, initializer=_init_worker, mp_context=spawn)
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_PRELOAD)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        initializer=_init_worker,
+        initargs=(dict(os.environ),),
+        mp_context=context,
+    )
 
 
-def _init_worker() -> None:
+def _init_worker(environment: Mapping[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(environment)
     # Several processes on few cores: one thread each keeps torch from oversubscribing.
     import torch
 
     torch.set_num_threads(1)
+    # Load the code location now, while the walk may still be busy elsewhere.
+    from radiogenomics_assets import definitions  # noqa: F401
+
+
+def _ready() -> None:
+    """A task that only makes a worker start (its initializer does the work)."""
 
 
 def torch_threads(index: int, n_steps: int, workers: int, cores: int) -> int:
@@ -101,23 +139,40 @@ Step = tuple[str | None, Sequence[AssetKey]]
 
 
 class WarmPool:
-    """The worker processes of one walk: started by the first phase that runs in parallel and
-    kept for the later ones, so a walk pays for spawning them (each imports the project, torch
-    and Dagster) once, not once per phase."""
+    """The worker processes of one walk: started once, by the first run the walk launches, and
+    kept for every phase, so a walk pays for starting them once; and started in the background,
+    so they load the project, torch and Dagster while the walk runs its source tables."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
 
     def get(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = worker_pool(self.workers)
-        return self._pool
+        with self._lock:
+            if self._pool is None:
+                self._pool = worker_pool(self.workers)
+            return self._pool
+
+    def warm(self) -> None:
+        """Start the workers in the background, unless they are started or only one would be."""
+        if self.workers > 1 and self._pool is None and self._warming is None:
+            # Submitting starts a worker, and waits for the fork server's imports: not here.
+            self._warming = threading.Thread(target=self._start_workers, daemon=True)
+            self._warming.start()
+
+    def _start_workers(self) -> None:
+        pool = self.get()
+        for _ in range(self.workers):
+            pool.submit(_ready)
 
     def __enter__(self) -> WarmPool:
         return self
 
     def __exit__(self, *_exc: object) -> None:
+        if self._warming is not None:
+            self._warming.join()
         if self._pool is not None:
             self._pool.shutdown(cancel_futures=True)
 
@@ -136,6 +191,7 @@ def _run_steps(
         config = {**QUIET_CONSOLE, **(run_config or {})}
         return run_on_celery(instance, job_name, steps, config, announce, tags)
     outcomes: list[RunOutcome] = []
+    pool.warm()  # a walk that runs anything runs its later phases in the workers
     if pool.workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
             outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
