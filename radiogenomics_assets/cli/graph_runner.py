@@ -51,9 +51,9 @@ RunConfigs = Mapping[str, Mapping[str, Any]]
 Skip = Collection[AssetKey] | Callable[[AssetKey, str | None], bool]
 
 
-#: What a worker would import on its first patient or fold run. The fork server imports them once
-#: per walk and every worker forks with them loaded, instead of each worker importing them (some
-#: 8 s of CPU on 2 cores). Third-party packages only: the project's modules read settings from
+#: What a worker would import on its first patient run. The fork server imports them once per
+#: walk and every worker forks with them loaded, instead of each worker importing them (some 5 s
+#: of CPU each on 2 cores). Third-party packages only: the project's modules read settings from
 #: the environment when they load, and a worker loads them after taking on the walk's.
 WORKER_PRELOAD = [
     "torch",
@@ -68,7 +68,6 @@ WORKER_PRELOAD = [
     "pydicom",
     "highdicom",
     "radiomics",
-    "sksurv",
 ]
 
 
@@ -91,6 +90,10 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     )
 
 
+#: A worker's Dagster instance, opened by its first run and kept for the others.
+_worker_instance: DagsterInstance | None = None
+
+
 def _init_worker(environment: Mapping[str, str]) -> None:
     os.environ.clear()
     os.environ.update(environment)
@@ -98,7 +101,7 @@ def _init_worker(environment: Mapping[str, str]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    # Load the code location now, while the walk may still be busy elsewhere.
+    # The code location now, while the walk is still busy with its source.
     from radiogenomics_assets import definitions  # noqa: F401
 
 
@@ -129,9 +132,11 @@ def _execute_in_worker(
     import torch
 
     torch.set_num_threads(threads)
-
-    with DagsterInstance.get() as instance:
-        return execute(definitions.defs, instance, job_name, partition, run_config, assets, tags)
+    global _worker_instance
+    _worker_instance = _worker_instance or DagsterInstance.get()
+    return execute(
+        definitions.defs, _worker_instance, job_name, partition, run_config, assets, tags
+    )
 
 
 #: One run to launch: a partition (or None) and the assets it must materialize.
@@ -139,9 +144,9 @@ Step = tuple[str | None, Sequence[AssetKey]]
 
 
 class WarmPool:
-    """The worker processes of one walk: started once, by the first run the walk launches, and
-    kept for every phase, so a walk pays for starting them once; and started in the background,
-    so they load the project, torch and Dagster while the walk runs its source tables."""
+    """The worker processes of one walk: started once, when the walk starts, and kept for every
+    phase, so a walk pays for starting them once; and started in the background, so they load
+    the project, torch and Dagster while the walk checks and reads its source."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -191,7 +196,6 @@ def _run_steps(
         config = {**QUIET_CONSOLE, **(run_config or {})}
         return run_on_celery(instance, job_name, steps, config, announce, tags)
     outcomes: list[RunOutcome] = []
-    pool.warm()  # a walk that runs anything runs its later phases in the workers
     if pool.workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
             outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
@@ -300,6 +304,8 @@ def materialize_graph(
     walk = uuid.uuid4().hex
     planner = WalkPlanner(defs, instance, scope)
     with WarmPool(workers) as pool:
+        if celery_broker() is None:
+            pool.warm()  # beside the source check, which decides whether anything runs at all
         for phase in PHASES:
             announce(f"== {phase.title}")
             if not callable(skip) and set(job_asset_keys(defs, phase.job)) <= set(skip):

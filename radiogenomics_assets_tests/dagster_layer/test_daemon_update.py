@@ -42,7 +42,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def graph(tmp_path_factory: pytest.TempPathFactory, sources_cache: Path) -> Graph:
-    return Graph(tmp_path_factory.mktemp("graph"), sources_cache, persistent=True)
+    started = time.perf_counter()
+    walked = Graph(tmp_path_factory.mktemp("graph"), sources_cache, persistent=True)
+    # Read by benchmarks/run_queue.py (pytest -s).
+    print(f"\nfirst walk: {time.perf_counter() - started:.1f} s")
+    return walked
 
 
 LOCATION = """
@@ -200,6 +204,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
     daemon_log = root / "daemon.log"
     env = {**os.environ, "DAGSTER_HOME": str(graph.dagster_home)}
     old = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS))
+    walk_runs = len(graph.instance.get_run_ids())
     with open(daemon_log, "wb") as log:
         daemon = subprocess.Popen(
             [str(Path(sys.executable).with_name("dagster-daemon")), "run", "-w", str(workspace)],
@@ -222,6 +227,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
             daemon_log,
         )
         before = graph.instance.event_log_storage.get_maximum_record_id()
+        started = time.perf_counter()
         grown = DemoSourceResource(config=demo, cache_dir=graph.source.cache_dir)
         manual_ingest = build_definitions(graph.store, grown, graph.settings)
         assert execute(manual_ingest, graph.instance, "ingest_job").success
@@ -236,6 +242,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
             "the evaluation to refresh",
             daemon_log,
         )
+        seconds = time.perf_counter() - started
         time.sleep(SETTLE_S)
         assert not _runs_in_progress(graph.instance)
     finally:
@@ -245,6 +252,8 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
         except subprocess.TimeoutExpired:
             os.killpg(daemon.pid, signal.SIGKILL)
     new = set(graph.instance.get_dynamic_partitions(PATIENTS_PARTITIONS)) - old
+    runs = len(graph.instance.get_run_ids()) - walk_runs
+    print(f"\nunattended update: {seconds:.1f} s, {runs} runs")  # read by benchmarks/run_queue.py
     return Update(graph, n, imaged, new, _counts(graph.instance, before), before)
 
 
