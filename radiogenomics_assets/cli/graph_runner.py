@@ -101,7 +101,7 @@ def _init_worker(environment: Mapping[str, str]) -> None:
     import torch
 
     torch.set_num_threads(1)
-    # The code location now, while the walk is still busy with its source.
+    # The code location now, while the walk is still busy with its source tables.
     from radiogenomics_assets import definitions  # noqa: F401
 
 
@@ -144,9 +144,9 @@ Step = tuple[str | None, Sequence[AssetKey]]
 
 
 class WarmPool:
-    """The worker processes of one walk: started once, when the walk starts, and kept for every
-    phase, so a walk pays for starting them once; and started in the background, so they load
-    the project, torch and Dagster while the walk checks and reads its source."""
+    """The worker processes of one walk: started once, by the first run the walk launches, and
+    kept for every phase, so a walk pays for starting them once; and started in the background,
+    so they load the project, torch and Dagster while the walk reads its source tables."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -196,6 +196,9 @@ def _run_steps(
         config = {**QUIET_CONSOLE, **(run_config or {})}
         return run_on_celery(instance, job_name, steps, config, announce, tags)
     outcomes: list[RunOutcome] = []
+    # A walk that runs anything runs its later phases in the workers: start them now, beside
+    # this run (the source tables'). Not earlier: a walk with nothing to run needs none.
+    pool.warm()
     if pool.workers <= 1 or len(steps) == 1:
         for partition, assets in steps:
             outcomes.append(execute(defs, instance, job_name, partition, run_config, assets, tags))
@@ -304,8 +307,6 @@ def materialize_graph(
     walk = uuid.uuid4().hex
     planner = WalkPlanner(defs, instance, scope)
     with WarmPool(workers) as pool:
-        if celery_broker() is None:
-            pool.warm()  # beside the source check, which decides whether anything runs at all
         for phase in PHASES:
             announce(f"== {phase.title}")
             if not callable(skip) and set(job_asset_keys(defs, phase.job)) <= set(skip):
