@@ -8,8 +8,10 @@ from concurrent.futures import TimeoutError as FutureTimeout
 import pytest
 from dagster import AssetKey
 
-from radiogenomics_assets.cli.graph_runner import torch_threads, worker_pool
+from radiogenomics_assets.cli.graph_runner import torch_threads
 from radiogenomics_assets.cli.refresh import parser, skipped_models
+from radiogenomics_assets.cli.walk_worker import worker_pool
+from radiogenomics_assets.defs.resources.modeling import CV_REPEATS_ENV
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 
 MODEL_KEYS = [AssetKey(["modeling", spec.name]) for spec in MODEL_REGISTRY]
@@ -72,21 +74,22 @@ def test_a_worker_runs_torch_after_its_parent_ran_openmp_threads() -> None:
         torch.set_num_threads(before)
 
 
-def _variable(name: str) -> str | None:
-    import os
+def _cv_repeats_of_the_code_location() -> int:
+    from radiogenomics_assets import definitions
 
-    return os.environ.get(name)
+    return definitions.defs.resources["settings"].cv_repeats
 
 
-def test_a_worker_takes_the_environment_of_the_walk_that_starts_it(
+def test_a_worker_loads_the_code_location_with_the_environment_of_its_walk(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The fork server keeps the environment it started with; each pool's workers must not."""
-    for value in ("first", "second"):  # the second pool forks from the same, older server
-        monkeypatch.setenv("RADIOGENOMICS_TEST_SETTING", value)
+    """The fork server keeps the environment it started with: a worker's definitions must be
+    built from the walk's, which sets the modeling settings among others."""
+    for repeats in (2, 3):  # the second pool forks from the same, older server
+        monkeypatch.setenv(CV_REPEATS_ENV, str(repeats))
         pool = worker_pool(1)
         try:
-            assert pool.submit(_variable, "RADIOGENOMICS_TEST_SETTING").result(timeout=120) == value
+            assert pool.submit(_cv_repeats_of_the_code_location).result(timeout=120) == repeats
         finally:
             pool.shutdown(cancel_futures=True)
 

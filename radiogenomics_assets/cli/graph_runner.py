@@ -15,7 +15,6 @@ Every run of one walk carries the tags ``radiogenomics/walk`` (one id per walk) 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import time
@@ -27,10 +26,10 @@ from typing import Any
 
 from dagster import AssetKey, DagsterInstance, Definitions
 
-from radiogenomics_assets import definitions
 from radiogenomics_assets.cli.celery_runs import run_on_celery
 from radiogenomics_assets.cli.runs import QUIET_CONSOLE, RunOutcome, execute
 from radiogenomics_assets.cli.walk_plan import PhasePlan, Planned, WalkPlanner
+from radiogenomics_assets.cli.walk_worker import ready, run_job, worker_pool
 from radiogenomics_assets.defs.assets.raw import source_data_versions
 from radiogenomics_assets.defs.executor import celery_broker
 from radiogenomics_assets.defs.jobs import PHASES, Phase, job_asset_keys
@@ -51,64 +50,6 @@ RunConfigs = Mapping[str, Mapping[str, Any]]
 Skip = Collection[AssetKey] | Callable[[AssetKey, str | None], bool]
 
 
-#: What a worker would import on its first patient run. The fork server imports them once per
-#: walk and every worker forks with them loaded, instead of each worker importing them (some 5 s
-#: of CPU each on 2 cores). Third-party packages only: the project's modules read settings from
-#: the environment when they load, and a worker loads them after taking on the walk's.
-WORKER_PRELOAD = [
-    "torch",
-    "torchvision",
-    "dagster",
-    "duckdb",
-    "pandas",
-    "scipy",
-    "sqlalchemy",
-    "alembic",
-    "SimpleITK",
-    "pydicom",
-    "highdicom",
-    "radiomics",
-]
-
-
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """Processes for a phase's runs, one torch thread each.
-
-    Forked from a fork server, a fresh interpreter that has only imported ``WORKER_PRELOAD``:
-    not from this process, since a child forked from a process whose torch had already run
-    OpenMP threads (a test session, a notebook) hangs in its first parallel op (libgomp is not
-    fork-safe; the Celery test's embedded walk hung so). The fork server outlives one walk and
-    keeps the environment it started with, so each worker takes this process's current one.
-    """
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_PRELOAD)
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        initializer=_init_worker,
-        initargs=(dict(os.environ),),
-        mp_context=context,
-    )
-
-
-#: A worker's Dagster instance, opened by its first run and kept for the others.
-_worker_instance: DagsterInstance | None = None
-
-
-def _init_worker(environment: Mapping[str, str]) -> None:
-    os.environ.clear()
-    os.environ.update(environment)
-    # Several processes on few cores: one thread each keeps torch from oversubscribing.
-    import torch
-
-    torch.set_num_threads(1)
-    # The code location now, while the walk is still busy with its source tables.
-    from radiogenomics_assets import definitions  # noqa: F401
-
-
-def _ready() -> None:
-    """A task that only makes a worker start (its initializer does the work)."""
-
-
 def torch_threads(index: int, n_steps: int, workers: int, cores: int) -> int:
     """Torch threads for the ``index``-th of ``n_steps`` runs on ``workers`` processes.
 
@@ -119,24 +60,6 @@ def torch_threads(index: int, n_steps: int, workers: int, cores: int) -> int:
     if tail and index >= n_steps - tail:
         return max(1, cores // tail)
     return 1
-
-
-def _execute_in_worker(
-    job_name: str,
-    partition: str,
-    run_config: Mapping[str, Any] | None,
-    assets: Sequence[AssetKey] | None,
-    tags: Mapping[str, str],
-    threads: int = 1,
-) -> RunOutcome:
-    import torch
-
-    torch.set_num_threads(threads)
-    global _worker_instance
-    _worker_instance = _worker_instance or DagsterInstance.get()
-    return execute(
-        definitions.defs, _worker_instance, job_name, partition, run_config, assets, tags
-    )
 
 
 #: One run to launch: a partition (or None) and the assets it must materialize.
@@ -170,7 +93,7 @@ class WarmPool:
     def _start_workers(self) -> None:
         pool = self.get()
         for _ in range(self.workers):
-            pool.submit(_ready)
+            pool.submit(ready)
 
     def __enter__(self) -> WarmPool:
         return self
@@ -207,7 +130,7 @@ def _run_steps(
     cores = os.cpu_count() or 1
     futures = [
         pool.get().submit(
-            _execute_in_worker,
+            run_job,
             job_name,
             partition,
             run_config,
