@@ -77,7 +77,15 @@ class TreeScan:
 
 
 def _files(root: Path) -> Iterator[Path]:
-    for folder, dirs, files in os.walk(root):
+    """Every file under ``root``, in path order, through linked folders too (a patient folder
+    kept on another disk) but into no real folder twice (a link that loops back)."""
+    visited: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:
+            dirs.clear()
+            continue
+        visited.add(real)
         dirs.sort()
         for name in sorted(files):
             path = Path(folder) / name

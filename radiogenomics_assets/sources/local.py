@@ -164,13 +164,22 @@ class LocalSource(DataSource):
         """The manifest rows of one patient, reading only ``<root>/<patient_id>`` when it exists.
 
         The NBIA and IDC layouts keep a patient's series under a folder named by the id, so a
-        per-patient partition reads a few dozen headers instead of the whole tree.
+        per-patient partition reads a few dozen headers instead of the whole tree. When that
+        folder holds no SEG with its CT (a series saved beside the patients' folders), the whole
+        tree is read, as the manifest was: the patient is not lost to the layout.
         """
         validate_patient_id(patient_id, where="patient_series")
         self._require_root()
         patient_root = self.dicom_root / patient_id
-        root = patient_root if patient_root.is_dir() else self.dicom_root
-        manifest = self._manifest_under(root, log).frame
+        if patient_root.is_dir():
+            rows = self._patient_rows(self._manifest_under(patient_root, log).frame, patient_id)
+            if (rows["modality"] == "SEG").any():  # a SEG is kept only beside its CT
+                return rows
+            log(f"patient {patient_id}: no SEG with its CT under {patient_root}; reading the tree")
+        return self._patient_rows(self._manifest_under(self.dicom_root, log).frame, patient_id)
+
+    @staticmethod
+    def _patient_rows(manifest: pd.DataFrame, patient_id: str) -> pd.DataFrame:
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
     def _tree(self) -> DicomTree:

@@ -448,3 +448,46 @@ def test_a_real_seg_without_its_ct_is_refused_with_its_patient(
         f"{seg.PatientID} under {root}"
     )
     assert refused.loc["patient", "patient_id"] == seg.PatientID
+
+
+def test_a_patients_ct_stored_outside_their_folder_is_found(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A download that put one series beside the patients' folders: the patient's folder holds
+    the SEG, the CT it references lies elsewhere under the root. The patient keeps both."""
+    patient = _imaged(small_ground_truth)[0]
+    truth = small_ground_truth.set_index("patient_id").loc[patient]
+    ct_folder = _ct_folder(tree, patient)
+    shutil.move(ct_folder, tree / "unsorted" / ct_folder.name)
+    source = _source(tree, small_cohort)
+
+    rows = source.patient_series(patient, lambda _m: None).set_index("modality")
+
+    assert rows.loc["SEG", "referenced_series_uid"] == truth["ct_series_uid"]
+    assert rows.loc["CT", "series_uid"] == truth["ct_series_uid"]
+    assert rows.loc["CT", "source_location"] == str(tree / "unsorted" / ct_folder.name)
+    dest = tmp_path / "ct"
+    dest.mkdir()
+    source.fetch_series(patient, truth["ct_series_uid"], dest, lambda _m: None)
+    assert len(list(dest.iterdir())) == small_cohort.config.n_slices
+
+
+def test_a_symlinked_patient_folder_is_read(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A patient folder linked into the root (a download kept on another disk) is part of the
+    tree; a link that loops back is not followed twice."""
+    patient = _imaged(small_ground_truth)[0]
+    source = _source(tree, small_cohort)
+    series = ["patient_id", "series_uid", "instance_count", "size_bytes"]
+    before = source.imaging_manifest(lambda _m: None).frame[series]
+    elsewhere = Path(shutil.move(tree / patient, tmp_path / "other_disk" / patient))
+    (tree / patient).symlink_to(elsewhere, target_is_directory=True)
+    (elsewhere / "loop").symlink_to(tree, target_is_directory=True)
+
+    listed = source.imaging_manifest(lambda _m: None)
+
+    assert not listed.rejections
+    pd.testing.assert_frame_equal(listed.frame[series], before)
+    rows = source.patient_series(patient, lambda _m: None)
+    assert sorted(rows["modality"]) == ["CT", "SEG"]
