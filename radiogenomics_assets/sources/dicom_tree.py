@@ -76,6 +76,12 @@ class TreeScan:
     refused: list[Rejection] = field(default_factory=list)
 
 
+def is_system_companion(name: str) -> bool:
+    """A file macOS writes beside each copied file (AppleDouble ``._<name>``, resource fork and
+    Finder attributes): never DICOM, though it keeps the ``.dcm`` suffix of the file it shadows."""
+    return name.startswith("._")
+
+
 def _files(root: Path) -> Iterator[Path]:
     """Every file under ``root``, in path order, through linked folders too (a patient folder
     kept on another disk) but into no real folder twice (a link that loops back)."""
@@ -88,6 +94,8 @@ def _files(root: Path) -> Iterator[Path]:
         visited.add(real)
         dirs.sort()
         for name in sorted(files):
+            if is_system_companion(name):
+                continue
             path = Path(folder) / name
             if path.is_file():
                 yield path

@@ -42,7 +42,7 @@ from radiogenomics_assets.sources.base import (
     Manifest,
     SourceError,
 )
-from radiogenomics_assets.sources.dicom_tree import DicomTree
+from radiogenomics_assets.sources.dicom_tree import DicomTree, is_system_companion
 from radiogenomics_assets.sources.header_cache import HeaderCache
 
 _EXAMPLES = 3
@@ -218,8 +218,9 @@ class LocalSource(DataSource):
     def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
         """Copy the series' files into the empty folder ``dest_dir`` as ``<SOPInstanceUID>.dcm``.
 
-        Files in the series' folder(s) that are not DICOM and not named ``*.dcm`` are skipped
-        (and logged); a byte-identical second copy of an instance is skipped too.
+        Files in the series' folder(s) that are not DICOM and not named ``*.dcm``, and macOS
+        ``._*`` companions, are skipped (and logged); a byte-identical second copy of an
+        instance is skipped too.
 
         Raises:
             InvalidPatientIdError: ``patient_id`` is not a safe id.
@@ -244,6 +245,9 @@ class LocalSource(DataSource):
         chosen: dict[str, Path] = {}
         skipped: list[str] = []
         for path in self._series_files(patient_id, series_uid):
+            if is_system_companion(path.name):
+                skipped.append(self._tree().name(path))
+                continue
             try:
                 header = inspect_dicom_file(path)
             except NotDicomError:
@@ -260,6 +264,7 @@ class LocalSource(DataSource):
         for sop_uid, path in chosen.items():
             linked += _place(path, dest_dir / f"{sop_uid}.dcm", link=self.link_series)
         if skipped:
-            log(f"skipped {len(skipped)} non-DICOM file(s): {_examples(skipped)}")
+            examples = _examples(skipped)
+            log(f"skipped {len(skipped)} non-DICOM or macOS companion file(s): {examples}")
         how = f"linked {linked}, copied {len(chosen) - linked}" if self.link_series else "copied"
         log(f"{how} instance(s) of series {series_uid} ({patient_id})")

@@ -491,3 +491,26 @@ def test_a_symlinked_patient_folder_is_read(
     pd.testing.assert_frame_equal(listed.frame[series], before)
     rows = source.patient_series(patient, lambda _m: None)
     assert sorted(rows["modality"]) == ["CT", "SEG"]
+
+
+def test_macos_companion_files_beside_the_dicom_are_skipped(
+    tree: Path, small_cohort: DemoCohort, small_ground_truth: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A tree copied from a Mac to a foreign disk: an AppleDouble ``._1-1.dcm`` beside every
+    file, named like DICOM but not DICOM. The good series are read and fetched whole."""
+    patient = _imaged(small_ground_truth)[0]
+    truth = small_ground_truth.set_index("patient_id").loc[patient]
+    source = _source(tree, small_cohort)
+    before = source.imaging_manifest(lambda _m: None).frame
+    for path in [p for p in (tree / patient).rglob("*") if p.is_file()]:
+        (path.parent / f"._{path.name}").write_bytes(b"\x00\x05\x16\x07\x00\x02\x00\x00" * 64)
+
+    listed = source.imaging_manifest(lambda _m: None)
+
+    assert not listed.rejections
+    pd.testing.assert_frame_equal(listed.frame, before)
+    dest, messages = tmp_path / "ct", []
+    dest.mkdir()
+    source.fetch_series(patient, truth["ct_series_uid"], dest, messages.append)
+    assert len(list(dest.iterdir())) == small_cohort.config.n_slices
+    assert any("macOS companion" in m for m in messages)
