@@ -11,15 +11,16 @@ What is refused, and how much:
 - A patient column whose header is not a valid patient id: only that column, as a
   :class:`~radiogenomics_assets.sources.rejections.Rejection` of kind ``expression_column``
   (the other patients' values do not depend on it).
-- The whole matrix, when its cells cannot all be read as numbers. One unreadable cell among
-  millions is rarely alone: it usually means the wrong file, a locale's decimal comma or a
-  broken export, and silently loading the rest would hand the models a different matrix than
-  the user thinks. The error lists every bad cell (up to :data:`MAX_LISTED_CELLS`, with line,
-  gene, column and patient) and the total, so one run shows the whole extent of the damage.
-- The whole matrix, too, when it has no patient columns, a patient column twice, rows with the
-  wrong number of cells (lines named; a short row would otherwise read as missing values), or
-  when it is GEO's *series matrix* (sample metadata, no expression values) instead of the
-  supplementary expression file.
+- The whole matrix, when its cells cannot all be read as finite numbers (text, ``inf``).
+  One unreadable cell among millions is rarely alone: it usually means the wrong file, a
+  locale's decimal comma or a broken export, and silently loading the rest would hand the
+  models a different matrix than the user thinks. The error lists every bad cell (up to
+  :data:`MAX_LISTED_CELLS`, with line, gene, column and patient) and the total, so one run
+  shows the whole extent of the damage.
+- The whole matrix, too, when it is a truncated or damaged gzip or not UTF-8 text, has no
+  patient columns, a patient column twice, rows with the wrong number of cells (lines named; a
+  short row would otherwise read as missing values), or when it is GEO's *series matrix*
+  (sample metadata, no expression values) instead of the supplementary expression file.
 
 Every message and ``Rejection.source_file`` names the file as the user gave it
 (``display_name``: the configured path or URL), never the store's copy.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +117,8 @@ def _bad_cells_error(
         )
     more = f"; and {len(cells) - MAX_LISTED_CELLS} more" if len(cells) > MAX_LISTED_CELLS else ""
     return GeoMatrixError(
-        f"{name}: {len(cells)} expression value(s) are not numbers, so the matrix is refused "
+        f"{name}: {len(cells)} expression value(s) are not finite numbers, so the matrix is "
+        "refused "
         f"(a wrong file or a broken export is likelier than a few bad cells): "
         + "; ".join(shown)
         + more
@@ -146,11 +149,25 @@ def read_geo_matrix(path: Path, display_name: str | None = None) -> GeoMatrix:
     ``display_name`` (default: ``path``) is how messages and records name the file.
 
     Raises:
-        GeoMatrixError: an empty file, GEO's series matrix, a header with no patient columns, a
-            patient column given twice, rows with the wrong number of cells, or non-numeric
-            values (every one listed, up to :data:`MAX_LISTED_CELLS`, with the total).
+        GeoMatrixError: an empty file, a truncated or damaged gzip, text that is not UTF-8,
+            GEO's series matrix, a header with no patient columns, a patient column given twice,
+            rows with the wrong number of cells, or values that are not finite numbers (every
+            one listed, up to :data:`MAX_LISTED_CELLS`, with the total).
     """
     name = display_name or str(path)
+    try:
+        return _read_geo_matrix(Path(path), name)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise GeoMatrixError(
+            f"{name}: the gzip file is truncated or damaged ({error}); download it again"
+        ) from error
+    except UnicodeDecodeError as error:
+        raise GeoMatrixError(
+            f"{name}: the matrix is not UTF-8 text ({error.reason}); is it the expression file?"
+        ) from error
+
+
+def _read_geo_matrix(path: Path, name: str) -> GeoMatrix:
     with _open_text(path) as handle:
         header = handle.readline().rstrip("\r\n")
         if not header:
@@ -207,7 +224,8 @@ def read_geo_matrix(path: Path, display_name: str | None = None) -> GeoMatrix:
             continue
         raw = table.iloc[:, offset].str.strip() if not table.empty else pd.Series(dtype=str)
         values = pd.to_numeric(raw.where(~raw.isin(NA_TOKENS)), errors="coerce")
-        bad[offset] = (values.isna() & ~raw.isin(NA_TOKENS)).to_numpy()
+        # An infinity parses as a number but is no measurement: refused like text.
+        bad[offset] = ((values.isna() & ~raw.isin(NA_TOKENS)) | np.isinf(values)).to_numpy()
         frames.append(
             pd.DataFrame(
                 {

@@ -23,6 +23,7 @@ Every message and ``Rejection.source_file`` names the file as the user gave it
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,6 +121,20 @@ def _refuse_repeated_ids(
     return dropped, refused
 
 
+def _utf8_text(data: bytes, name: str) -> str:
+    """``data`` decoded as UTF-8 (a byte-order mark dropped); the error names the line, not a
+    guessed encoding: a silently misread value would reach the cohort rules."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise ClinicalCsvError(
+            f"{name} line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; the file "
+            "was probably saved in a legacy encoding (Latin-1, Windows-1252). Save it as UTF-8 "
+            "(in Excel: CSV UTF-8) and run again."
+        ) from None
+
+
 def read_clinical_labels(path: Path, display_name: str | None = None) -> ClinicalLabels:
     """Read the clinical labels CSV at ``path``.
 
@@ -129,17 +144,17 @@ def read_clinical_labels(path: Path, display_name: str | None = None) -> Clinica
     ``display_name`` (default: ``path``) is how messages and records name the file.
 
     Raises:
-        ClinicalCsvError: the file is empty, has no id column, lacks a required column (named),
-            or has two headers that map to the same name.
+        ClinicalCsvError: the file is not UTF-8 text (the line and byte named), is empty, has no
+            id column, lacks a required column (named), or has two headers that map to the
+            same name.
     """
     name = display_name or str(path)
-    with open(path, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        try:
-            headers = next(reader)
-        except StopIteration:
-            raise ClinicalCsvError(f"{name}: the clinical CSV is empty") from None
-        rows = list(reader)
+    reader = csv.reader(io.StringIO(_utf8_text(Path(path).read_bytes(), name), newline=""))
+    try:
+        headers = next(reader)
+    except StopIteration:
+        raise ClinicalCsvError(f"{name}: the clinical CSV is empty") from None
+    rows = list(reader)
     names = _check_headers(headers, name)
     id_index = names.index("patient_id")
 

@@ -170,7 +170,7 @@ def test_every_non_numeric_cell_is_listed_up_to_the_limit(tmp_path: Path) -> Non
     with pytest.raises(GeoMatrixError) as raised:
         read_geo_matrix(path, display_name="/home/me/GSE.txt")
     message = str(raised.value)
-    assert message.startswith(f"/home/me/GSE.txt: {len(bad)} expression value(s) are not numbers")
+    assert message.startswith(f"/home/me/GSE.txt: {len(bad)} expression value(s) are not finite numbers")
     for line, gene, value in bad[:MAX_LISTED_CELLS]:
         assert f"line {line} (gene {gene!r}), column 3 (patient 'R01-002'): {value!r}" in message
     assert repr(bad[MAX_LISTED_CELLS][2]) not in message
@@ -219,3 +219,40 @@ def test_a_matrix_is_named_by_what_it_holds(
     path.write_bytes(gzip.compress(text.encode()) if gzipped else text.encode())
     assert matrix_suffix(path) == suffix
     assert len(read_geo_matrix(path).long) == 1
+
+
+def test_a_clinical_csv_in_a_legacy_encoding_names_its_line(
+    tmp_path: Path, shared_data: Path
+) -> None:
+    path = _with_lines(tmp_path, shared_data, lambda lines: [*lines[:3], lines[3] + "é"])
+    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+    with pytest.raises(ClinicalCsvError) as raised:
+        read_clinical_labels(path, display_name="/data/labels.csv")
+    assert str(raised.value).startswith("/data/labels.csv line 4: byte 0xe9 is not UTF-8 text")
+    assert "CSV UTF-8" in str(raised.value)
+
+
+def test_a_truncated_gzip_matrix_is_named(tmp_path: Path) -> None:
+    rows = "".join(f"G{n}\t{n}.5\t{n}.25\n" for n in range(20_000))
+    whole = gzip.compress(f"\tR01-001\tR01-002\n{rows}".encode())
+    path = tmp_path / "GSE.txt.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(GeoMatrixError, match=r"^/dl/GSE\.txt\.gz: the gzip file is truncated"):
+        read_geo_matrix(path, display_name="/dl/GSE.txt.gz")
+
+
+def test_a_matrix_that_is_not_utf8_text_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "m.txt"
+    path.write_bytes("\tR01-001\nA1BG\t1\nGÈNE\t2\n".encode("latin-1"))
+    with pytest.raises(GeoMatrixError, match=r"^m\.txt: the matrix is not UTF-8 text"):
+        read_geo_matrix(path, display_name="m.txt")
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "Infinity"])
+def test_an_infinite_expression_value_is_refused_by_cell(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "m.txt"
+    path.write_text(f"\tR01-001\tR01-002\nA1BG\t1\t2\nA2M\t{value}\t3\n")
+    with pytest.raises(GeoMatrixError) as raised:
+        read_geo_matrix(path, display_name="m.txt")
+    assert str(raised.value).startswith("m.txt: 1 expression value(s) are not finite numbers")
+    assert f"line 3 (gene 'A2M'), column 2 (patient 'R01-001'): {value!r}" in str(raised.value)
