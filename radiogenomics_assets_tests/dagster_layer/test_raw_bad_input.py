@@ -160,7 +160,7 @@ def test_a_non_numeric_expression_value_names_line_and_patient(
     )
     assert not result.success
     message = _failure_message(result)
-    assert f"{matrix.resolve()}: 1 expression value(s) are not numbers" in message
+    assert f"{matrix.resolve()}: 1 expression value(s) are not finite numbers" in message
     assert f"line 4 (gene {cells[0]!r}), column 3 (patient {patient!r}): {bad_value!r}" in message
 
 

@@ -170,7 +170,9 @@ def test_every_non_numeric_cell_is_listed_up_to_the_limit(tmp_path: Path) -> Non
     with pytest.raises(GeoMatrixError) as raised:
         read_geo_matrix(path, display_name="/home/me/GSE.txt")
     message = str(raised.value)
-    assert message.startswith(f"/home/me/GSE.txt: {len(bad)} expression value(s) are not finite numbers")
+    assert message.startswith(
+        f"/home/me/GSE.txt: {len(bad)} expression value(s) are not finite numbers"
+    )
     for line, gene, value in bad[:MAX_LISTED_CELLS]:
         assert f"line {line} (gene {gene!r}), column 3 (patient 'R01-002'): {value!r}" in message
     assert repr(bad[MAX_LISTED_CELLS][2]) not in message
