@@ -17,7 +17,8 @@ Dates
     ISO ``YYYY-MM-DD``, ``YYYY/MM/DD`` and the compact DICOM form ``YYYYMMDD``. A slash date is
     always month-first: ``13/5/1994`` is a problem, not silently read as 13 May, because a
     day-first file would otherwise be half-read with swapped fields. Two-digit years, month
-    names and impossible dates (``2/30/1994``) are problems.
+    names, impossible dates (``2/30/1994``) and dates after the day they are read (a typo in
+    the year: a follow-up in 2091) are problems.
 
 Recurrence
     ``recurrence`` is ``"yes"``, ``"no"``, ``"not_collected"`` (any missing token) or
@@ -106,11 +107,12 @@ def normalise_token(raw: object) -> str | None:
     return None if text in MISSING_TOKENS else text
 
 
-def parse_date(raw: object) -> tuple[pd.Timestamp | None, str | None]:
+def parse_date(raw: object, today: date | None = None) -> tuple[pd.Timestamp | None, str | None]:
     """Read one date cell: ``(timestamp, None)``, ``(None, None)`` if missing, or a problem.
 
-    The problem is a short reason (``"unparsable date"``, ``"impossible date"``); the caller
-    adds the column and the raw value.
+    The problem is a short reason (``"unparsable date"``, ``"impossible date"``, ``"date in
+    the future"``: after ``today``, by default the day it is read); the caller adds the column
+    and the raw value.
     """
     if normalise_token(raw) is None:
         return None, None
@@ -127,9 +129,12 @@ def parse_date(raw: object) -> tuple[pd.Timestamp | None, str | None]:
         first, second, third = (int(group) for group in match.groups())
         year, month, day = (third, first, second) if order == "mdy" else (first, second, third)
         try:
-            return pd.Timestamp(date(year, month, day)), None
+            parsed = date(year, month, day)
         except ValueError:
             return None, "impossible date"
+        if parsed > (today or date.today()):
+            return None, "date in the future"
+        return pd.Timestamp(parsed), None
     return None, "unparsable date"
 
 

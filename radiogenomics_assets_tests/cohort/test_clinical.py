@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -43,6 +44,13 @@ def test_slash_dates_are_month_first() -> None:
 )
 def test_ambiguous_or_broken_dates_are_problems_not_guesses(raw: str, problem: str) -> None:
     assert parse_date(raw) == (None, problem)
+
+
+def test_a_date_after_the_day_it_is_read_is_a_problem() -> None:
+    today = date(2026, 12, 5)
+    assert parse_date("12/5/2026", today=today) == (pd.Timestamp(2026, 12, 5), None)
+    assert parse_date("12/6/2026", today=today) == (None, "date in the future")
+    assert parse_date("2091-03-01") == (None, "date in the future")  # today by default
 
 
 @pytest.mark.parametrize(

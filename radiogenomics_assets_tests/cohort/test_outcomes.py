@@ -79,6 +79,10 @@ def test_recurrence_not_collected_or_unrecognised_has_no_event() -> None:
             "date_of_last_known_alive: impossible date '15/1/1996'",
         ),
         (
+            {"recurrence": "no", "date_of_recurrence": "", "date_of_last_known_alive": "1/5/2096"},
+            "date_of_last_known_alive: date in the future '1/5/2096'",
+        ),
+        (
             {"recurrence": "no", "date_of_recurrence": "2/2/1995"},
             "recurrence is 'no' but a date_of_recurrence is given",
         ),
