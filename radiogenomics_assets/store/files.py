@@ -7,6 +7,7 @@ once complete, so a crash never leaves a half-written file under its final name.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
 import re
@@ -115,7 +116,9 @@ class FileStore:
     def atomic_path(self, *parts: str) -> Iterator[Path]:
         """Yield a temporary path; on a clean exit it is fsynced and renamed to ``parts``.
 
-        On an exception the temporary file is removed and the final name is untouched.
+        On an exception the temporary file is removed and the final name is untouched. After
+        a rename, the temporary files of earlier writes of the same name (left by a killed
+        run) are removed: one run at a time writes a name, as for :meth:`atomic_directory`.
         """
         final = self.path(*parts)
         final.parent.mkdir(parents=True, exist_ok=True)
@@ -128,6 +131,8 @@ class FileStore:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
             fsync_dir(final.parent)
+            for stale in final.parent.glob(f".tmp-*-{glob.escape(final.name)}"):
+                stale.unlink(missing_ok=True)
         finally:
             temp.unlink(missing_ok=True)
 

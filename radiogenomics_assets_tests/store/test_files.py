@@ -40,6 +40,22 @@ def test_atomic_path_keeps_the_extension_for_format_sniffing_writers(tmp_path: P
         temp.write_bytes(b"x")
 
 
+def test_the_temporary_file_of_a_killed_write_goes_with_the_next_write(tmp_path: Path) -> None:
+    """A run killed mid-write leaves its hidden temporary file; the rerun's write of the same
+    name removes it, and leaves another name's alone."""
+    store = FileStore(tmp_path)
+    killed = tmp_path / "p1" / ".tmp-0123abcd-ct.nii.gz"
+    other = tmp_path / "p1" / ".tmp-4567ef01-mask.nii.gz"
+    killed.parent.mkdir()
+    killed.write_bytes(b"half")
+    other.write_bytes(b"half")
+
+    with store.atomic_path("p1", "ct.nii.gz") as temp:
+        temp.write_bytes(b"whole")
+
+    assert sorted(p.name for p in killed.parent.iterdir()) == [other.name, "ct.nii.gz"]
+
+
 def test_atomic_directory_publishes_only_complete_folders(tmp_path: Path) -> None:
     store = FileStore(tmp_path)
     with pytest.raises(RuntimeError), store.atomic_directory("series") as folder:
