@@ -22,6 +22,7 @@ Every message and ``Rejection.source_file`` names the file as the user gave it
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -124,8 +125,9 @@ def _refuse_repeated_ids(
 def _utf8_text(data: bytes, name: str) -> str:
     """``data`` decoded as UTF-8 (a byte-order mark dropped); the error names the line, not a
     guessed encoding: a silently misread value would reach the cohort rules."""
+    data = data.removeprefix(codecs.BOM_UTF8)  # so the error's offset is the file's
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as error:
         line = data[: error.start].count(b"\n") + 1
         raise ClinicalCsvError(

@@ -227,7 +227,7 @@ def test_a_clinical_csv_in_a_legacy_encoding_names_its_line(
     tmp_path: Path, shared_data: Path
 ) -> None:
     path = _with_lines(tmp_path, shared_data, lambda lines: [*lines[:3], lines[3] + "é"])
-    path.write_bytes(path.read_text(encoding="utf-8").encode("latin-1"))
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_text(encoding="utf-8").encode("latin-1"))
     with pytest.raises(ClinicalCsvError) as raised:
         read_clinical_labels(path, display_name="/data/labels.csv")
     assert str(raised.value).startswith("/data/labels.csv line 4: byte 0xe9 is not UTF-8 text")
