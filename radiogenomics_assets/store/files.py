@@ -95,6 +95,12 @@ def replace_directory(final: Path) -> Iterator[Path]:
             shutil.rmtree(temp, ignore_errors=True)
 
 
+def _temp_pattern(name: str) -> str:
+    """The glob of :meth:`FileStore.atomic_path`'s temporary names for ``name``, and no other
+    (``.tmp-*-ct.nii.gz`` would also match another file's ``.tmp-<uuid>-x-ct.nii.gz``)."""
+    return ".tmp-" + "[0-9a-f]" * 32 + "-" + glob.escape(name)
+
+
 class FileStore:
     """Binaries under ``root``, addressed by validated relative path components."""
 
@@ -131,7 +137,7 @@ class FileStore:
                 os.fsync(handle.fileno())
             os.replace(temp, final)
             fsync_dir(final.parent)
-            for stale in final.parent.glob(f".tmp-*-{glob.escape(final.name)}"):
+            for stale in final.parent.glob(_temp_pattern(final.name)):
                 stale.unlink(missing_ok=True)
         finally:
             temp.unlink(missing_ok=True)

@@ -44,16 +44,19 @@ def test_the_temporary_file_of_a_killed_write_goes_with_the_next_write(tmp_path:
     """A run killed mid-write leaves its hidden temporary file; the rerun's write of the same
     name removes it, and leaves another name's alone."""
     store = FileStore(tmp_path)
-    killed = tmp_path / "p1" / ".tmp-0123abcd-ct.nii.gz"
-    other = tmp_path / "p1" / ".tmp-4567ef01-mask.nii.gz"
-    killed.parent.mkdir()
-    killed.write_bytes(b"half")
-    other.write_bytes(b"half")
+    folder = tmp_path / "p1"
+    folder.mkdir()
+    killed = folder / f".tmp-{'0123abcd' * 4}-ct.nii.gz"
+    others = [folder / f".tmp-{'4567ef01' * 4}-{name}" for name in ("mask.nii.gz", "x-ct.nii.gz")]
+    for path in (killed, *others):
+        path.write_bytes(b"half")
 
     with store.atomic_path("p1", "ct.nii.gz") as temp:
         temp.write_bytes(b"whole")
 
-    assert sorted(p.name for p in killed.parent.iterdir()) == [other.name, "ct.nii.gz"]
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [*(p.name for p in others), "ct.nii.gz"]
+    )
 
 
 def test_atomic_directory_publishes_only_complete_folders(tmp_path: Path) -> None:
