@@ -6,6 +6,10 @@ STAMP := $(VENV)/.installed
 
 export RADIOGENOMICS_HOME ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(RADIOGENOMICS_HOME)/dagster_home
+# STUDY=studies/….yaml: the study file every command (and the UI's daemon) builds its graph from.
+ifdef STUDY
+export RADIOGENOMICS_STUDY := $(abspath $(STUDY))
+endif
 
 .PHONY: setup demo refresh test test-slow check-science lint ui bench profile sql clean services-packages
 

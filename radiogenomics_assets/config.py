@@ -32,15 +32,16 @@ def radiogenomics_home() -> Path:
     return Path(os.environ.get(HOME_ENV) or "./data").resolve()
 
 
-def source_name() -> SourceName:
-    """The configured source name.
+def source_name(name: str | None = None) -> SourceName:
+    """``name``, else ``$RADIOGENOMICS_SOURCE``, else ``demo``.
 
     Raises:
-        ValueError: the variable holds a name that is not one of :data:`SOURCE_NAMES`.
+        ValueError: the name is not one of :data:`SOURCE_NAMES`.
     """
-    name = (os.environ.get(SOURCE_ENV) or "demo").strip().lower()
+    where = "source" if name else SOURCE_ENV
+    name = (name or os.environ.get(SOURCE_ENV) or "demo").strip().lower()
     if name not in SOURCE_NAMES:
-        raise ValueError(f"{SOURCE_ENV}={name!r} is not one of {', '.join(SOURCE_NAMES)}")
+        raise ValueError(f"{where}={name!r} is not one of {', '.join(SOURCE_NAMES)}")
     return name  # type: ignore[return-value]
 
 

@@ -1,7 +1,8 @@
 -- Table 1 of the paper, regenerated under one study protocol: (a) the CoxNet models and (b) the
 -- neural nets. Test C-index per fold of repeat 1 (the paper's layout), mean ± sd and the
 -- bootstrap 95% CI of that mean (test patients resampled, fitted models held fixed), and the
--- mean ± sd over every repeat × fold of the repeated cross-validation; in registry order. The
+-- mean ± sd over every repeat × fold of the repeated cross-validation, and the folds of repeat 1
+-- where alpha selection chose the null model (constant risk, C = 0.500); in registry order. The
 -- demo cohort's oracle row is in select_demo_oracle.sql. Choose the protocol first:
 --   SET VARIABLE protocol = 'paper';   -- or 'recommended' (the default)
 SELECT
@@ -17,7 +18,8 @@ SELECT
     printf('%.2f ± %.2f', r.mean, r.sd) AS mean_sd,
     printf('[%.2f, %.2f]', r.ci_low, r.ci_high) AS ci_95,
     printf('%.2f ± %.2f', r.mean_all, r.sd_all) AS mean_sd_all_repeats,
-    r.n_folds_all
+    r.n_folds_all,
+    r.null_model_folds
 FROM evaluation.results_table AS r
 LEFT JOIN modeling.model_registry AS g ON g.name = r.model
 WHERE r.protocol = coalesce(getvariable('protocol'), 'recommended')

@@ -42,9 +42,9 @@ def _table1(store: StoreResource) -> str:
             frame = conn.sql((SQL_DIR / "select_table1.sql").read_text()).df()
             texts += [
                 f"{TABLE_TITLES.get(half, half)}, {protocol} protocol:\n"
-                + pd.concat([rows.drop(columns=["protocol", "paper_table"]), oracle]).to_string(
-                    index=False
-                )
+                + pd.concat([rows.drop(columns=["protocol", "paper_table"]), oracle])
+                .fillna({"null_model_folds": ""})  # the oracle has no alpha to select
+                .to_string(index=False)
                 for half, rows in frame.groupby("paper_table", sort=True)
             ]
             if _has_table(conn, "fusion_gain"):

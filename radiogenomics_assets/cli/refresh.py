@@ -9,6 +9,7 @@ unchanged store nothing runs and it says so. ``--rebuild`` materializes everythi
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Collection, Sequence
@@ -19,6 +20,7 @@ from radiogenomics_assets.cli.graph_runner import RunOutcome, cpu_workers, mater
 from radiogenomics_assets.definitions import defs
 from radiogenomics_assets.defs.assets import net_assets
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
+from radiogenomics_assets.defs.study import STUDY_ENV
 
 REBUILD_HINT = "to rebuild everything: make demo REBUILD=1 (or make refresh REBUILD=1)"
 
@@ -50,6 +52,8 @@ def refresh(*, workers: int, rebuild: bool, models: str = "all") -> list[RunOutc
     """
     ensure_dagster_home()
     skip = skipped_models(models)
+    study = defs.metadata["study"].text
+    print(f"Study: {study} ({STUDY_ENV}={os.environ.get(STUDY_ENV) or 'unset: the demo study'})")
     started = time.perf_counter()
     with DagsterInstance.get() as instance:
         outcomes = materialize_graph(

@@ -45,7 +45,6 @@ from dagster import (
 
 from radiogenomics_assets.defs.assets import model_assets, patient_assets
 from radiogenomics_assets.defs.assets.study_tables import study_table_assets
-from radiogenomics_assets.defs.jobs import ingest_job, patient_assets_job
 from radiogenomics_assets.defs.names import EVALUATION, RAW
 from radiogenomics_assets.defs.partitions import patients_partitions
 from radiogenomics_assets.defs.registration import patient_changes, purge_patients
@@ -58,7 +57,7 @@ RETRAIN_CRON = "0 4 * * *"
 
 source_refresh_schedule = ScheduleDefinition(
     name="source_refresh_schedule",
-    job=ingest_job,
+    job_name="ingest_job",
     cron_schedule=SOURCE_REFRESH_CRON,
     default_status=DefaultScheduleStatus.STOPPED,
     description="Nightly: re-read the source's clinical labels, RNA-seq and imaging manifest.",
@@ -66,7 +65,7 @@ source_refresh_schedule = ScheduleDefinition(
 
 
 @sensor(
-    job=patient_assets_job,
+    job_name="patient_assets_job",
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=30,
     description="Keep the patients partitions in step with raw.imaging_manifest and run the "

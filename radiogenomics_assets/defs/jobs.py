@@ -17,7 +17,7 @@ from dagster import (
     op,
 )
 
-from radiogenomics_assets.defs.assets import Stage, all_assets, stage_of
+from radiogenomics_assets.defs.assets import Stage, stage_of
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.defs.resources.store import StoreResource
 
@@ -64,16 +64,10 @@ def _asset_job(name: str, assets: Sequence[AssetsDefinition]):
     )
 
 
-# The same in every graph: the schedule and the patients sensor target them.
-ingest_job = _asset_job("ingest_job", all_assets)
-patient_assets_job = _asset_job("patient_assets_job", all_assets)
-
-
 def build_asset_jobs(assets: Sequence[AssetsDefinition]) -> list:
-    """Every asset job over ``assets`` (the graph's, with or without the demo's oracle)."""
-    names = ("cohort_job", "modeling_job", "net_job", "fold_metrics_job", "evaluation_job")
-    rest = [_asset_job(name, assets) for name in names]
-    return [ingest_job, patient_assets_job, *rest]
+    """Every asset job over ``assets`` (the study's graph); the schedule and the patients
+    sensor name theirs, so a study without imaging has an empty patients job."""
+    return [_asset_job(name, assets) for name in JOB_STAGES]
 
 
 def job_asset_keys(defs: Definitions, job_name: str) -> list[AssetKey]:

@@ -18,7 +18,11 @@ Steps, in order (each is reported in :class:`ExpressionReport`):
    are the same. ``"none"`` is for values already on a log scale. A log transform of a
    negative value is undefined, so any negative input refuses the transform with an error
    that names a cell: the real 1000-gene derivative in shared data is z-scored and must be
-   cleaned with ``transform="none"``.
+   cleaned with ``transform="none"``. ``"auto"`` (the study file's default) decides from the
+   values and reports what it chose and why (:func:`resolve_transform`): no transform for data
+   with a negative value (already log-transformed or z-scored) or whose largest value is at
+   most :data:`LOG_SCALE_MAX` (no log-scale expression reaches it: log2 of a million is 20),
+   else ``log1p``.
 5. Imputation: the remaining NA cells get the gene's median over the requested patients
    (``impute="gene_median"``; or ``"gene_mean"``; ``"none"`` keeps NaN). Cohort-level imputation
    uses no outcome, and with at most 20 % NA per gene it moves a handful of cells to a robust
@@ -42,7 +46,9 @@ import pandas as pd
 
 from radiogenomics_assets.ids import validate_patient_id
 
-Transform = Literal["log1p", "log10p", "none"]
+Transform = Literal["auto", "log1p", "log10p", "none"]
+#: The largest value data already on a log scale can plausibly hold (see ``"auto"``).
+LOG_SCALE_MAX = 50.0
 Impute = Literal["gene_median", "gene_mean", "none"]
 DuplicatePolicy = Literal["mean", "first", "error"]
 
@@ -65,7 +71,10 @@ class ExpressionReport:
     n_genes_in: int
     n_genes_kept: int
     max_na_fraction: float
+    #: The transform applied; with ``"auto"`` requested, what it resolved to.
     transform: Transform
+    #: Why: the request, or what ``"auto"`` saw in the values.
+    transform_reason: str
     impute: Impute
     duplicates: DuplicatePolicy
     #: ``gene, na_fraction`` of genes dropped by the NA policy (all-NA genes included).
@@ -93,6 +102,7 @@ class ExpressionReport:
             "cells_imputed": self.cells_imputed,
             "max_na_fraction": self.max_na_fraction,
             "transform": self.transform,
+            "transform_reason": self.transform_reason,
             "impute": self.impute,
             "duplicates": self.duplicates,
         }
@@ -218,6 +228,25 @@ def _resolve_duplicates(
     return long, report
 
 
+def resolve_transform(values: np.ndarray, transform: Transform) -> tuple[Transform, str]:
+    """The transform to apply to ``values`` (NaN ignored) and why; only ``"auto"`` decides."""
+    if transform != "auto":
+        return transform, "as requested"
+    measured = values[~np.isnan(values)]
+    if measured.size and measured.min() < 0:
+        return "none", (
+            f"auto: a negative value ({measured.min():.4g}), so the data are already "
+            "log-transformed or z-scored"
+        )
+    largest = float(measured.max()) if measured.size else 0.0
+    if largest <= LOG_SCALE_MAX:
+        return "none", (
+            f"auto: non-negative, largest value {largest:.4g} <= {LOG_SCALE_MAX:g}, so already "
+            "on a log scale"
+        )
+    return "log1p", f"auto: non-negative, largest value {largest:.4g}, FPKM-like"
+
+
 def _log_transform(wide: pd.DataFrame, transform: Transform) -> pd.DataFrame:
     if transform == "none":
         return wide
@@ -288,7 +317,9 @@ def clean_expression(
     mostly = patient_na[patient_na > mostly_na_threshold]
     mostly_na = pd.DataFrame({"patient_id": mostly.index, "na_fraction": mostly.to_numpy()})
 
-    kept = _log_transform(wide.loc[:, ~dropped_mask.to_numpy()], transform)
+    kept = wide.loc[:, ~dropped_mask.to_numpy()]
+    transform, transform_reason = resolve_transform(kept.to_numpy(dtype=float), transform)
+    kept = _log_transform(kept, transform)
     was_na = kept.isna()
     cells_imputed = 0
     if impute != "none" and kept.shape[1]:
@@ -314,6 +345,7 @@ def clean_expression(
         n_genes_kept=kept.shape[1],
         max_na_fraction=max_na_fraction,
         transform=transform,
+        transform_reason=transform_reason,
         impute=impute,
         duplicates=duplicates,
         dropped_for_na=dropped,

@@ -18,6 +18,8 @@ import pandas as pd
 from radiogenomics_assets.sources.rejections import Rejection
 
 LogFn = Callable[[str], None]
+#: What :meth:`DataSource.fetch_series` placed: file name in ``dest_dir`` -> its origin.
+SeriesOrigins = dict[str, str]
 
 # Columns of DataSource.imaging_manifest(), one row per series.
 MANIFEST_COLUMNS: dict[str, str] = {
@@ -92,9 +94,14 @@ class DataSource(abc.ABC):
         return manifest[manifest["patient_id"] == patient_id].reset_index(drop=True)
 
     @abc.abstractmethod
-    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
+    def fetch_series(
+        self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn
+    ) -> SeriesOrigins | None:
         """Place every DICOM instance of one series into the empty folder ``dest_dir``.
 
+        Returns where each placed file came from, by its name in ``dest_dir``, as the user
+        knows it (their own file, a zip member of a URL, an object URL): the store renames the
+        files, and errors about them later must name the user's file (None: cannot tell).
         The caller publishes ``dest_dir`` atomically only if this returns; on any failure it
         raises :class:`SourceError` (or a subclass) and the caller discards the folder.
         Sources do not cap their own downloads: the raw assets call this inside the Dagster

@@ -23,7 +23,13 @@ from typing import ClassVar
 import pandas as pd
 
 from radiogenomics_assets.ids import validate_patient_id, validate_uid
-from radiogenomics_assets.sources.base import MANIFEST_COLUMNS, DataSource, LogFn, Manifest
+from radiogenomics_assets.sources.base import (
+    MANIFEST_COLUMNS,
+    DataSource,
+    LogFn,
+    Manifest,
+    SeriesOrigins,
+)
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy
 from radiogenomics_assets.sources.idc_index import (
     IDC_COLLECTION,
@@ -150,8 +156,11 @@ class IdcSource(DataSource):
         check = "gzip" if self.rnaseq_url.endswith(".gz") else "none"
         fetch_file(self.http, self.rnaseq_url, dest, check=check, log=log)
 
-    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
-        """Download one series from IDC's bucket into the empty folder ``dest_dir``, verified.
+    def fetch_series(
+        self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn
+    ) -> SeriesOrigins:
+        """Download one series from IDC's bucket into the empty folder ``dest_dir``, verified;
+        each file's origin is its object's ``s3://`` URL.
 
         Raises:
             InvalidPatientIdError, InvalidUidError: unsafe identifiers.
@@ -182,17 +191,19 @@ class IdcSource(DataSource):
             raise SeriesMismatchError(f"series {series_uid}: bad crdc_series_uuid {series_uuid!r}")
         folder = _SeriesFolder(patient_id, series_uid, bucket, series_uuid)
         try:
-            self._fetch_objects(folder, int(row["instance_count"]), dest_dir, log)
+            keys = self._fetch_objects(folder, int(row["instance_count"]), dest_dir, log)
         except S5cmdError as error:
             clear_directory(dest_dir)
             raise S5cmdError(f"series {series_uid} (patient {patient_id}): {error}") from error
         except BaseException:
             clear_directory(dest_dir)
             raise
+        return {name: f"s3://{bucket}/{key}" for name, key in keys.items()}
 
     def _fetch_objects(
         self, folder: _SeriesFolder, expected: int, dest_dir: Path, log: LogFn
-    ) -> None:
+    ) -> dict[str, str]:
+        """Copy and verify the series' objects; the object key of each file, by its name."""
         objects = self.s5cmd.list_objects(folder.bucket, f"{folder.series_uuid}/")
         if len(objects) != expected:
             raise InstanceCountMismatchError(
@@ -230,6 +241,7 @@ class IdcSource(DataSource):
             pending = {path: pending[path] for path in problems}
         assembler.check_count(expected, source=folder.location)
         progress.finish()
+        return assembler.origins
 
     def _copy_and_check(
         self, folder: _SeriesFolder, pending: dict[Path, S3Object], progress: SeriesProgress

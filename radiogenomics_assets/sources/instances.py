@@ -68,6 +68,8 @@ class SeriesAssembler:
         self.dest_dir = Path(dest_dir)
         self.verifier = SeriesVerifier(self.series_uid)
         self.bytes = 0
+        #: ``origin`` of each file added, by its name in ``dest_dir``
+        self.origins: dict[str, str] = {}
 
     def add(self, incoming: Path, *, origin: str) -> Path:
         """Verify the file ``incoming`` (any name inside ``dest_dir``) and rename it into place.
@@ -82,6 +84,7 @@ class SeriesAssembler:
         final = self.dest_dir / f"{header.sop_instance_uid}.dcm"
         incoming.replace(final)
         self.bytes += final.stat().st_size
+        self.origins[final.name] = origin
         return final
 
     @property

@@ -40,7 +40,9 @@ from radiogenomics_assets.sources.base import (
     DataSource,
     LogFn,
     Manifest,
+    SeriesOrigins,
     SourceError,
+    empty_manifest,
 )
 from radiogenomics_assets.sources.dicom_tree import DicomTree, is_system_companion
 from radiogenomics_assets.sources.header_cache import HeaderCache
@@ -97,7 +99,7 @@ class LocalSource(DataSource):
 
     def __init__(
         self,
-        dicom_root: Path,
+        dicom_root: Path | None,
         clinical_csv: Path,
         rnaseq_matrix: Path,
         *,
@@ -109,8 +111,9 @@ class LocalSource(DataSource):
         since the user may edit or delete it after the ingest. ``header_cache``: a folder
         where the headers read are kept until their files change
         (:mod:`~radiogenomics_assets.sources.header_cache`); None reads every header on every
-        scan."""
-        self.dicom_root = Path(dicom_root)
+        scan. ``dicom_root`` None: a source without imaging (a genomics-only study), whose
+        manifest is empty."""
+        self.dicom_root = Path(dicom_root) if dicom_root is not None else None
         self.clinical_csv = Path(clinical_csv)
         self.rnaseq_matrix = Path(rnaseq_matrix)
         self.link_series = link_series
@@ -119,7 +122,7 @@ class LocalSource(DataSource):
     def describe(self) -> dict[str, str]:
         return {
             **super().describe(),
-            "dicom_root": str(self.dicom_root),
+            "dicom_root": str(self.dicom_root) if self.dicom_root else "none (no imaging)",
             "clinical_csv": str(self.clinical_csv),
             "rnaseq_matrix": str(self.rnaseq_matrix),
         }
@@ -147,6 +150,11 @@ class LocalSource(DataSource):
         _atomic_copy(self.rnaseq_matrix, dest, "RNA-seq matrix", log)
 
     def _require_root(self) -> None:
+        if self.dicom_root is None:
+            raise LocalSourceError(
+                "this local source has no DICOM root (RADIOGENOMICS_LOCAL_DICOM or the study's "
+                "source.dicom_root): it serves no imaging"
+            )
         if not self.dicom_root.is_dir():
             raise LocalSourceError(f"DICOM root {self.dicom_root} is not a folder")
 
@@ -157,6 +165,9 @@ class LocalSource(DataSource):
         Raises:
             LocalSourceError: the DICOM root is not a folder.
         """
+        if self.dicom_root is None:
+            log("no DICOM root: the source serves no imaging, the manifest is empty")
+            return Manifest(empty_manifest())
         self._require_root()
         return self._manifest_under(self.dicom_root, log)
 
@@ -215,8 +226,11 @@ class LocalSource(DataSource):
             f"series {series_uid} of patient {patient_id} not found under {self.dicom_root}"
         )
 
-    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
-        """Copy the series' files into the empty folder ``dest_dir`` as ``<SOPInstanceUID>.dcm``.
+    def fetch_series(
+        self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn
+    ) -> SeriesOrigins:
+        """Copy the series' files into the empty folder ``dest_dir`` as ``<SOPInstanceUID>.dcm``
+        and return the user's file each came from, by that name.
 
         Files in the series' folder(s) that are not DICOM and not named ``*.dcm``, and macOS
         ``._*`` companions, are skipped (and logged); a byte-identical second copy of an
@@ -268,3 +282,4 @@ class LocalSource(DataSource):
             log(f"skipped {len(skipped)} non-DICOM or macOS companion file(s): {examples}")
         how = f"linked {linked}, copied {len(chosen) - linked}" if self.link_series else "copied"
         log(f"{how} instance(s) of series {series_uid} ({patient_id})")
+        return {f"{sop_uid}.dcm": str(path) for sop_uid, path in chosen.items()}

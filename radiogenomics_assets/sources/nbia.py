@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -92,12 +92,14 @@ class NbiaResponseError(SourceError):
 
 @dataclass(frozen=True)
 class SeriesDownload:
-    """A verified series: its folder, instance count and bytes on disk."""
+    """A verified series: its folder, instance count and bytes on disk, and the zip member each
+    file was, by its name in the folder."""
 
     series_uid: str
     directory: Path
     instances: int
     bytes: int
+    members: dict[str, str] = field(default_factory=dict)
 
 
 class NbiaClient:
@@ -263,7 +265,9 @@ class NbiaClient:
         finally:
             zip_path.unlink(missing_ok=True)
         progress.finish()
-        return SeriesDownload(series_uid, dest_dir, assembler.count, assembler.bytes)
+        return SeriesDownload(
+            series_uid, dest_dir, assembler.count, assembler.bytes, dict(assembler.origins)
+        )
 
 
 def parse_series_rows(body: bytes, *, url: str) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from radiogenomics_assets.sources.base import (
     DataSource,
     LogFn,
     Manifest,
+    SeriesOrigins,
     SourceError,
 )
 from radiogenomics_assets.sources.http import HttpClient, RetryPolicy, url_with_params
@@ -209,8 +210,11 @@ class TciaSource(DataSource):
             self._manifest_records(rows, []), columns=list(MANIFEST_COLUMNS)
         )
 
-    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
-        """Download and verify one series after checking NBIA files it under ``patient_id``.
+    def fetch_series(
+        self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn
+    ) -> SeriesOrigins:
+        """Download and verify one series after checking NBIA files it under ``patient_id``;
+        each file's origin is its member of the ``getImage`` zip.
 
         Raises:
             InvalidPatientIdError, InvalidUidError: unsafe identifiers.
@@ -234,7 +238,7 @@ class TciaSource(DataSource):
                 f"{row.get('Collection')!r}, not patient {patient_id!r} in {self.collection!r}"
             )
         expected = _count(row.get("ImageCount"), series_uid=series_uid, field="ImageCount")
-        self.client.download_series(
+        download = self.client.download_series(
             series_uid,
             dest_dir,
             expected_count=expected,
@@ -242,3 +246,5 @@ class TciaSource(DataSource):
             patient_id=patient_id,
             log=log,
         )
+        url = url_with_params(self.client.endpoint("getImage"), {"SeriesInstanceUID": series_uid})
+        return {name: f"{member} in {url}" for name, member in download.members.items()}

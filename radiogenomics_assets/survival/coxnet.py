@@ -23,7 +23,9 @@ scikit-survival may end a path before ``n_alphas`` once the fit saturates, as gl
 "smallest alpha" means the smallest one fitted, and an inner fold whose path ended early leaves
 its missing alphas unscored (an alpha competes only when every inner fold scored it).
 
-Ties go to the largest (sparsest) alpha. **Numerical failures.** The coordinate descent raises
+Ties go to the largest (sparsest) alpha, so when no alpha with a coefficient beats a constant
+risk the choice is the null model (every coefficient zero); a note then says so and names the
+best score it beat. **Numerical failures.** The coordinate descent raises
 ``ArithmeticError`` ("weights are too large") when small alphas let coefficients explode. The
 fallback is explicit: the path is refitted with its smallest alpha raised tenfold
 (``alpha_min_ratio`` × 10, or the fixed inner grid cut at that ratio) until it fits or the ratio
@@ -316,6 +318,48 @@ def _best_index(scores: np.ndarray) -> int:
     return int(np.nanargmax(scores))
 
 
+def _null_model_note(
+    model: CoxnetBlockModel, mode: AlphaSelection, curve: pd.DataFrame | None, where: str
+) -> str | None:
+    """Why the chosen alpha keeps no coefficient (the null model), or ``None`` when it keeps one.
+
+    Every patient then gets the same risk (C = 0.5 on any split); the note gives the scores the
+    selection weighed, so that "no signal found" can be told from a fault.
+    """
+    index = model._index()
+    nonzero = (np.asarray(model.coxnet.coef_) != 0).any(axis=0)
+    if nonzero[index]:
+        return None
+    alphas = model.alphas
+    head = (
+        f"{where}: {mode} chose alpha={alphas[index]:.4g} where every coefficient is zero (the "
+        "null model: every patient gets the same risk, C = 0.500)"
+    )
+    if curve is None:
+        return f"{head}: even the smallest alpha of the path keeps every coefficient at zero"
+    scores = curve["c_index"].to_numpy(dtype=float)
+    kind, place = (
+        ("mean inner C", "in the inner folds")
+        if mode == "inner_cv"
+        else ("C", "on the validation split")
+    )
+    # Only alphas with a coefficient and a score competed against the null model.
+    rivals = np.where(nonzero & np.isfinite(scores), scores, np.nan)
+    if np.isnan(rivals).all():
+        return f"{head}: no alpha with a non-zero coefficient was scored {place}"
+    best = int(np.nanargmax(rivals))
+    rival = f"best {kind} of an alpha with non-zero coefficients {scores[best]:.3f}"
+    rival += f", at alpha={alphas[best]:.4g}"
+    if abs(scores[index] - 0.5) < 1e-12:
+        return f"{head}: no alpha on the path beat a constant risk {place} ({rival})"
+    # Inner fits, on fewer rows, can keep coefficients at an alpha where the final fit keeps
+    # none: the null model then wins on their scores, not on a constant risk's 0.5.
+    return (
+        f"{head}: its {kind} was the path's best, {scores[index]:.3f}, the inner fits keeping "
+        f"coefficients at this alpha; no alpha with non-zero coefficients beat it ({rival})"
+    )
+
+
 def _inner_cv_scores(
     modalities: Sequence[Modality],
     data: ModelData,
@@ -410,6 +454,9 @@ def fit_with_alpha_selection(
         curve = pd.DataFrame({"alpha": alphas, "c_index": scores, "n_inner_folds": n_scored})
         index = _best_index(scores)
     model.alpha_index = index
+    null_note = _null_model_note(model, alpha_selection, curve, where)
+    if null_note is not None:
+        notes.append(null_note)
     choice = AlphaChoice(
         mode=alpha_selection,
         alpha=float(alphas[index]),

@@ -178,9 +178,20 @@ class FittedCoxnet:
                 return block.selected_genes
         return None
 
+    @property
+    def null_model(self) -> bool:
+        """Whether every CoxNet of the model keeps no coefficient at its chosen alpha, so the
+        model gives every patient the same risk (the notes say why). A late fusion with one null
+        block still ranks by its other blocks."""
+        return all(block.n_nonzero == 0 for block in self.blocks)
+
     def summary(self) -> dict[str, Any]:
         """Flat, JSON-friendly figures for asset metadata."""
-        summary = {**common_summary(self), "alpha_selection": self.alpha_selection}
+        summary = {
+            **common_summary(self),
+            "alpha_selection": self.alpha_selection,
+            "null_model": self.null_model,
+        }
         for block in self.blocks:
             prefix = "alpha" if len(self.blocks) == 1 else f"alpha_{block.modalities[0]}"
             summary[prefix] = block.choice.alpha

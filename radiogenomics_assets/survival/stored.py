@@ -2,7 +2,8 @@
 evaluation.
 
 A model's rows (``model, fold, patient_id, split, risk, ...``) carry each patient's survival
-curve as two list columns (``survival_times``, ``survival``), ``None`` where the model has none.
+curve as two list columns (``survival_times``, ``survival``), ``None`` where the model has none,
+and ``null_model``: the fold's alpha selection kept no coefficient (constant risk).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ PREDICTION_COLUMNS = (
     "spec_version",
     "alpha_selection",
     "fit_splits",
+    "null_model",
     "survival_times",
     "survival",
 )
@@ -38,6 +40,9 @@ def predictions_frame(fitted: FittedModel) -> pd.DataFrame:
         spec_version=fitted.spec_version,
         alpha_selection=fitted.alpha_selection,
         fit_splits=",".join(fitted.fit_splits),
+        # Per fold, so that Table 1 can name the folds whose alpha selection kept no
+        # coefficient; only a CoxNet's summary has it.
+        null_model=bool(fitted.summary().get("null_model", False)),
     )
     curves = fitted.survival_functions
     if curves is None:

@@ -10,6 +10,10 @@ with the repeats' and is not a standard error (folds share training patients).
 
 The bootstrap CI is conditional on the fitted models: it resamples test patients with the
 models held fixed, so it reflects the test set's sampling and not the variability of refitting.
+
+``null_model_folds`` names the folds of repeat 1 where a model's alpha selection kept no
+coefficient (the stored predictions' ``null_model``): its C of 0.500 there is a constant risk,
+not a ranking, and the markdown says so under the table.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from radiogenomics_assets.survival.results import (
     results_markdown,
     results_table,
 )
-from radiogenomics_assets.survival.splits import cv_fold_parts
+from radiogenomics_assets.survival.splits import cv_fold_parts, fold_number
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 
 #: What every table and description says about the interval.
@@ -40,6 +44,19 @@ def repeat_of(fold: str) -> int:
 def with_repeat(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with a ``repeat`` column derived from its ``fold`` column."""
     return frame.assign(repeat=frame["fold"].map(repeat_of).astype(int))
+
+
+def null_model_folds(predictions: pd.DataFrame) -> pd.Series:
+    """Per model, its folds whose ``null_model`` flag is set (``fold_3, fold_5``).
+
+    Rows without the flag (the oracle, partitions stored before it existed) count as not null.
+    """
+    if "null_model" not in predictions.columns or predictions.empty:
+        return pd.Series(dtype=object)
+    flagged = predictions[predictions["null_model"].astype("boolean").fillna(False).to_numpy()]
+    return flagged.groupby("model")["fold"].agg(
+        lambda folds: ", ".join(sorted(set(folds), key=fold_number))
+    )
 
 
 def _protocols(frame: pd.DataFrame) -> list[str]:
@@ -65,7 +82,7 @@ def study_results_table(
 
     Returns:
         The table (``protocol`` first) and, per protocol, the models left out for lacking a
-        fold of repeat 1.
+        fold of repeat 1. ``null_model_folds`` is empty for a model that ranked in every fold.
     """
     metrics = with_repeat(fold_metrics)
     test = metrics[metrics["split"] == "test"]
@@ -93,6 +110,7 @@ def study_results_table(
         )
         summary["n_folds_all"] = every.groupby("model")["c_index"].size()
         summary["n_repeats"] = every.groupby("model")["repeat"].nunique()
+        summary["null_model_folds"] = null_model_folds(shown).reindex(summary.index, fill_value="")
         tables.append(table.join(summary, on="model").assign(protocol=protocol))
     if not tables:
         return pd.DataFrame(), left_out
@@ -100,12 +118,29 @@ def study_results_table(
     return table[["protocol", *table.columns.drop("protocol")]], left_out
 
 
+def null_model_footnotes(rows: pd.DataFrame) -> list[str]:
+    """One line per model of ``rows`` with null-model folds, saying which and what they mean."""
+    if "null_model_folds" not in rows.columns:
+        return []
+    lines = []
+    for label, folds in zip(rows["label"], rows["null_model_folds"], strict=True):
+        if isinstance(folds, str) and folds:
+            lines.append(
+                f"{label}: {folds} chose the null model (constant risk, C = 0.500): alpha "
+                "selection kept no coefficient (the model's notes say why)"
+            )
+    return lines
+
+
 def study_markdown(table: pd.DataFrame) -> dict[str, str]:
     """``table_1a_<protocol>`` and ``table_1b_<protocol>``: each half of Table 1 per protocol,
-    in the paper's layout with the all-repeats mean ± sd added."""
+    in the paper's layout with the all-repeats mean ± sd added, and under it a line per model
+    whose alpha selection chose the null model in some fold."""
     texts = {}
     for protocol in _protocols(table):
         rows = table[table["protocol"] == protocol]
         for half in sorted(set(rows["paper_table"].dropna())):
-            texts[f"table_{half}_{protocol}"] = results_markdown(rows, paper_table=half)
+            text = results_markdown(rows, paper_table=half)
+            notes = null_model_footnotes(rows[rows["paper_table"] == half])
+            texts[f"table_{half}_{protocol}"] = text + "".join(f"\n{n}\n" for n in notes)
     return texts

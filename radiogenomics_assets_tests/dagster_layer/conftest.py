@@ -13,6 +13,7 @@ from radiogenomics_assets.defs.instance_config import (
     RUN_LIMIT_VARIABLE,
 )
 from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource, SourceResource
@@ -21,7 +22,10 @@ from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 
 def resources_for(
-    store: StoreResource, source: SourceResource, cohort: CohortResource | None = None
+    store: StoreResource,
+    source: SourceResource,
+    cohort: CohortResource | None = None,
+    densenet: DenseNetSettings | None = None,
 ) -> dict[str, object]:
     return {
         "cohort": cohort or CohortResource(),
@@ -29,6 +33,8 @@ def resources_for(
         "store": store,
         "source": source,
         "settings": ModelingSettings(),
+        "expression": ExpressionSettings(),
+        "densenet": densenet or DenseNetSettings(),
     }
 
 

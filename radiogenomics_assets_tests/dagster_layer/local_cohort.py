@@ -8,10 +8,17 @@ from pathlib import Path
 import pydicom
 from pydicom.uid import generate_uid
 
+from radiogenomics_assets.defs.study import Study, load_study
 from radiogenomics_assets.sources.demo import DemoCohort
 
-#: DenseNet features without ImageNet weights (none can be fetched here).
-RANDOM_WEIGHTS = {"ops": {"features__densenet_features": {"config": {"weights": "random"}}}}
+#: DenseNet features without ImageNet weights (none can be fetched here), as a study file:
+#: processes that rebuild the code location read it from ``$RADIOGENOMICS_STUDY``.
+RANDOM_WEIGHTS_STUDY = Path(__file__).with_name("random_weights.yaml")
+
+
+def random_weights() -> Study:
+    """The study of :data:`RANDOM_WEIGHTS_STUDY`, read now (its source from the environment)."""
+    return load_study(RANDOM_WEIGHTS_STUDY)
 
 
 def copy_as_local_folder(cohort: DemoCohort, root: Path) -> dict[str, Path]:

@@ -54,12 +54,6 @@ def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
         clinical_csv=str(shared_data / CLINICAL),
         rnaseq_matrix=str(shared_data / ZSCORE),
     )
-    run_config = {
-        "ops": {
-            # The derivative is already log-scaled and z-scored: no log(x+1) on it.
-            "features__gene_expression": {"config": {"transform": "none"}},
-        }
-    }
     result = materialize(
         [
             clinical_labels,
@@ -72,7 +66,6 @@ def test_cohort_assets_on_the_real_files(shared_data, store) -> None:
             gene_matrix_top500,
         ],
         resources=resources_for(store, source, NO_IMAGING),
-        run_config=run_config,
     )
     assert result.success
 

@@ -13,12 +13,13 @@ from dagster import AssetKey, DagsterInstance, materialize
 
 from radiogenomics_assets.cli.walk_plan import WalkPlanner
 from radiogenomics_assets.definitions import build_definitions
-from radiogenomics_assets.defs.assets.cohort import cohort_assets, with_cohort_settings
+from radiogenomics_assets.defs.assets.cohort import cohort_assets
 from radiogenomics_assets.defs.assets.raw import (
     clinical_labels,
     imaging_manifest,
     rnaseq_expression,
 )
+from radiogenomics_assets.defs.assets.settings_versions import with_settings_versions
 from radiogenomics_assets.defs.resources.cohort import CohortResource
 from radiogenomics_assets.defs.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.conftest import resources_for
@@ -29,6 +30,8 @@ SURGERY = CohortResource(require_ct=False, require_seg=False, origin="surgery")
 COHORT_KEYS = {
     AssetKey(["cohort", name]) for name in ("outcomes", "patients", "study_cohort", "consort_flow")
 }
+#: The figures whose time axis names the origin.
+ORIGIN_FIGURES = {AssetKey(["evaluation", name]) for name in ("td_auc_figures", "km_figures")}
 
 
 def _code_versions(cohort: CohortResource) -> dict[AssetKey, str | None]:
@@ -42,7 +45,7 @@ def test_a_setting_changes_the_code_version_of_exactly_the_assets_reading_it() -
     therapy = _code_versions(
         CohortResource(require_ct=False, require_seg=False, exclude_unknown_therapy=False)
     )
-    assert {k for k in base if base[k] != surgery[k]} == COHORT_KEYS
+    assert {k for k in base if base[k] != surgery[k]} == COHORT_KEYS | ORIGIN_FIGURES
     assert {k for k in base if base[k] != therapy[k]} == COHORT_KEYS - {
         AssetKey(["cohort", "outcomes"])
     }
@@ -89,7 +92,7 @@ def materialized(shared_data, store):
     instance = DagsterInstance.ephemeral()
     raw = [clinical_labels, rnaseq_expression, imaging_manifest]
     result = materialize(
-        [*raw, *with_cohort_settings(cohort_assets, BASE)],
+        [*raw, *with_settings_versions(cohort_assets, {"cohort": BASE})],
         resources=resources_for(store, source, BASE),
         instance=instance,
     )
@@ -120,7 +123,7 @@ def test_changing_the_origin_plans_the_cohort_assets_again(materialized) -> None
 def test_a_run_with_settings_other_than_the_code_locations_fails(materialized) -> None:
     store, source, instance, raw = materialized
     result = materialize(
-        [*raw, *with_cohort_settings(cohort_assets, BASE)],
+        [*raw, *with_settings_versions(cohort_assets, {"cohort": BASE})],
         selection=[AssetKey(["cohort", "outcomes"])],
         resources=resources_for(store, source, SURGERY),
         instance=instance,

@@ -23,9 +23,9 @@ import pytest
 from dagster import AssetKey, AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
 from radiogenomics_assets.cli.graph_runner import execute
-from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
+from radiogenomics_assets_tests.dagster_layer.local_cohort import RANDOM_WEIGHTS_STUDY
 from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
@@ -56,6 +56,7 @@ from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.study import load_study
 
 defs = build_definitions(
     StoreResource(database={database!r}),
@@ -66,6 +67,7 @@ defs = build_definitions(
     retrain_cron="* * * * *",
     # One process per run, not per step: 125 step processes importing torch would dominate.
     executor=in_process_executor,
+    study=load_study({study!r}),
 )
 """
 #: Bound on the whole unattended update (two patient runs, cohort, five folds under two
@@ -194,6 +196,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
             demo=demo,
             cache=graph.source.cache_dir,
             nets=SMALL_NET_FIELDS,
+            study=str(RANDOM_WEIGHTS_STUDY),
         )
     )
     workspace = root / "workspace.yaml"
@@ -229,7 +232,7 @@ def update(graph: Graph, tmp_path_factory: pytest.TempPathFactory) -> Update:
         before = graph.instance.event_log_storage.get_maximum_record_id()
         started = time.perf_counter()
         grown = DemoSourceResource(config=demo, cache_dir=graph.source.cache_dir)
-        manual_ingest = build_definitions(graph.store, grown, graph.settings)
+        manual_ingest = graph.definitions(grown)
         assert execute(manual_ingest, graph.instance, "ingest_job").success
 
         results = AssetKey(["evaluation", "results_table"])

@@ -35,6 +35,7 @@ from radiogenomics_assets.defs.names import (
     PATIENTS_PARTITIONS,
 )
 from radiogenomics_assets.defs.partitions import fold_partition_key, study_partitions
+from radiogenomics_assets.defs.resources.features import DenseNetSettings
 from radiogenomics_assets.defs.resources.source import (
     DemoSourceResource,
     LocalSourceResource,
@@ -246,12 +247,9 @@ def _extract(nodule_store, source: SourceResource, weights: str):
             selection=[AssetKey([FEATURES, "densenet_features"])],
             partition_key=patient,
             instance=instance,
-            resources=resources_for(store, source),
-            run_config={
-                "ops": {
-                    "features__densenet_features": {"config": {"weights": weights, "device": "cpu"}}
-                }
-            },
+            resources=resources_for(
+                store, source, densenet=DenseNetSettings(weights=weights, device="cpu")
+            ),
             raise_on_error=False,
         )
         logs = [

@@ -26,6 +26,7 @@ from radiogenomics_assets.defs.names import (
 )
 from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import TciaSourceResource
@@ -72,6 +73,8 @@ def _resources(store: StoreResource) -> dict[str, object]:
         "source": TciaSourceResource(),
         "settings": ModelingSettings(alpha_selection="validation", net=SMALL_NETS, seed=SEED),
         "cohort": CohortResource(),
+        "expression": ExpressionSettings(),
+        "densenet": DenseNetSettings(),
     }
 
 
@@ -208,6 +211,17 @@ def test_table1_has_per_protocol_the_models_evaluated_on_every_fold_of_repeat_1(
     assert "G" in meta["table_1a_paper"] and "G" in meta["table_1a_recommended"]
     assert "table_1b_recommended" not in meta and "table_1b_paper" not in meta
     assert "held fixed" in meta["ci"]
+    # The folds of repeat 1 whose stored rows say null_model are the ones the table names.
+    flagged = evaluated.query(
+        "SELECT DISTINCT protocol, fold FROM modeling.cox_g WHERE null_model ORDER BY fold"
+    )
+    flagged = flagged[flagged["fold"].isin(FOLD_NAMES)]
+    for row in table[table["model"] == "cox_g"].itertuples():
+        mine = flagged.loc[flagged["protocol"] == row.protocol, "fold"]
+        assert row.null_model_folds == ", ".join(mine)
+    null = table[table["null_model_folds"] != ""]
+    named = [f"{r.protocol}: {r.model} ({r.null_model_folds})" for r in null.itertuples()]
+    assert meta["null_models"] == ("; ".join(named) or "none")
     test = evaluated.query(
         "SELECT protocol, fold, c_index FROM evaluation.fold_metrics "
         "WHERE model = 'cox_g' AND split = 'test'"

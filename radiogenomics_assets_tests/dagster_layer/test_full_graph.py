@@ -17,7 +17,6 @@ from dagster import AssetKey, AssetRecordsFilter
 
 from radiogenomics_assets.cli.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.cli.refresh import skipped_models
-from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.jobs import PHASES, job_asset_keys
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, WALK_TAG
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
@@ -28,7 +27,6 @@ from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
     NET_PARTITIONS,
-    RUN_CONFIGS,
     Graph,
     grown_size,
     included,
@@ -145,6 +143,7 @@ EXPECTED_COLUMNS = {
         "ci_95",
         "mean_sd_all_repeats",
         "n_folds_all",
+        "null_model_folds",
     ],
     "select_demo_oracle.sql": [
         "model",
@@ -277,7 +276,6 @@ def _refresh(graph: Graph, defs, models: str | None = None) -> list:
     return materialize_graph(
         defs,
         graph.instance,
-        run_configs=RUN_CONFIGS,
         announce=_quiet,
         skip=skip,
         scope=models or "all",
@@ -303,9 +301,7 @@ def _with_spec(spec):
 @pytest.fixture(scope="module")
 def respecified(graph: Graph):
     """The definitions after one registry edit: cox_g with another l1_ratio."""
-    return build_definitions(
-        graph.store, graph.source, graph.settings, assets=_with_spec(_respecified_cox_g())
-    )
+    return graph.definitions(graph.source, assets=_with_spec(_respecified_cox_g()))
 
 
 def test_a_changed_spec_plans_only_that_model_and_what_reads_it(graph: Graph, respecified) -> None:
@@ -354,9 +350,7 @@ def test_growing_the_cohort_runs_only_the_new_patients(graph: Graph, respecified
     grown_source = DemoSourceResource(
         config={**DEMO, "n_patients": n}, cache_dir=graph.source.cache_dir
     )
-    grown = build_definitions(
-        graph.store, grown_source, graph.settings, assets=_with_spec(_respecified_cox_g())
-    )
+    grown = graph.definitions(grown_source, assets=_with_spec(_respecified_cox_g()))
 
     outcomes = _refresh(graph, grown, "linear")
 

@@ -15,6 +15,7 @@ import torch
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, materialize
 
 from radiogenomics_assets.defs.assets import all_assets
+from radiogenomics_assets.defs.assets.modeling import genes_metadata, genes_note
 from radiogenomics_assets.defs.names import (
     CV_FOLDS_PARTITIONS,
     NET_FOLDS_PARTITIONS,
@@ -22,6 +23,7 @@ from radiogenomics_assets.defs.names import (
 )
 from radiogenomics_assets.defs.partitions import fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
+from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
@@ -31,6 +33,7 @@ from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.store.files import sha256_file
 from radiogenomics_assets.survival.fitting import load_predictor
 from radiogenomics_assets.survival.model_file import MODEL_FILE_SUFFIX, read_header
+from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets.survival.splits import all_fold_splits, assign_test_folds
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
 from radiogenomics_assets_tests.survival.synthetic import Cohort, planted_cohort
@@ -115,6 +118,8 @@ def _materialize(
             "source": DemoSourceResource(),
             "settings": ModelingSettings(net=SMALL_NETS),
             "cohort": CohortResource(),
+            "expression": ExpressionSettings(),
+            "densenet": DenseNetSettings(),
         },
     )
 
@@ -136,8 +141,12 @@ def test_a_net_and_a_coxnet_materialize_through_the_same_asset_body(features_sto
         assert read_header(stored)["model"] == name
         assert sha256_file(stored) == metadata["model_sha256"]
         assert metadata["constant_prediction"] is False
+        # The planted signal is found: no fold of either family is the null model.
+        assert metadata.get("null_model", False) is False
         with features_store.get_connection() as conn:
             table = conn.execute(f"SELECT patient_id, risk FROM modeling.{name}").fetchdf()
+            flags = conn.execute(f"SELECT DISTINCT null_model FROM modeling.{name}").fetchall()
+        assert flags == [(False,)]
         reloaded = load_predictor(stored).predict({"genomics": cohort.features["genomics"]})
         pd.testing.assert_series_equal(
             reloaded.loc[table["patient_id"]].reset_index(drop=True),
@@ -246,6 +255,12 @@ def test_the_paper_protocol_sums_raw_risks_takes_the_smallest_alpha_and_complete
     n_genes = cohort.features["genomics"].shape[1]
     assert meta["paper"]["n_genes_available"] == n_genes - 1
     assert meta["recommended"]["n_genes_available"] == n_genes
+    # Both fall short of n_genes = 500; only the paper's shortfall is the complete-genes rule's.
+    assert meta["paper"]["n_genes_used"] == n_genes - 1
+    dropped = f"complete-genes rule dropped 1 of {n_genes} genes for having an imputed value"
+    assert dropped in meta["paper"]["genes_note"]
+    assert meta["paper"]["genes_note"] in meta["paper"]["notes"]
+    assert f"the gene table holds only {n_genes} genes" in meta["recommended"]["genes_note"]
     model = load_predictor(store.files.path(*Path(meta["paper"]["model_file"]).parts))
     assert model.rule == "sum_risk"
     assert "paper" in meta["paper"]["model_file"].split("/")
@@ -254,3 +269,25 @@ def test_the_paper_protocol_sums_raw_risks_takes_the_smallest_alpha_and_complete
             "SELECT protocol, count(*) FROM modeling.cox_lf_g_p GROUP BY protocol ORDER BY 1"
         ).fetchall()
     assert rows == [("paper", len(ids)), ("recommended", len(ids))]
+
+
+def test_the_genes_note_says_how_many_genes_a_model_lacks_and_why() -> None:
+    assert genes_note(500, 500, 40, "paper") is None
+    assert genes_note(467, 500, 33, "paper") == (
+        "under the paper protocol 467 genes are available, fewer than n_genes = 500: the paper "
+        "protocol's complete-genes rule dropped 33 of 500 genes for having an imputed value; the "
+        "model selects from all 467"
+    )
+    assert "the gene table holds only 30 genes" in str(genes_note(30, 500, 0, "recommended"))
+    blocks = {"genomics": pd.DataFrame(columns=[f"G{i}" for i in range(459)])}
+    metadata, notes = genes_metadata(get_spec("mlp_g"), blocks, 41, "paper")
+    assert metadata == {
+        "n_genes_available": 459,
+        "n_genes_used": 459,
+        "genes_note": notes[0],
+    }
+    assert "dropped 41 of 500 genes" in notes[0]
+    assert genes_metadata(get_spec("cox_p"), {"pyradiomics": pd.DataFrame()}, 0, "paper") == (
+        {},
+        [],
+    )

@@ -19,6 +19,8 @@ from radiogenomics_assets.cli.graph_runner import execute
 from radiogenomics_assets.definitions import build_definitions
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.study import STUDY_ENV
+from radiogenomics_assets_tests.dagster_layer.local_cohort import RANDOM_WEIGHTS_STUDY
 from radiogenomics_assets_tests.dagster_layer.parallel_jobs import run_patient_partition
 
 pytestmark = pytest.mark.slow
@@ -30,10 +32,7 @@ PATIENT_ASSETS = [
     ["features", "radiomic_features"],
     ["features", "densenet_features"],
 ]
-RUN_CONFIG = {
-    "execution": {"config": {"multiprocess": {"max_concurrent": 2}}},
-    "ops": {"features__densenet_features": {"config": {"weights": "random"}}},
-}
+RUN_CONFIG = {"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}}
 
 
 @pytest.fixture
@@ -45,6 +44,7 @@ def local_environment(small_cohort, tmp_path: Path, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RADIOGENOMICS_LOCAL_CLINICAL", str(small_cohort.clinical_csv))
     monkeypatch.setenv("RADIOGENOMICS_LOCAL_RNASEQ", str(small_cohort.rnaseq_matrix))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv(STUDY_ENV, str(RANDOM_WEIGHTS_STUDY))
     return home
 
 

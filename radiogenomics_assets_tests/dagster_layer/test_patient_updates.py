@@ -23,9 +23,9 @@ from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS
 from radiogenomics_assets.defs.registration import register_patients_from_store
 from radiogenomics_assets.defs.resources.source import LocalSourceResource
 from radiogenomics_assets_tests.dagster_layer.local_cohort import (
-    RANDOM_WEIGHTS,
     clear_one_mask_voxel,
     copy_as_local_folder,
+    random_weights,
 )
 
 pytestmark = pytest.mark.slow
@@ -66,12 +66,12 @@ def _correct_seg(dicom_root: Path, patient: str) -> None:
 
 
 def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_source) -> None:
-    defs = build_definitions(store, local_source)
+    defs = build_definitions(store, local_source, study=random_weights())
     with DagsterInstance.ephemeral() as instance:
         _ingest_and_sync(defs, instance, store)
         patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
         for patient in patients:
-            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+            assert execute(defs, instance, "patient_assets_job", patient).success
         assert _planned(defs, instance, commit=True) == {}
 
         corrected = patients[1]
@@ -86,7 +86,7 @@ def test_a_corrected_seg_makes_only_that_patients_partitions_stale(store, local_
 def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
     # The study-level table reads every patient's partition: the fan-in edge, which Dagster's
     # conditions compare at any number of partitions.
-    defs = build_definitions(store, local_source)
+    defs = build_definitions(store, local_source, study=random_weights())
     study_level = [
         AssetKey(["cohort", "patients"]),
         AssetKey(["cohort", "outcomes"]),
@@ -99,7 +99,7 @@ def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
         _ingest_and_sync(defs, instance, store)
         patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
         for patient in patients:
-            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+            assert execute(defs, instance, "patient_assets_job", patient).success
         assert execute(defs, instance, "cohort_job", assets=study_level).success
         assert _planned(defs, instance, commit=True) == {}
         assert _planned(defs, instance, COHORT_PHASE, commit=True).keys() <= {None}
@@ -109,7 +109,7 @@ def test_a_changed_seg_plans_the_study_table(store, local_source) -> None:
 
         clear_one_mask_voxel(Path(local_source.dicom_root), changed)
         _ingest_and_sync(defs, instance, store)
-        assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
+        assert execute(defs, instance, "patient_assets_job", changed).success
 
         cohort_plan = plan_phase(defs, instance, COHORT_PHASE)
         reasons = {p.key.to_user_string(): p.reason for _, ps in cohort_plan.steps for p in ps}

@@ -264,3 +264,75 @@ def test_a_plain_text_matrix_is_stored_under_a_plain_name(small_cohort, store, t
     assert materialize([rnaseq_expression], resources=resources_for(store, source)).success
     (stored,) = store.files.path("raw", "rnaseq_expression").iterdir()
     assert stored.name.endswith(".txt") and stored.read_bytes() == plain.read_bytes()
+
+
+def _pixel_spacing_holder(path: Path) -> tuple[pydicom.Dataset, pydicom.Dataset]:
+    """The dataset and the item that carries its PixelSpacing (a SEG keeps it in a group)."""
+    dataset = pydicom.dcmread(path)
+    if "PixelSpacing" in dataset:
+        return dataset, dataset
+    return dataset, dataset.SharedFunctionalGroupsSequence[0].PixelMeasuresSequence[0]
+
+
+@pytest.mark.parametrize("modality", ["CT", "SEG"])
+def test_an_imaging_error_names_the_users_file_not_the_stores_copy(
+    small_cohort, store, tmp_path: Path, modality: str
+) -> None:
+    """A file that passes intake but not the nodule's geometry checks: the error names the
+    patient and the file the user gave, not its renamed copy under files/raw/."""
+    from radiogenomics_assets.defs.assets.imaging import nodule_volume
+    from radiogenomics_assets.dicom.errors import InconsistentGeometryError
+
+    source, dicom_root = _local_copy(small_cohort, tmp_path)
+    instance = DagsterInstance.ephemeral()
+    resources = resources_for(store, source)
+    assert materialize([imaging_manifest], instance=instance, resources=resources).success
+    patient = register_patients_from_store(instance, store)[0]
+    # Headers stay complete and of the series: only the grid, checked with the pixels, is off.
+    victim = (
+        _ct_files(dicom_root, patient)[3] if modality == "CT" else _seg_file(dicom_root, patient)
+    )
+    dataset, holder = _pixel_spacing_holder(victim)
+    holder.PixelSpacing = [2 * float(v) for v in holder.PixelSpacing]
+    dataset.save_as(victim)
+
+    result = materialize(
+        [nodule_segmentation, ct_series, nodule_volume],
+        partition_key=patient,
+        instance=instance,
+        resources=resources,
+        raise_on_error=False,
+    )
+    assert not result.success
+    (failure,) = [e for e in result.all_events if e.is_step_failure]
+    assert failure.step_key == "features__nodule_volume"
+    error = failure.step_failure_data.error
+    while error.cls_name != "InconsistentGeometryError":  # Dagster wraps the user's error
+        error = error.cause
+    assert error.message.startswith(f"{InconsistentGeometryError.__module__}.")
+    assert f"patient {patient}" in error.message
+    assert str(victim) in error.message
+    assert str(store.files.root) not in error.message and "files/raw/" not in error.message
+    # The store's copy is still in the chained cause, for whoever inspects the store.
+    assert "files/raw/" in error.cause.message
+
+
+def test_an_imaging_error_naming_no_file_gets_the_users_series(store) -> None:
+    from radiogenomics_assets.defs.assets.imaging import _for_the_user
+    from radiogenomics_assets.dicom.errors import FrameOfReferenceMismatchError
+
+    folder = "/data/dicom/R01-001/ct"
+    rows = pd.DataFrame(
+        {
+            "series_uid": ["1.2.3", "1.2.3"],
+            "path": ["raw/ct/R01-001/1.2.3/d/1.dcm", "raw/ct/R01-001/1.2.3/d/2.dcm"],
+            "source_file": [f"{folder}/1-1.dcm", f"{folder}/1-2.dcm"],
+        }
+    )
+    error = FrameOfReferenceMismatchError("CT series 1.2.3: slices span 2 FrameOfReferenceUIDs")
+    named = _for_the_user(error, "R01-001", store, {"CT": rows})
+    assert type(named) is FrameOfReferenceMismatchError
+    assert str(named) == f"patient R01-001: {error} (CT series 1.2.3 from {folder})"
+    # Rows stored before source_file was recorded name no user file: the message stays.
+    before = _for_the_user(error, "R01-001", store, {"CT": rows.drop(columns="source_file")})
+    assert str(before) == f"patient R01-001: {error}"

@@ -132,6 +132,9 @@ def _assert_series_rows(frame: pd.DataFrame, patient: str, series: ServedSeries)
     assert set(rows["sha256"]) == _digests(series)
     assert len(rows) == len(series.files)
     assert (rows["source"] == "tcia").all()
+    # Each stored copy is traced to its member of the getImage zip it came in.
+    url = f"/getImage?SeriesInstanceUID={series.series_uid}"
+    assert rows["source_file"].str.endswith(url).all() and rows["source_file"].is_unique
 
 
 def _assert_published(store: StoreResource, series: ServedSeries) -> None:

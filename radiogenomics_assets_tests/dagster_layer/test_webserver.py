@@ -34,8 +34,9 @@ from radiogenomics_assets.defs.resources.source import (
     LOCAL_RNASEQ_ENV,
 )
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.study import STUDY_ENV
 from radiogenomics_assets_tests.dagster_layer.local_cohort import (
-    RANDOM_WEIGHTS,
+    RANDOM_WEIGHTS_STUDY,
     clear_one_mask_voxel,
     copy_as_local_folder,
 )
@@ -225,6 +226,9 @@ def local_dicom(home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, sma
     monkeypatch.setenv(LOCAL_DICOM_ENV, str(paths["dicom_root"]))
     monkeypatch.setenv(LOCAL_CLINICAL_ENV, str(paths["clinical_csv"]))
     monkeypatch.setenv(LOCAL_RNASEQ_ENV, str(paths["rnaseq_matrix"]))
+    # The local source has no random fallback: DenseNet's weights are the study's, for the
+    # webserver's code location as for this process's.
+    monkeypatch.setenv(STUDY_ENV, str(RANDOM_WEIGHTS_STUDY))
     return paths["dicom_root"]
 
 
@@ -287,7 +291,7 @@ def test_after_a_changed_seg_dagster_marks_stale_that_patient_then_what_reads_it
         register_patients_from_store(instance, store, log=lambda _line: None)
         patients = instance.get_dynamic_partitions(PATIENTS_PARTITIONS)
         for patient in patients:
-            assert execute(defs, instance, "patient_assets_job", patient, RANDOM_WEIGHTS).success
+            assert execute(defs, instance, "patient_assets_job", patient).success
         assert execute(defs, instance, "cohort_job").success
 
     with _serving(tmp_path / "webserver.log", "dagster-webserver") as server:
@@ -312,7 +316,7 @@ def test_after_a_changed_seg_dagster_marks_stale_that_patient_then_what_reads_it
         assert stale() == _readers(changed_inputs, patients)
 
         with DagsterInstance.get() as instance:
-            assert execute(defs, instance, "patient_assets_job", changed, RANDOM_WEIGHTS).success
+            assert execute(defs, instance, "patient_assets_job", changed).success
         rerun = {(key.to_user_string(), changed) for a in patient_assets for key in a.keys}
         after_patient = stale()
         # One voxel less changes the radiomic features; the DenseNet crop may stay the same, and

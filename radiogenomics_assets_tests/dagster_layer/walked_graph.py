@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
-from dagster import DagsterInstance
+from dagster import DagsterInstance, Definitions
 
 from radiogenomics_assets.cli.graph_runner import materialize_graph
 from radiogenomics_assets.definitions import build_definitions
@@ -20,6 +20,7 @@ from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.sources.demo import DemoConfig, DemoSource
 from radiogenomics_assets.sources.demo.plan import plan_cohort
 from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
+from radiogenomics_assets_tests.dagster_layer.local_cohort import random_weights
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 
 DEMO = WALK_DEMO
@@ -34,11 +35,6 @@ SMALL_NET_FIELDS = {
     "eval_every": 10,
 }
 SMALL_NETS = NetTrainingSettings(**SMALL_NET_FIELDS)
-RUN_CONFIGS = {
-    "patient_assets_job": {
-        "ops": {"features__densenet_features": {"config": {"weights": "random"}}}
-    }
-}
 FOLD_PARTITIONS = [str(fold_partition_key(f, p)) for f in FOLD_NAMES for p in PROTOCOL_NAMES]
 #: The nets' partitions: the same five folds, once, under the protocol they are trained under.
 NET_PARTITIONS = [str(fold_partition_key(f, NET_PROTOCOL)) for f in FOLD_NAMES]
@@ -59,7 +55,7 @@ class Graph:
         # One repeat: the graph's wiring is under test; repeats are in test_evaluation_assets.
         self.settings = ModelingSettings(alpha_selection="validation", net=SMALL_NETS, cv_repeats=1)
         self.n_patients = DEMO["n_patients"]
-        self.defs = build_definitions(self.store, self.source, self.settings)
+        self.defs = self.definitions(self.source)
         self.dagster_home = root / "dagster_home"
         if persistent:
             self.dagster_home.mkdir()
@@ -67,8 +63,12 @@ class Graph:
             self.instance = DagsterInstance.local_temp(str(self.dagster_home))
         else:
             self.instance = DagsterInstance.ephemeral()
-        self.outcomes = materialize_graph(
-            self.defs, self.instance, run_configs=RUN_CONFIGS, announce=lambda _line: None
+        self.outcomes = materialize_graph(self.defs, self.instance, announce=lambda _line: None)
+
+    def definitions(self, source: DemoSourceResource, **kwargs) -> Definitions:
+        """The graph's definitions over ``source`` (DenseNet on random weights: no network)."""
+        return build_definitions(
+            self.store, source, self.settings, study=random_weights(), **kwargs
         )
 
     def query(self, sql: str, params: list[object] | None = None) -> pd.DataFrame:

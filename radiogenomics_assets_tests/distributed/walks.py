@@ -34,8 +34,10 @@ from radiogenomics_assets.defs.instance_config import POSTGRES_URL_VARIABLE, ens
 from radiogenomics_assets.defs.names import MODELING
 from radiogenomics_assets.defs.resources.modeling import ALPHA_SELECTION_ENV, CV_REPEATS_ENV
 from radiogenomics_assets.defs.resources.source import DEMO_CONFIG_ENV
+from radiogenomics_assets.defs.study import STUDY_ENV
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets_tests.conftest import REPO_ROOT
+from radiogenomics_assets_tests.dagster_layer.local_cohort import RANDOM_WEIGHTS_STUDY
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 from radiogenomics_assets_tests.services import postgres_server, redis_server
 
@@ -54,14 +56,10 @@ def settings(demo: Mapping[str, object] = DEMO) -> dict[str, str]:
         DEMO_CONFIG_ENV: json.dumps(dict(demo)),
         CV_REPEATS_ENV: "1",
         ALPHA_SELECTION_ENV: "validation",
+        STUDY_ENV: str(RANDOM_WEIGHTS_STUDY),
     }
 
 
-RUN_CONFIGS = {
-    "patient_assets_job": {
-        "ops": {"features__densenet_features": {"config": {"weights": "random"}}}
-    }
-}
 WORKERS = ("alpha", "beta")
 WORKER_START_S = 120
 
@@ -119,7 +117,6 @@ def walk(env: dict[str, str]) -> Walk:
                 build_definitions(),
                 instance,
                 workers=cpu_workers(),
-                run_configs=RUN_CONFIGS,
                 skip=SKIPPED,
                 announce=print,
             )

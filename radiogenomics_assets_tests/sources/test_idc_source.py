@@ -187,6 +187,15 @@ def test_series_download_lists_pages_and_verifies_every_object(series: Series) -
     assert series.server.requests[LISTING] == math.ceil(len(series.ct.files) / PAGE_SIZE) > 1
 
 
+def test_each_fetched_file_is_traced_to_its_object(series: Series, tmp_path: Path) -> None:
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    ct = series.ct
+    origins = series.source.fetch_series(ct.patient_id, ct.series_uid, dest, lambda _m: None)
+    assert sorted(origins) == sorted(p.name for p in dest.iterdir())
+    assert sorted(origins.values()) == [f"s3://{BUCKET}/{key}" for key in series.keys]
+
+
 @pytest.mark.parametrize("kind", ["status", "drop_mid_body", "corrupt_body"])
 def test_a_transient_object_fault_is_retried(series: Series, kind: str) -> None:
     key = series.keys[0]

@@ -318,7 +318,7 @@ def test_fetch_series_copies_every_instance_by_sop_uid(
     dest = tmp_path / "out"
     dest.mkdir()
     messages: list[str] = []
-    source.fetch_series(patient, truth["ct_series_uid"], dest, messages.append)
+    origins = source.fetch_series(patient, truth["ct_series_uid"], dest, messages.append)
     originals = {}
     for path in _ct_folder(tree, patient).glob("*.dcm"):
         originals[pydicom.dcmread(path, stop_before_pixels=True).SOPInstanceUID] = path
@@ -327,6 +327,8 @@ def test_fetch_series_copies_every_instance_by_sop_uid(
     assert {p.name for p in copied} == {f"{uid}.dcm" for uid in originals}
     for path in copied:
         assert path.read_bytes() == originals[path.stem].read_bytes()
+    # The user's file behind each renamed copy, for messages about the copy.
+    assert origins == {f"{uid}.dcm": str(path) for uid, path in originals.items()}
     assert any("Thumbs.db" in m for m in messages)
 
     seg_dest = tmp_path / "seg"

@@ -17,6 +17,7 @@ from radiogenomics_assets.survival.fitted import evaluate_fitted
 from radiogenomics_assets.survival.fitting import fit_predict
 from radiogenomics_assets.survival.registry import get_spec
 from radiogenomics_assets.survival.splits import assign_test_folds, split_fold
+from radiogenomics_assets.survival.stored import predictions_frame
 from radiogenomics_assets_tests.survival.synthetic import Cohort, make_cohort, with_hyperparameters
 
 ORIGINAL_FIT = CoxnetSurvivalAnalysis.fit
@@ -272,3 +273,39 @@ def test_survival_functions_are_valid_or_omitted_with_a_note(
     assert "numerically degenerate" in degenerate.notes[0]
     metrics, _ = evaluate_fitted(degenerate, wide.outcomes)
     assert metrics["ibs"].isna().all()
+
+
+def test_a_null_model_choice_is_flagged_and_explained(cohort: Cohort, fold1: pd.DataFrame) -> None:
+    # Pure noise and 14 events: no alpha with a coefficient beats the largest alpha's scores.
+    noise = make_cohort(
+        40, seed=7, n_genes=10, n_radiomic=5, n_deep=5, weights=(0, 0, 0), hidden_sd=1.0
+    )
+    splits = split_fold(
+        assign_test_folds(noise.outcomes[["patient_id", "event"]], seed=0), 1, seed=0
+    )
+    for mode, reason in (
+        ("inner_cv", "no alpha with non-zero coefficients beat it"),
+        ("validation", "no alpha on the path beat a constant risk on the validation split"),
+    ):
+        fitted = fit_predict(
+            get_spec("cox_p"), noise.features, noise.outcomes, splits, alpha_selection=mode, seed=0
+        )
+        assert (fitted.estimator.coefficients() == 0).all()
+        assert fitted.null_model and fitted.summary()["null_model"] is True
+        [note] = [n for n in fitted.notes if "null model" in n]
+        assert note.startswith(f"cox_p on fold_1: {mode} chose alpha=")
+        assert reason in note
+        assert fitted.test_c_index == 0.5
+        assert predictions_frame(fitted)["null_model"].all()
+
+    informative = fit_predict(
+        get_spec("cox_p"),
+        cohort.features,
+        cohort.outcomes,
+        fold1,
+        alpha_selection="inner_cv",
+        seed=0,
+    )
+    assert not informative.null_model and informative.summary()["null_model"] is False
+    assert not any("null model" in note for note in informative.notes)
+    assert not predictions_frame(informative)["null_model"].any()

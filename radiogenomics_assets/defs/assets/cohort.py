@@ -1,20 +1,17 @@
 """Cohort assets: outcomes, the per-patient verdict, the study cohort and its CONSORT flow.
 
 The science lives in ``radiogenomics_assets.cohort``; these assets load the raw tables, read the
-``cohort`` resource (one setting for all of them, defaulting to the paper's filter) and publish
-tables plus metadata.
+``cohort`` resource (the study file's cohort section, defaulting to the paper's filter) and
+publish tables plus metadata.
 """
 
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
-
-from collections.abc import Sequence
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetOut,
-    AssetsDefinition,
     MetadataValue,
     Output,
     asset,
@@ -31,61 +28,10 @@ from radiogenomics_assets.cohort.criteria import (
 )
 from radiogenomics_assets.cohort.outcomes import compute_outcomes
 from radiogenomics_assets.defs.assets.outputs import markdown_table, table_output
+from radiogenomics_assets.defs.assets.settings_versions import require_versioned_settings
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.names import COHORT, RAW
 from radiogenomics_assets.defs.resources.cohort import CohortResource
-
-#: The cohort settings each asset reads (None: all of them); their values are part of its code
-#: version (see :func:`with_cohort_settings`).
-SETTINGS_READ: dict[str, tuple[str, ...] | None] = {
-    f"{COHORT}/outcomes": ("origin",),
-    f"{COHORT}/patients": None,
-    f"{COHORT}/study_cohort": None,
-    f"{COHORT}/consort_flow": None,
-}
-SETTINGS_MARK = ".cohort-"
-
-
-def with_cohort_settings(
-    assets: Sequence[AssetsDefinition], cohort: CohortResource
-) -> list[AssetsDefinition]:
-    """``assets`` with the values of the cohort settings they read in their code versions.
-
-    A resource value is not code, so Dagster would not see its change; in the code version it
-    makes exactly the assets that read the changed setting stale.
-    """
-
-    def versioned(spec):
-        name = spec.key.to_user_string()
-        if name not in SETTINGS_READ:
-            return spec
-        digest = cohort.version(SETTINGS_READ[name])
-        return spec.replace_attributes(code_version=f"{spec.code_version}{SETTINGS_MARK}{digest}")
-
-    return [
-        a.map_asset_specs(versioned)
-        if any(k.to_user_string() in SETTINGS_READ for k in a.keys)
-        else a
-        for a in assets
-    ]
-
-
-def _require_versioned_settings(context: AssetExecutionContext, cohort: CohortResource) -> None:
-    """Refuse settings other than those the code version names (e.g. a launchpad override):
-    the materialization would record a code version that does not say how it was made.
-
-    Raises:
-        ValueError: the run's cohort settings differ from the code location's.
-    """
-    for key in context.selected_asset_keys:
-        version = context.assets_def.code_versions_by_key.get(key) or ""
-        _, mark, named = version.rpartition(SETTINGS_MARK)
-        if mark and named != cohort.version(SETTINGS_READ[key.to_user_string()]):
-            raise ValueError(
-                f"{key.to_user_string()}: the run's cohort settings {cohort.model_dump()} "
-                "differ from the code location's; set them once, in build_definitions(cohort="
-                "CohortResource(...)), so the assets' versions record them"
-            )
 
 
 @with_code_version
@@ -99,7 +45,7 @@ def _require_versioned_settings(context: AssetExecutionContext, cohort: CohortRe
 def outcomes(
     context: AssetExecutionContext, cohort: CohortResource, clinical_labels: pd.DataFrame
 ) -> Output[pd.DataFrame]:
-    _require_versioned_settings(context, cohort)
+    require_versioned_settings(context, cohort=cohort)
     frame = compute_outcomes(type_clinical_labels(clinical_labels), origin=cohort.origin)
     usable = frame["outcome_problem"].isna()
     return table_output(
@@ -136,7 +82,7 @@ def patients(
     imaging_manifest: pd.DataFrame,
     outcomes: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
-    _require_versioned_settings(context, cohort)
+    require_versioned_settings(context, cohort=cohort)
     typed = type_clinical_labels(clinical_labels)
     ids = typed["patient_id"].astype(str).tolist()
     present = availability(ids, rnaseq_expression, imaging_manifest)
@@ -185,7 +131,7 @@ def study_cohort_and_flow(
     patients: pd.DataFrame,
     outcomes: pd.DataFrame,
 ):
-    _require_versioned_settings(context, cohort)
+    require_versioned_settings(context, cohort=cohort)
     included = study_cohort(patients, outcomes)
     flow = consort_flow(patients, cohort.criteria())
     markdown = MetadataValue.md(flow_markdown(flow))

@@ -183,6 +183,14 @@ def _for_every_protocol(rows: pd.DataFrame, partitions: Sequence[str] | None) ->
     return every[pd.MultiIndex.from_frame(every[["fold", "protocol"]]).isin(wanted)]
 
 
+def graph_models(context: AssetExecutionContext) -> list[str]:
+    """The models of the study's graph: those this asset depends on (``defs.scope`` removes
+    the dependencies on models a study leaves out)."""
+    assets_def = context.assets_def
+    deps = {dep for key in assets_def.keys for dep in assets_def.asset_deps[key]}
+    return [name for name in MODEL_NAMES if AssetKey([MODELING, name]) in deps]
+
+
 def _names(models: Sequence[str]) -> str:
     return ", ".join(models) or "none"
 
@@ -232,18 +240,19 @@ def fold_metrics(
     usable = usable_outcomes(outcomes)
     # A net's rows of a fold no longer in net_folds (net_repeats lowered) are not evaluated.
     net_folds = set(context.instance.get_dynamic_partitions(NET_FOLDS_PARTITIONS))
-    models = [name for name in MODEL_NAMES if name not in NET_NAMES or fold in net_folds]
+    study = graph_models(context)
+    models = [name for name in study if name not in NET_NAMES or fold in net_folds]
     predictions = stored_predictions(store, models, [partition])
     if not predictions:
         raise NoPredictionsError(
             f"no model has predictions for {fold} under the {protocol} protocol: materialize at "
-            f"least one modeling asset's {partition} partition first (registered: "
-            f"{_names(MODEL_NAMES)})"
+            f"least one modeling asset's {partition} partition first (the study's: "
+            f"{_names(study)})"
         )
     horizon = horizon_and_grid(usable, study_splits(fold_assignment, settings))
     if horizon.tau is None:
         context.log.warning(f"no study-wide horizon, each fold uses its own: {horizon.note}")
-    missing = [name for name in MODEL_NAMES if name not in predictions]
+    missing = [name for name in study if name not in predictions]
     if missing:
         context.log.warning(f"{fold}: no predictions of {_names(missing)}; evaluated without")
     metric_frames, curve_frames = [], []
@@ -298,7 +307,9 @@ def fold_metrics(
     description="Table 1(a) and 1(b) regenerated (column paper_table), one set of rows per "
     "study protocol (column protocol): test C-index per fold of repeat 1 (the paper's layout), "
     f"mean ± sd and the {CI_CONDITION}; mean_all, sd_all and n_folds_all over every repeat × "
-    "fold. Models without every fold of repeat 1 are named in metadata (incomplete_models).",
+    "fold; null_model_folds names the folds of repeat 1 whose alpha selection kept no "
+    "coefficient (constant risk, C = 0.500). Models without every fold of repeat 1 are named in "
+    "metadata (incomplete_models).",
 )
 def results_table_asset(
     context: AssetExecutionContext,
@@ -320,7 +331,13 @@ def results_table_asset(
     texts = study_markdown(table)
     for key, text in texts.items():
         context.log.info(f"{key} regenerated:\n{text}")
-    absent = [name for name in MODEL_NAMES if name not in set(fold_metrics["model"])]
+    null = table[table["null_model_folds"] != ""]
+    null_models = "; ".join(
+        f"{row.protocol}: {row.model} ({row.null_model_folds})" for row in null.itertuples()
+    )
+    if null_models:
+        context.log.warning(f"Table 1 folds where the null model was chosen: {null_models}")
+    absent = [name for name in graph_models(context) if name not in set(fold_metrics["model"])]
     return table_output(
         table,
         metadata={
@@ -332,6 +349,7 @@ def results_table_asset(
             "absent_models": _names(absent),
             "incomplete_models": "; ".join(f"{p}: {_names(m)}" for p, m in incomplete.items())
             or "none",
+            "null_models": null_models or "none",
         },
     )
 
@@ -351,6 +369,7 @@ def build_td_auc_figures(*, oracle: bool) -> AssetsDefinition:
         key_prefix=EVALUATION,
         group_name=EVALUATION,
         ins=ins,
+        deps=MODEL_DEPS,  # so that it knows the study's models (graph_models)
         kinds={"duckdb", "png"},
         description="Fig. 2 regenerated per protocol on the folds of repeat 1: TD-AUC of the "
         "single-modality models (top) and fusion models with the single ones greyed (bottom), "
@@ -360,6 +379,7 @@ def build_td_auc_figures(*, oracle: bool) -> AssetsDefinition:
         "skipped). The x axis counts days from the cohort's outcome origin.",
     )
     def td_auc_figures(
+        context: AssetExecutionContext,
         store: StoreResource,
         cohort: CohortResource,
         td_auc_curves: pd.DataFrame,
@@ -404,7 +424,7 @@ def build_td_auc_figures(*, oracle: bool) -> AssetsDefinition:
                     encoded = base64.b64encode(png).decode()
                     image = f"![{fold}](data:image/png;base64,{encoded})"
                     images.append(f"**{fold}, {panel}, {protocol}**\n\n{image}")
-        absent = [name for name in MODEL_NAMES if name not in set(curves["model"])]
+        absent = [name for name in graph_models(context) if name not in set(curves["model"])]
         columns = ["protocol", "fold", "panel", "path", "bytes", "sha256"]
         return table_output(
             pd.DataFrame(rows, columns=columns),

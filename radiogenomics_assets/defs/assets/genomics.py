@@ -3,32 +3,22 @@
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
-from pydantic import Field
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from radiogenomics_assets.defs.assets.outputs import markdown_table, table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.names import COHORT, FEATURES, RAW
+from radiogenomics_assets.defs.resources.features import ExpressionSettings
 from radiogenomics_assets.features.blocks import genomics_block
 from radiogenomics_assets.omics.expression import ExpressionScaleError, clean_expression
 from radiogenomics_assets.omics.gene_matrix import top500_whole_cohort
 
 
-class ExpressionConfig(Config):
-    max_na_fraction: float = Field(default=0.2, description="drop genes with more NA than this")
-    transform: str = Field(
-        default="log1p", description="log1p (FPKM), log10p, or none (already log scale)"
-    )
-    impute: str = Field(default="gene_median", description="gene_median, gene_mean or none")
-    duplicates: str = Field(default="mean", description="duplicate symbols: mean, first, error")
-
-
-def transform_setting_hint(op_name: str) -> str:
-    """Where a user sets ``transform``: this asset's run config (launchpad or ``run_config``)."""
+def transform_setting_hint() -> str:
+    """Where a user sets ``transform``: the study file's ``genomics`` section."""
     return (
-        f". The setting is the run config of this asset: "
-        f"ops: {{{op_name}: {{config: {{transform: none}}}}}} "
-        "(the launchpad's config editor in the UI, or run_config= in Python)"
+        ". The setting is the study file's genomics.transform (auto, log1p, log10p or none; "
+        "the file $RADIOGENOMICS_STUDY names, see studies/)"
     )
 
 
@@ -41,12 +31,13 @@ def transform_setting_hint(op_name: str) -> str:
         "study_cohort": AssetIn(key=[COHORT, "study_cohort"]),
     },
     kinds={"duckdb"},
-    description="Cohort × gene expression after the NA policy, duplicate resolution, log(x+1) "
-    "and imputation; long (gene, patient_id, expression, imputed), sorted by gene.",
+    description="Cohort × gene expression after the NA policy, duplicate resolution, the "
+    "study's transform (log(x+1) for FPKM) and imputation; long (gene, patient_id, expression, "
+    "imputed), sorted by gene.",
 )
 def gene_expression(
     context: AssetExecutionContext,
-    config: ExpressionConfig,
+    expression: ExpressionSettings,
     rnaseq_expression: pd.DataFrame,
     study_cohort: pd.DataFrame,
 ) -> Output[pd.DataFrame]:
@@ -54,16 +45,15 @@ def gene_expression(
         cleaned = clean_expression(
             rnaseq_expression,
             study_cohort["patient_id"].astype(str).tolist(),
-            max_na_fraction=config.max_na_fraction,
-            transform=config.transform,
-            impute=config.impute,
-            duplicates=config.duplicates,
+            max_na_fraction=expression.max_na_fraction,
+            transform=expression.transform,
+            impute=expression.impute,
+            duplicates=expression.duplicates,
         )
     except ExpressionScaleError as error:
-        raise ExpressionScaleError(
-            f"{error}{transform_setting_hint(context.op_def.name)}"
-        ) from error
+        raise ExpressionScaleError(f"{error}{transform_setting_hint()}") from error
     report = cleaned.report
+    context.log.info(f"expression transform: {report.transform} ({report.transform_reason})")
     return table_output(
         cleaned.long,
         metadata={

@@ -7,7 +7,11 @@ patient's rerun touches only that patient and the cost per run does not grow wit
 # No "from __future__ import annotations": Dagster reads these annotations at definition time.
 
 import json
+import os
+import re
 import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
@@ -17,18 +21,15 @@ from radiogenomics_assets.defs.assets.outputs import table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.names import FEATURES, RAW
 from radiogenomics_assets.defs.partitions import patients_partitions
+from radiogenomics_assets.defs.resources.features import DenseNetSettings
 from radiogenomics_assets.defs.resources.source import SourceResource, source_kind
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.dicom.errors import DicomValidationError
 from radiogenomics_assets.dicom.headers import read_series_instances
 from radiogenomics_assets.dicom.nifti import store_nodule_volume
 from radiogenomics_assets.dicom.seg import decode_segmentation
 from radiogenomics_assets.dicom.series import read_ct_series
-from radiogenomics_assets.features.densenet import (
-    DEFAULT_BATCH_SIZE,
-    DEFAULT_CROP_MARGIN_MM,
-    FEATURE_DIM,
-    LUNG_WINDOW,
-)
+from radiogenomics_assets.features.densenet import FEATURE_DIM
 from radiogenomics_assets.features.densenet_weights import (
     RandomWeightsWarning,
     load_densenet121,
@@ -43,6 +44,76 @@ PATIENT_PARTITION = {"partition_expr": "patient_id"}
 
 def _files(store: StoreResource, rows: pd.DataFrame) -> list:
     return [store.files.root / path for path in rows["path"]]
+
+
+def _source_files(rows: pd.DataFrame) -> list:
+    # Rows stored before raw series recorded source_file have none: their copy is all we know.
+    if "source_file" not in rows.columns:
+        return [None] * len(rows)
+    return [f if isinstance(f, str) else None for f in rows["source_file"]]
+
+
+def _series_source(rows: pd.DataFrame) -> str | None:
+    """The user's series in a few words: its file, its folder(s) on disk, or its first file."""
+    files = sorted(f for f in _source_files(rows) if f)
+    if not files:
+        return None
+    if len(files) == 1:
+        return files[0]
+    if all(os.path.isabs(f) for f in files):
+        return ", ".join(sorted({os.path.dirname(f) for f in files}))
+    return f"{files[0]} and {len(files) - 1} more"
+
+
+def _for_the_user(
+    error: DicomValidationError,
+    patient_id: str,
+    store: StoreResource,
+    series: Mapping[str, pd.DataFrame],
+) -> DicomValidationError:
+    """``error`` with each store copy it names replaced by the user's file, and the patient.
+
+    A message naming no file gets the user's series (``series``: modality -> rows) appended.
+    """
+    users = {
+        str(store.files.root / path): source
+        for rows in series.values()
+        for path, source in zip(rows["path"], _source_files(rows), strict=True)
+        if source
+    }
+    message, renamed = str(error), 0
+    if users:
+        # Longest first, so that no stored path is replaced inside a longer one.
+        stored = re.compile("|".join(map(re.escape, sorted(users, key=len, reverse=True))))
+        message, renamed = stored.subn(lambda match: users[match.group()], message)
+    if not renamed:
+        wheres = [
+            f"{modality} series {rows['series_uid'].iloc[0]} from {where}"
+            for modality, rows in series.items()
+            if (where := _series_source(rows))
+        ]
+        if wheres:
+            message += f" ({'; '.join(wheres)})"
+    if not re.search(rf"patient {re.escape(patient_id)}(?![\w-])", message):
+        message = f"patient {patient_id}: {message}"
+    # The same type, so callers still tell the kinds apart; the cause keeps the store's path.
+    return type(error)(message)
+
+
+@contextmanager
+def _naming_the_users_files(
+    patient_id: str, store: StoreResource, **series: pd.DataFrame
+) -> Iterator[None]:
+    """Errors about the store's copies of ``series`` name the files the user gave instead.
+
+    The store renames each instance ``files/raw/<modality>/<patient>/<series>/<digest>/
+    <SOPInstanceUID>.dcm``: a name the user never saw, which would not lead them to the file
+    to fix.
+    """
+    try:
+        yield
+    except DicomValidationError as error:
+        raise _for_the_user(error, patient_id, store, series) from error
 
 
 @with_code_version
@@ -67,16 +138,21 @@ def nodule_volume(
 ) -> Output[pd.DataFrame]:
     patient_id = validate_patient_id(context.partition_key, where="the patients partitions")
     ct_uid = str(ct_series["series_uid"].iloc[0])
-    ct = read_ct_series(_files(store, ct_series), patient_id=patient_id, expected_series_uid=ct_uid)
+    with _naming_the_users_files(patient_id, store, CT=ct_series):
+        ct = read_ct_series(
+            _files(store, ct_series), patient_id=patient_id, expected_series_uid=ct_uid
+        )
     seg_files = _files(store, nodule_segmentation)
     seg_uid = str(nodule_segmentation["series_uid"].iloc[0])
-    read_series_instances(seg_files, expected_series_uid=seg_uid, expected_modality="SEG")
-    if len(seg_files) != 1:
-        raise ValueError(
-            f"patient {patient_id}: SEG series {seg_uid} has {len(seg_files)} instances; "
-            "one segmentation object per series is expected"
-        )
-    nodule = decode_segmentation(seg_files[0], ct, patient_id=patient_id)
+    # SEG errors may name the CT's files too (a grid or reference that does not match them).
+    with _naming_the_users_files(patient_id, store, SEG=nodule_segmentation, CT=ct_series):
+        read_series_instances(seg_files, expected_series_uid=seg_uid, expected_modality="SEG")
+        if len(seg_files) != 1:
+            raise ValueError(
+                f"patient {patient_id}: SEG series {seg_uid} has {len(seg_files)} instances; "
+                "one segmentation object per series is expected"
+            )
+        nodule = decode_segmentation(seg_files[0], ct, patient_id=patient_id)
     record = store_nodule_volume(store.files, patient_id, ct, nodule)
     row = record.row
     return table_output(
@@ -135,20 +211,6 @@ def radiomic_features(
     )
 
 
-class DenseNetConfig(Config):
-    weights: str = Field(
-        default="auto",
-        description="auto (ImageNet if available; else RANDOM with a warning on the demo "
-        "source, an error on any other), imagenet, path, random",
-    )
-    weights_path: str | None = Field(default=None, description="state dict for weights=path")
-    device: str = Field(default="auto", description="auto (cuda if available), cpu, cuda")
-    batch_size: int = Field(default=DEFAULT_BATCH_SIZE, description="slices per forward pass")
-    crop_margin_mm: float = Field(default=DEFAULT_CROP_MARGIN_MM, description="crop margin")
-    window_level_hu: float = Field(default=LUNG_WINDOW[0])
-    window_width_hu: float = Field(default=LUNG_WINDOW[1])
-
-
 @with_code_version
 @asset(
     key_prefix=FEATURES,
@@ -163,7 +225,7 @@ class DenseNetConfig(Config):
 )
 def densenet_features(
     context: AssetExecutionContext,
-    config: DenseNetConfig,
+    densenet: DenseNetSettings,
     store: StoreResource,
     source: SourceResource,
     nodule_volume: pd.DataFrame,
@@ -171,7 +233,7 @@ def densenet_features(
     with warnings.catch_warnings():
         # The fallback is reported below, loudly and on every run, not once per process.
         warnings.simplefilter("ignore", RandomWeightsWarning)
-        network = load_densenet121(config.weights, config.weights_path, device=config.device)
+        network = load_densenet121(densenet.weights, densenet.weights_path, device=densenet.device)
     # Only the offline demo may fall back; elsewhere random features are asked for by name.
     refuse_random_fallback(network, source=source_kind(source))
     if network.fell_back:
@@ -185,9 +247,9 @@ def densenet_features(
         store.files.root / volume["ct_path"],
         store.files.root / volume["mask_path"],
         network,
-        margin_mm=config.crop_margin_mm,
-        window=(config.window_level_hu, config.window_width_hu),
-        batch_size=config.batch_size,
+        margin_mm=densenet.crop_margin_mm,
+        window=(densenet.window_level_hu, densenet.window_width_hu),
+        batch_size=densenet.batch_size,
     )
     return table_output(
         pd.DataFrame([row]),

@@ -312,6 +312,48 @@ def offered_fits(
     return offered, notes
 
 
+def genes_note(available: int, wanted: int, dropped: int, protocol: str) -> str | None:
+    """Why a model selects fewer genes than its ``n_genes``, or ``None`` when it has enough.
+
+    Args:
+        available: genes the model reads (after the protocol's gene rule).
+        wanted: the spec's ``n_genes``.
+        dropped: genes the complete-genes rule removed for an imputed value.
+        protocol: the study protocol's name.
+    """
+    if available >= wanted:
+        return None
+    if dropped:
+        reason = (
+            f"the {protocol} protocol's complete-genes rule dropped {dropped} of "
+            f"{available + dropped} genes for having an imputed value"
+        )
+    else:
+        reason = f"the gene table holds only {available} genes"
+    return (
+        f"under the {protocol} protocol {available} genes are available, fewer than "
+        f"n_genes = {wanted}: {reason}; the model selects from all {available}"
+    )
+
+
+def genes_metadata(
+    spec: ModelSpec, blocks: Mapping[str, pd.DataFrame], dropped: int, protocol: str
+) -> tuple[dict[str, object], list[str]]:
+    """The gene counts of a genomics model's metadata, and its note when short of ``n_genes``
+    (none for a model without genomics)."""
+    if "genomics" not in blocks or "n_genes" not in spec.hyperparameters:
+        return {}, []
+    available = blocks["genomics"].shape[1]
+    wanted = int(spec.hyperparameters["n_genes"])
+    note = genes_note(available, wanted, dropped, protocol)
+    metadata: dict[str, object] = {
+        "n_genes_available": available,
+        "n_genes_used": min(available, wanted),
+        "genes_note": note or "none",
+    }
+    return metadata, [note] if note else []
+
+
 def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     """The fold-partitioned asset of one registered model."""
     net = spec.estimator == "net"
@@ -336,9 +378,13 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
     ):
         fold, protocol_name = partition_parts(context)
         protocol = study_protocol(protocol_name, alpha_selection=settings.alpha_selection)
+        genes_dropped = 0
         if "genomics" in features and protocol.complete_genes_only:
+            measured = features["genomics"]["gene"].nunique()
             features["genomics"] = complete_genes(features["genomics"])
+            genes_dropped = measured - features["genomics"]["gene"].nunique()
         blocks = {m: FEATURE_SOURCES[m][1](features[m]) for m in spec.modalities}
+        genes, gene_notes = genes_metadata(spec, blocks, genes_dropped, protocol_name)
         usable = outcomes[outcomes["outcome_problem"].isna()][["patient_id", "event", "days"]]
         reuse, reuse_notes = (
             offered_fits(store, members, fold, protocol_name) if members else ({}, [])
@@ -354,11 +400,9 @@ def build_model_asset(spec: ModelSpec) -> AssetsDefinition:
             coxnet_reuse=reuse,
             late_fusion=protocol.late_fusion,
         )
-        notes = [*reuse_notes, *fitted.notes]
+        notes = [*gene_notes, *reuse_notes, *fitted.notes]
         for note in notes:
             context.log.warning(f"{spec.name} {fold}: {note}")
-        # The genes the model could choose from: fewer under the paper's complete-genes rule.
-        genes = {"n_genes_available": blocks["genomics"].shape[1]} if "genomics" in blocks else {}
         constant = constant_prediction(fitted.predictions)
         if constant:
             context.log.warning(f"{spec.name} {fold}: constant risk on every test patient")

@@ -192,11 +192,13 @@ def _fetch_series_rows(
     Every file is checked as a complete DICOM instance of that series and modality there. The
     rows point into ``<series>/<digest>/``, the name the IO manager publishes the folder under
     with them (a digest of the instances' names and sha256s), so a re-fetched series that
-    differs never overwrites the files the current rows describe.
+    differs never overwrites the files the current rows describe. ``source_file`` says where
+    the source got each file (the user's own file for a local tree), so that the imaging steps
+    name it rather than the store's renamed copy.
     """
     series_folder = (RAW, modality.lower(), patient_id, series_uid)
     with staging_folder(store.files, *series_folder) as staging:
-        src.fetch_series(patient_id, series_uid, staging, context.log.info)
+        origins = src.fetch_series(patient_id, series_uid, staging, context.log.info) or {}
         files = sorted(p for p in staging.iterdir() if p.is_file())
         if not files:
             raise FileNotFoundError(f"patient {patient_id}: series {series_uid} arrived empty")
@@ -227,6 +229,7 @@ def _fetch_series_rows(
                 "path": f"{staged.relpath}/{name}",
                 "bytes": (staging / name).stat().st_size,
                 "sha256": sha256s[name],
+                "source_file": origins.get(name),
             }
         )
     return pd.DataFrame(rows), staged

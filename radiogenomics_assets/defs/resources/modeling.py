@@ -1,6 +1,7 @@
 """Settings shared by every fold-split and model asset, so one place switches them all."""
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from dagster import Config, ConfigurableResource
 from pydantic import Field
@@ -100,8 +101,8 @@ NET_REPEATS_ENV = "RADIOGENOMICS_NET_REPEATS"
 ALPHA_SELECTION_ENV = "RADIOGENOMICS_ALPHA_SELECTION"
 
 
-def modeling_from_environment() -> ModelingSettings:
-    """The default settings, with ``$RADIOGENOMICS_CV_REPEATS`` and
+def modeling_from_environment(base: Mapping[str, Any] | None = None) -> ModelingSettings:
+    """``base`` (a study file's settings; else the defaults), with ``$RADIOGENOMICS_CV_REPEATS`` and
     ``$RADIOGENOMICS_NET_REPEATS`` (integers >= 1) and ``$RADIOGENOMICS_ALPHA_SELECTION``
     (``paper``, ``validation`` or ``inner_cv``) where set.
 
@@ -120,7 +121,7 @@ def modeling_from_environment() -> ModelingSettings:
     }
     values = {f: os.environ[v].strip() for f, v in names.items() if os.environ.get(v, "").strip()}
     try:
-        return ModelingSettings(**values)
+        return ModelingSettings(**{**(base or {}), **values})
     except ValueError as error:  # pydantic's ValidationError is a ValueError
         settings = ", ".join(f"{names[f]}={v!r}" for f, v in values.items())
         raise ValueError(f"invalid modeling settings from the environment ({settings})") from error

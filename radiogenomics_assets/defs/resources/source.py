@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from abc import abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -75,8 +76,10 @@ class DemoSourceResource(SourceResource):
 class LocalSourceResource(SourceResource):
     """An existing download: a DICOM tree, the clinical CSV and the GEO RNA-seq matrix."""
 
-    dicom_root: str = Field(
-        description=f"folder holding the CT and SEG series (${LOCAL_DICOM_ENV})"
+    dicom_root: str | None = Field(
+        default=None,
+        description=f"folder holding the CT and SEG series (${LOCAL_DICOM_ENV}); unset: no "
+        "imaging (a genomics-only study)",
     )
     clinical_csv: str = Field(description=f"TCIA clinical labels CSV (${LOCAL_CLINICAL_ENV})")
     rnaseq_matrix: str = Field(description=f"GEO GSE103584 matrix (${LOCAL_RNASEQ_ENV})")
@@ -86,7 +89,7 @@ class LocalSourceResource(SourceResource):
         from radiogenomics_assets.sources.local import LocalSource
 
         return LocalSource(
-            dicom_root=Path(self.dicom_root).expanduser().resolve(),
+            dicom_root=Path(self.dicom_root).expanduser().resolve() if self.dicom_root else None,
             clinical_csv=Path(self.clinical_csv).expanduser().resolve(),
             rnaseq_matrix=Path(self.rnaseq_matrix).expanduser().resolve(),
             header_cache=default_cache / HEADER_CACHE_DIR,
@@ -181,39 +184,48 @@ def source_kind(resource: SourceResource) -> str:
     return next((name for cls, name in kinds if isinstance(resource, cls)), type(resource).__name__)
 
 
-def source_from_environment() -> SourceResource:
-    """The resource ``$RADIOGENOMICS_SOURCE`` names (``demo`` if unset), configured by EnvVar.
+def source_from_environment(
+    name: str | None = None, settings: Mapping[str, Any] | None = None, *, imaging: bool = True
+) -> SourceResource:
+    """The resource of backend ``name`` (else ``$RADIOGENOMICS_SOURCE``'s, ``demo`` if unset)
+    with ``settings`` (a study file's), configured by the environment where its variables are set.
 
     Called when the code location loads, never at import. Only the backend's name, whether
-    the optional ``$RADIOGENOMICS_DEMO_PATIENTS`` is set and the optional
-    ``$RADIOGENOMICS_DEMO_CONFIG`` (a JSON object of DemoConfig fields, e.g.
-    ``{"n_patients": 70, "seed": 2037}``, so that processes rebuilding the code location, such
-    as Celery workers, generate the same cohort) are read here; every other value is an
-    :class:`~dagster.EnvVar` that Dagster resolves when a run starts, so a missing local path
-    fails that run with a message naming the variable.
+    the optional ``$RADIOGENOMICS_DEMO_PATIENTS`` and ``$RADIOGENOMICS_LOCAL_DICOM`` are set and
+    the optional ``$RADIOGENOMICS_DEMO_CONFIG`` (a JSON object of DemoConfig fields, e.g.
+    ``{"n_patients": 70, "seed": 2037}``) are read here. A demo variable that is set wins over
+    ``settings``; a local path that ``settings`` leaves unset is an :class:`~dagster.EnvVar`
+    that Dagster resolves when a run starts, so a missing path fails that run with a message
+    naming the variable. A study without ``imaging`` needs no DICOM root: unset, and without
+    its variable, the local source serves no imaging.
 
     Raises:
-        ValueError: ``$RADIOGENOMICS_SOURCE`` is not one of :data:`config.SOURCE_NAMES`, or
+        ValueError: ``name`` is not one of :data:`config.SOURCE_NAMES`, or
             ``$RADIOGENOMICS_DEMO_CONFIG`` is not a JSON object.
     """
-    name = config.source_name()
+    name = config.source_name(name)
+    settings = dict(settings or {})
     if name == "demo":
-        settings: dict[str, Any] = {}
-        # EnvVar has no default: bound only when set, so an unset variable keeps DemoConfig's.
+        # EnvVar has no default: bound only when set, so an unset variable keeps the file's.
         if os.environ.get(DEMO_PATIENTS_ENV):
             settings["patients"] = EnvVar.int(DEMO_PATIENTS_ENV)
         if os.environ.get(DEMO_CONFIG_ENV, "").strip():
             settings["config"] = _demo_config()
         return DemoSourceResource(**settings)
     if name == "local":
-        return LocalSourceResource(
-            dicom_root=EnvVar(LOCAL_DICOM_ENV),
-            clinical_csv=EnvVar(LOCAL_CLINICAL_ENV),
-            rnaseq_matrix=EnvVar(LOCAL_RNASEQ_ENV),
-        )
+        variables = {
+            "dicom_root": LOCAL_DICOM_ENV,
+            "clinical_csv": LOCAL_CLINICAL_ENV,
+            "rnaseq_matrix": LOCAL_RNASEQ_ENV,
+        }
+        for field, variable in variables.items():
+            needed = imaging or field != "dicom_root" or os.environ.get(variable)
+            if not settings.get(field) and needed:
+                settings[field] = EnvVar(variable)
+        return LocalSourceResource(**settings)
     if name == "tcia":
-        return TciaSourceResource()
-    return IdcSourceResource()
+        return TciaSourceResource(**settings)
+    return IdcSourceResource(**settings)
 
 
 def _demo_config() -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import ClassVar
 
 import pandas as pd
 
-from radiogenomics_assets.sources.base import DataSource, LogFn, Manifest
+from radiogenomics_assets.sources.base import DataSource, LogFn, Manifest, SeriesOrigins
 from radiogenomics_assets.sources.demo.cohort import (
     CLINICAL_FILENAME,
     GROUND_TRUTH_FILENAME,
@@ -133,8 +133,10 @@ class DemoSource(DataSource):
     def patient_series(self, patient_id: str, log: LogFn) -> pd.DataFrame:
         return self._local(log).patient_series(patient_id, log)
 
-    def fetch_series(self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn) -> None:
-        self._local(log).fetch_series(patient_id, series_uid, dest_dir, log)
+    def fetch_series(
+        self, patient_id: str, series_uid: str, dest_dir: Path, log: LogFn
+    ) -> SeriesOrigins:
+        return self._local(log).fetch_series(patient_id, series_uid, dest_dir, log)
 
     def describe(self) -> dict[str, str]:
         return {
