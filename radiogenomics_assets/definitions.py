@@ -77,6 +77,7 @@ def build_definitions(
         "settings": settings or study.modeling,
         "cohort": cohort or study.cohort,
         "expression": study.genomics,
+        "radiomics": study.radiomics,
         "densenet": study.densenet,
     }
     if assets is None:

@@ -11,6 +11,7 @@ Sections, each optional (a missing key keeps its default)::
     source                   kind (demo, local, tcia, idc) and that backend's settings
     cohort                   the cohort filter and outcome origin (CohortResource's fields)
     genomics                 RNA-seq cleaning (ExpressionSettings': transform, max_na_fraction...)
+    radiomics                PyRadiomics' region margin and bin width (RadiomicsSettings')
     densenet                 DenseNet-121 weights and device (DenseNetSettings')
     modalities               feature blocks the study has: genomics, pyradiomics, densenet
     models                   registry names, or families (coxnet, net), or all
@@ -36,7 +37,11 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from radiogenomics_assets import config
 from radiogenomics_assets.defs.resources.cohort import CohortResource
-from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
+from radiogenomics_assets.defs.resources.features import (
+    DenseNetSettings,
+    ExpressionSettings,
+    RadiomicsSettings,
+)
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings, modeling_from_environment
 from radiogenomics_assets.defs.resources.source import (
     SourceResource,
@@ -88,6 +93,7 @@ _SOURCE_KEYS: Mapping[str, tuple[str, ...]] = {
 _SECTIONS: Mapping[str, type[ConfigurableResource]] = {
     "cohort": CohortResource,
     "genomics": ExpressionSettings,
+    "radiomics": RadiomicsSettings,
     "densenet": DenseNetSettings,
     "modeling": ModelingSettings,
 }
@@ -104,6 +110,7 @@ class Study:
     source: SourceResource
     cohort: CohortResource
     genomics: ExpressionSettings
+    radiomics: RadiomicsSettings
     densenet: DenseNetSettings
     modeling: ModelingSettings
     modalities: tuple[Modality, ...]
@@ -175,6 +182,7 @@ def build_study(content: Mapping[str, Any], path: Path | None) -> Study:
         ),
         cohort=sections["cohort"],
         genomics=sections["genomics"],
+        radiomics=sections["radiomics"],
         densenet=sections["densenet"],
         modeling=modeling,
         modalities=modalities,

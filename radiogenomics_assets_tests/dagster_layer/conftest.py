@@ -13,7 +13,11 @@ from radiogenomics_assets.defs.instance_config import (
     RUN_LIMIT_VARIABLE,
 )
 from radiogenomics_assets.defs.resources.cohort import CohortResource
-from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
+from radiogenomics_assets.defs.resources.features import (
+    DenseNetSettings,
+    ExpressionSettings,
+    RadiomicsSettings,
+)
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource, SourceResource
@@ -34,6 +38,7 @@ def resources_for(
         "source": source,
         "settings": ModelingSettings(),
         "expression": ExpressionSettings(),
+        "radiomics": RadiomicsSettings(),
         "densenet": densenet or DenseNetSettings(),
     }
 

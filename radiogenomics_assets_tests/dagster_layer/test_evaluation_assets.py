@@ -26,7 +26,11 @@ from radiogenomics_assets.defs.names import (
 )
 from radiogenomics_assets.defs.partitions import FOLD_NAMES, fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
-from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
+from radiogenomics_assets.defs.resources.features import (
+    DenseNetSettings,
+    ExpressionSettings,
+    RadiomicsSettings,
+)
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import TciaSourceResource
@@ -74,6 +78,7 @@ def _resources(store: StoreResource) -> dict[str, object]:
         "settings": ModelingSettings(alpha_selection="validation", net=SMALL_NETS, seed=SEED),
         "cohort": CohortResource(),
         "expression": ExpressionSettings(),
+        "radiomics": RadiomicsSettings(),
         "densenet": DenseNetSettings(),
     }
 

@@ -23,7 +23,11 @@ from radiogenomics_assets.defs.names import (
 )
 from radiogenomics_assets.defs.partitions import fold_partition_key
 from radiogenomics_assets.defs.resources.cohort import CohortResource
-from radiogenomics_assets.defs.resources.features import DenseNetSettings, ExpressionSettings
+from radiogenomics_assets.defs.resources.features import (
+    DenseNetSettings,
+    ExpressionSettings,
+    RadiomicsSettings,
+)
 from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
@@ -119,6 +123,7 @@ def _materialize(
             "settings": ModelingSettings(net=SMALL_NETS),
             "cohort": CohortResource(),
             "expression": ExpressionSettings(),
+            "radiomics": RadiomicsSettings(),
             "densenet": DenseNetSettings(),
         },
     )

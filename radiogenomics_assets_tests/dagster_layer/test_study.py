@@ -149,6 +149,7 @@ def _versions(content: dict) -> dict[str, str | None]:
     [
         ({"genomics": {"transform": "none"}}, {"features/gene_expression"}),
         ({"densenet": {"batch_size": 4}}, {"features/densenet_features"}),
+        ({"radiomics": {"bin_width": 10}}, {"features/radiomic_features"}),
         ({"modeling": {"net": {"max_steps": 100}}}, {_family("net")}),
         ({"modeling": {"alpha_selection": "validation"}}, {_family("coxnet")}),
     ],

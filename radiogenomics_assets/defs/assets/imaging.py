@@ -14,14 +14,13 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, Config, MetadataValue, Output, asset
-from pydantic import Field
+from dagster import AssetExecutionContext, AssetIn, MetadataValue, Output, asset
 
 from radiogenomics_assets.defs.assets.outputs import table_output
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.names import FEATURES, RAW
 from radiogenomics_assets.defs.partitions import patients_partitions
-from radiogenomics_assets.defs.resources.features import DenseNetSettings
+from radiogenomics_assets.defs.resources.features import DenseNetSettings, RadiomicsSettings
 from radiogenomics_assets.defs.resources.source import SourceResource, source_kind
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.dicom.errors import DicomValidationError
@@ -35,7 +34,6 @@ from radiogenomics_assets.features.densenet_weights import (
     load_densenet121,
     refuse_random_fallback,
 )
-from radiogenomics_assets.features.radiomics import DEFAULT_BIN_WIDTH, DEFAULT_MARGIN_MM
 from radiogenomics_assets.features.rows import densenet_row, radiomics_row
 from radiogenomics_assets.ids import validate_patient_id
 
@@ -170,14 +168,6 @@ def nodule_volume(
     )
 
 
-class RadiomicsConfig(Config):
-    margin_mm: float = Field(
-        default=DEFAULT_MARGIN_MM,
-        description="ROI = nodule dilated by this many mm (its immediate surroundings); 0 = mask",
-    )
-    bin_width: float = Field(default=DEFAULT_BIN_WIDTH, description="intensity bin width in HU")
-
-
 @with_code_version
 @asset(
     key_prefix=FEATURES,
@@ -190,15 +180,15 @@ class RadiomicsConfig(Config):
     "immediate surroundings, one column per feature with pyradiomics' names.",
 )
 def radiomic_features(
-    config: RadiomicsConfig, store: StoreResource, nodule_volume: pd.DataFrame
+    radiomics: RadiomicsSettings, store: StoreResource, nodule_volume: pd.DataFrame
 ) -> Output[pd.DataFrame]:
     volume = nodule_volume.iloc[0]
     row = radiomics_row(
         str(volume["patient_id"]),
         store.files.root / volume["ct_path"],
         store.files.root / volume["mask_path"],
-        margin_mm=config.margin_mm,
-        bin_width=config.bin_width,
+        margin_mm=radiomics.margin_mm,
+        bin_width=radiomics.bin_width,
     )
     n_features = sum(1 for name in row if name.startswith("original_"))
     return table_output(

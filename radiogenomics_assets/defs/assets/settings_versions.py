@@ -27,6 +27,7 @@ SETTINGS_READ: Mapping[str, Read] = {
     f"{COHORT}/study_cohort": {"cohort": None},
     f"{COHORT}/consort_flow": {"cohort": None},
     f"{FEATURES}/gene_expression": {"expression": None},
+    f"{FEATURES}/radiomic_features": {"radiomics": None},
     f"{FEATURES}/densenet_features": {"densenet": None},
     f"{MODELING}/fold_assignment": {"settings": ("seed", "cv_repeats", "net_repeats")},
     f"{MODELING}/fold_splits": _SPLITS,

@@ -1,4 +1,5 @@
-"""How the feature assets clean RNA-seq and run DenseNet-121: study settings, not run config.
+"""How the feature assets clean RNA-seq, run PyRadiomics and DenseNet-121: study settings, not
+run config.
 
 Resources of the code location, set by the study file (see ``defs.study``): their values are
 part of the code versions of the assets that read them (``defs.assets.settings_versions``), so
@@ -16,6 +17,7 @@ from radiogenomics_assets.features.densenet import (
     DEFAULT_CROP_MARGIN_MM,
     LUNG_WINDOW,
 )
+from radiogenomics_assets.features.radiomics import DEFAULT_BIN_WIDTH, DEFAULT_MARGIN_MM
 
 
 class ExpressionSettings(ConfigurableResource):
@@ -35,6 +37,17 @@ class ExpressionSettings(ConfigurableResource):
     duplicates: Literal["mean", "first", "error"] = Field(
         default="mean", description="gene symbols on several lines: mean, first line, refuse"
     )
+
+
+class RadiomicsSettings(ConfigurableResource):
+    """The region and binning of ``features/radiomic_features`` (see ``features.radiomics``)."""
+
+    margin_mm: float = Field(
+        default=DEFAULT_MARGIN_MM,
+        ge=0.0,
+        description="ROI = nodule dilated by this many mm (its immediate surroundings); 0 = mask",
+    )
+    bin_width: float = Field(default=DEFAULT_BIN_WIDTH, gt=0.0, description="intensity bin (HU)")
 
 
 class DenseNetSettings(ConfigurableResource):
