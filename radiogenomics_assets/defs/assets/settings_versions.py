@@ -55,8 +55,9 @@ def settings_values(read: Read, resources: Mapping[str, Any]) -> dict[str, dict[
     return values
 
 
-def settings_digest(read: Read, resources: Mapping[str, Any]) -> str:
-    text = json.dumps(settings_values(read, resources), sort_keys=True)
+def settings_digest(values: Mapping[str, Any]) -> str:
+    """A short digest of :func:`settings_values`' result."""
+    text = json.dumps(values, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
@@ -72,7 +73,7 @@ def with_settings_versions(
             return spec
         values = settings_values(read, resources)
         return spec.replace_attributes(
-            code_version=f"{spec.code_version}{MARK}{settings_digest(read, resources)}",
+            code_version=f"{spec.code_version}{MARK}{settings_digest(values)}",
             metadata={**spec.metadata, "study_settings": MetadataValue.json(values)},
         )
 
@@ -95,8 +96,8 @@ def require_versioned_settings(context: AssetExecutionContext, **resources: Any)
         version = context.assets_def.code_versions_by_key.get(key) or ""
         _, mark, named = version.rpartition(MARK)
         read = SETTINGS_READ.get(key.to_user_string())
-        if mark and read and named != settings_digest(read, resources):
-            values = settings_values(read, resources)
+        values = settings_values(read, resources) if mark and read else {}
+        if values and named != settings_digest(values):
             raise ValueError(
                 f"{key.to_user_string()}: the run's settings {values} differ "
                 "from the code location's; set them once, in the study file "
