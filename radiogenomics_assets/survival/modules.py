@@ -90,6 +90,17 @@ class DropoutNoise:
         keep = uniform.index_select(0, self._index) >= self.p
         return x * keep.to(x.dtype) / (1.0 - self.p)
 
+    def keep(self, rows: torch.Tensor) -> None:
+        """Go on with the configurations ``rows`` only; each keeps the masks it would have seen.
+
+        Streams no configuration uses any more are no longer drawn: every stream has its own
+        generator, so the others' masks do not depend on them.
+        """
+        streams = self._index.index_select(0, rows.to(self.device)).tolist()
+        used = sorted(set(streams))
+        self._generators = [self._generators[stream] for stream in used]
+        self._index = torch.tensor([used.index(s) for s in streams], device=self.device)
+
 
 def dropout(x: torch.Tensor, noise: DropoutNoise | None) -> torch.Tensor:
     return x if noise is None else noise(x)
@@ -226,11 +237,13 @@ class BlockFusion(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         n_configs, batch = x.shape[0], x.shape[1]
         r, s = self.terms, self.size
-        xr = self.x_proj(x).view(n_configs, batch, r, s)
-        yr = self.y_proj(y).view(n_configs, batch, r, s)
+        # Term-major chunks (C, R, B, s), made contiguous while they are small, so that the
+        # large outer products below are laid out as the core's matmul reads them.
+        xr = self.x_proj(x).view(n_configs, batch, r, s).transpose(1, 2).contiguous()
+        yr = self.y_proj(y).view(n_configs, batch, r, s).transpose(1, 2).contiguous()
         # outer[c, r, b, l·m] = x̃_r[l] ỹ_r[m]: each block's bilinear form is then one matmul.
-        outer = (xr[..., :, None] * yr[..., None, :]).view(n_configs, batch, r, s * s)
-        blocks = torch.matmul(outer.transpose(1, 2), self.core)  # (C, R, B, N)
+        outer = (xr[..., :, None] * yr[..., None, :]).view(n_configs, r, batch, s * s)
+        blocks = torch.matmul(outer, self.core)  # (C, R, B, N)
         fused = blocks.transpose(1, 2).reshape(n_configs, batch, r * s)
         return torch.relu(self.out(fused))
 

@@ -47,9 +47,11 @@ class RowSpaceLinear(nn.Module):
         _, singular, vh = torch.linalg.svd(features[train_rows].double(), full_matrices=False)
         rank = int((singular > singular.max() * _RANK_TOLERANCE).sum()) if len(singular) else 0
         self.basis = vh[:rank].T.to(dtype).contiguous()
-        self.initial = layer.weight.detach().clone()
-        self.anchor = torch.matmul(features.to(dtype), self.initial)
         self.projected = features.to(dtype) @ self.basis
+        # Buffers carry the configuration axis (a grid drops configurations that stopped).
+        initial = layer.weight.detach().clone()
+        self.register_buffer("initial", initial, persistent=False)
+        self.register_buffer("anchor", torch.matmul(features.to(dtype), initial), persistent=False)
         n_configs, _, width = self.initial.shape
         self.coef = nn.Parameter(torch.zeros(n_configs, rank, width, dtype=dtype))
         self.scale = nn.Parameter(torch.ones(n_configs, 1, 1, dtype=dtype), requires_grad=False)
@@ -60,8 +62,8 @@ class RowSpaceLinear(nn.Module):
         return self.basis.shape[1]
 
     def forward(self, rows: torch.Tensor) -> torch.Tensor:
-        anchored = self.scale * self.anchor.index_select(1, rows)
-        return torch.baddbmm(anchored + self.bias, self._expand(rows), self.coef)
+        anchored = torch.addcmul(self.bias, self.scale, self.anchor.index_select(1, rows))
+        return torch.baddbmm(anchored, self._expand(rows), self.coef)
 
     def _expand(self, rows: torch.Tensor) -> torch.Tensor:
         return self.projected.index_select(0, rows).expand(self.coef.shape[0], -1, -1)

@@ -40,7 +40,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
+from radiogenomics_assets.survival.grid_sgd import GridSgd
 from radiogenomics_assets.survival.losses import LOSSES
 from radiogenomics_assets.survival.metrics import NoComparablePairsError
 from radiogenomics_assets.survival.modules import (
@@ -206,6 +208,10 @@ class BatchSampler:
                 self.n_events = batch_size - self.n_others
         self.rng = np.random.default_rng(derived_seed(seed, "batches"))
 
+    def draw_all(self, steps: int, device: torch.device) -> torch.Tensor:
+        """The batches of ``steps`` steps, ``(steps, batch)``, moved to ``device`` at once."""
+        return torch.from_numpy(np.stack([self.draw() for _ in range(steps)])).to(device)
+
     def draw(self) -> np.ndarray:
         """Row indices of the next step's batch."""
         if self.full:
@@ -227,34 +233,6 @@ class BatchSampler:
 
 def _has_pair(event: np.ndarray, time: np.ndarray) -> bool:
     return bool(event.any()) and bool((time[event].min() < time).any())
-
-
-def _sgd_step(
-    parameters: Sequence[torch.Tensor],
-    buffers: Sequence[torch.Tensor],
-    decays: Sequence[torch.Tensor],
-    step_sizes: Sequence[torch.Tensor],
-    momentum: float,
-) -> None:
-    """SGD with momentum and coupled weight decay, in place, three passes per tensor.
-
-    ``decays`` and ``step_sizes`` are per-configuration factors shaped to broadcast over each
-    parameter; a step size of 0 freezes a configuration. A parameter without a gradient (the
-    row-space scale) is decayed only.
-    """
-    for parameter, buffer, decay, step_size in zip(
-        parameters, buffers, decays, step_sizes, strict=True
-    ):
-        if parameter.grad is None:
-            buffer.mul_(momentum).addcmul_(parameter, decay)
-        else:
-            gradient = parameter.grad.addcmul_(parameter, decay)
-            torch.add(gradient, buffer, alpha=momentum, out=buffer)
-        parameter.addcmul_(buffer, step_size)
-
-
-def _broadcast(parameter: torch.Tensor) -> tuple[int, ...]:
-    return (-1,) + (1,) * (parameter.ndim - 1)
 
 
 def _reparametrise(net: SurvivalNet, data: GridData, device: torch.device) -> None:
@@ -282,6 +260,10 @@ def train_grid(
 ) -> GridResult:
     """Train ``configs`` (default: the whole grid of ``training``) batched; choose the model.
 
+    Configurations that stop leave the grid at the validation check that stops them, so the
+    steps after it cost only what is still training. Nothing is read back from the device
+    between validation checks.
+
     Args:
         build: makes the network with a given number of configurations.
         data: the fold's inputs.
@@ -297,16 +279,11 @@ def train_grid(
     """
     configs = tuple(configs or training.configs())
     device = resolve_device(training.device)
-    n_configs = len(configs)
-    net = build(n_configs)
+    net = build(len(configs))
     initialise(net, [c.initialisation for c in configs], seed)
     net.to(device)
     _reparametrise(net, data, device)
-    parameters = list(net.parameters())
-    buffers = [torch.zeros_like(p) for p in parameters]
-    best_parameters = [p.detach().clone() for p in parameters]
-    decay = torch.tensor([c.weight_decay for c in configs], device=device)
-    decays = [decay.view(_broadcast(p)) for p in parameters]
+    grid = _LiveGrid(net, configs, training, device)
 
     event, time_ = data.event.to(device), data.time.to(device)
     validation_rows = data.validation_rows.to(device)
@@ -325,6 +302,7 @@ def train_grid(
         seed,
         where,
     )
+    batches = sampler.draw_all(training.max_steps, device)
     noise = DropoutNoise(training.dropout, [c.initialisation for c in configs], seed, device)
     loss_of = LOSSES[training.loss]
 
@@ -332,38 +310,36 @@ def train_grid(
     modalities = net.modalities
     started = time.perf_counter()
     for step in range(1, training.max_steps + 1):
-        rows = torch.from_numpy(sampler.draw()).to(device)
+        rows = batches[step - 1]
         loss = loss_of(net({m: rows for m in modalities}, noise), event[rows], time_[rows])
-        for parameter in parameters:
+        for parameter in grid.parameters:
             parameter.grad = None
         loss.sum().backward()
         with torch.no_grad():
             tracker.record_loss(step, loss)
-            step_size = torch.where(tracker.active, -training.learning_rate, 0.0)
-            step_sizes = [step_size.view(_broadcast(p)) for p in parameters]
-            _sgd_step(parameters, buffers, decays, step_sizes, training.momentum)
+            grid.step()
             if step % training.eval_every and step != training.max_steps:
                 continue
             validation_c = harrell_c_grid(
                 net({m: validation_rows for m in modalities}), validation_pairs
             )
-            improved = tracker.check(step, validation_c)
-            if bool(improved.any()):
-                _snapshot(parameters, best_parameters, improved)
-            if not bool(tracker.active.any()):
+            improved, stopped = tracker.check(step, validation_c)
+            grid.snapshot(improved)
+            if stopped.all():
                 break
+            if stopped.any():
+                kept = torch.from_numpy(np.flatnonzero(~stopped)).to(device)
+                grid.keep(kept)
+                noise.keep(kept)
+                tracker.keep(kept)
     seconds = time.perf_counter() - started
 
     outcomes = tracker.outcomes()
     chosen = _choose(outcomes, where, training)
-    with torch.no_grad():
-        for parameter, best in zip(parameters, best_parameters, strict=True):
-            parameter.copy_(best)
+    grid.restore(chosen)
     _materialise(net)
     single = build(1)
-    single.load_state_dict(
-        {name: value[chosen : chosen + 1].cpu() for name, value in net.state_dict().items()}
-    )
+    single.load_state_dict({name: value.cpu() for name, value in net.state_dict().items()})
     return GridResult(
         outcomes=outcomes,
         chosen=chosen,
@@ -374,19 +350,78 @@ def train_grid(
     )
 
 
-def _snapshot(
-    parameters: Sequence[torch.Tensor], best: Sequence[torch.Tensor], improved: torch.Tensor
-) -> None:
-    rows = improved.nonzero().flatten()
-    for parameter, kept in zip(parameters, best, strict=True):
-        kept.index_copy_(0, rows, parameter.index_select(0, rows))
+class _LiveGrid:
+    """The network's configurations still training, their optimiser state and checkpoints.
+
+    Every parameter and buffer of the network has the configuration axis first; ``keep``
+    narrows all of them (and the momentum) to the configurations still training, so later steps
+    neither compute nor update the stopped ones. Checkpoints stay full size, indexed by the
+    configuration's place in the grid.
+    """
+
+    def __init__(
+        self,
+        net: SurvivalNet,
+        configs: Sequence[GridConfig],
+        training: NetTraining,
+        device: torch.device,
+    ):
+        self.net = net
+        self.parameters = list(net.parameters())
+        self.best = [p.detach().clone() for p in self.parameters]
+        self.buffers = {name: b.detach() for name, b in net.named_buffers()}
+        self.live = torch.arange(len(configs), device=device)
+        decay = torch.tensor([c.weight_decay for c in configs], device=device)
+        self.optimiser = GridSgd(self.parameters, decay, training.learning_rate, training.momentum)
+
+    def step(self) -> None:
+        self.optimiser.step()
+
+    def snapshot(self, improved: np.ndarray) -> None:
+        """Copy the ``improved`` live configurations into their checkpoints."""
+        if not improved.any():
+            return
+        rows = torch.from_numpy(np.flatnonzero(improved)).to(self.live.device)
+        places = self.live.index_select(0, rows)
+        for parameter, kept in zip(self.parameters, self.best, strict=True):
+            kept.index_copy_(0, places, parameter.index_select(0, rows))
+
+    def keep(self, rows: torch.Tensor) -> None:
+        """Go on with the live configurations ``rows`` only."""
+        self._replace(lambda _, tensor: tensor.index_select(0, rows))
+        self.optimiser.keep(self.parameters, rows)
+        self.live = self.live.index_select(0, rows)
+
+    def restore(self, chosen: int) -> None:
+        """The network becomes configuration ``chosen`` alone, at its checkpoint (so it is
+        materialised as a one-configuration network, exactly as if it had trained alone)."""
+        best = dict(zip(map(id, self.parameters), self.best, strict=True))
+        self._replace(
+            lambda name, tensor: best.get(id(tensor), self.buffers.get(name))[chosen : chosen + 1]
+        )
+
+    def _replace(self, new: Callable[[str, torch.Tensor], torch.Tensor]) -> None:
+        """Swap every parameter and buffer for ``new(qualified name, tensor)``.
+
+        Parameters are swapped for new ones: autograd remembers a parameter's shape.
+        """
+        for prefix, module in self.net.named_modules():
+            for name, parameter in list(module.named_parameters(recurse=False)):
+                replaced = new(f"{prefix}.{name}".lstrip("."), parameter).detach()
+                setattr(module, name, nn.Parameter(replaced, parameter.requires_grad))
+            for name, buffer in list(module.named_buffers(recurse=False)):
+                setattr(module, name, new(f"{prefix}.{name}".lstrip("."), buffer))
+        self.parameters = list(self.net.parameters())
 
 
 class _Tracker:
     """Per-configuration state of a grid run: which still train, their checkpoints, history.
 
-    ``check`` applies the early-stopping policy of the module docstring at a validation check
-    and returns the configurations whose checkpoint improved (to be snapshotted).
+    The losses of the live configurations are summed on the device every step; ``check``
+    reads them back once per validation check, applies the early-stopping policy of the module
+    docstring and returns, over the live configurations, which improved their checkpoint and
+    which stopped (and leave the grid). A configuration whose loss turned non-finite stops at
+    the check after, recorded at the step it diverged; its checkpoint predates that step.
     """
 
     def __init__(
@@ -394,61 +429,72 @@ class _Tracker:
     ) -> None:
         n = len(configs)
         self.configs, self.training = configs, training
-        self.active = torch.ones(n, dtype=torch.bool, device=device)
+        self.live = np.arange(n)
         self.stopped_at = np.full(n, training.max_steps)
         self.reasons: list[str | None] = [None] * n
-        self.best_c = torch.full((n,), -np.inf, dtype=torch.float64, device=device)
+        self.best_c = np.full(n, -np.inf)
         self.best_step = np.full(n, -1)
-        self.best_any = torch.full((n,), -np.inf, dtype=torch.float64, device=device)
+        self.best_any = np.full(n, -np.inf)
         self.best_any_step = np.zeros(n, dtype=int)
         self.window_loss = torch.zeros(n, dtype=torch.float64, device=device)
+        self.diverged_at = torch.zeros(n, dtype=torch.float64, device=device)
         self.window_steps = 0
         self.history: list[dict[str, object]] = []
 
     def record_loss(self, step: int, loss: torch.Tensor) -> None:
-        """Stop configurations whose loss is no longer finite; add the rest to the window."""
-        diverged = self.active & ~torch.isfinite(loss)
-        for index in diverged.nonzero().flatten().tolist():
-            self.stopped_at[index] = step
-            self.reasons[index] = f"diverged (non-finite loss) at step {step}"
-        self.active &= ~diverged
-        self.window_loss += torch.where(self.active, loss.double(), 0.0)
+        """Add the step's losses to the window; note the first non-finite step of each."""
+        finite = torch.isfinite(loss)
+        self.window_loss += torch.where(finite, loss.double(), 0.0)
+        self.diverged_at = torch.where(finite | (self.diverged_at > 0), self.diverged_at, step)
         self.window_steps += 1
 
-    def check(self, step: int, validation_c: torch.Tensor) -> torch.Tensor:
-        for index in self.active.nonzero().flatten().tolist():
+    def check(self, step: int, validation_c: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        figures = torch.stack([validation_c.double(), self.window_loss, self.diverged_at])
+        c, window_loss, diverged_at = figures.cpu().numpy()
+        self.window_loss.zero_()
+        diverged = diverged_at > 0
+        for place, at in zip(self.live[diverged], diverged_at[diverged].astype(int), strict=True):
+            self.stopped_at[place] = at
+            self.reasons[place] = f"diverged (non-finite loss) at step {at}"
+        training = ~diverged
+        for row in np.flatnonzero(training):
+            place = int(self.live[row])
             self.history.append(
                 {
                     "step": step,
-                    "config": index,
-                    "weight_decay": self.configs[index].weight_decay,
-                    "initialisation": self.configs[index].initialisation,
-                    "train_loss": float(self.window_loss[index]) / self.window_steps,
-                    "validation_c": float(validation_c[index]),
+                    "config": place,
+                    "weight_decay": self.configs[place].weight_decay,
+                    "initialisation": self.configs[place].initialisation,
+                    "train_loss": float(window_loss[row]) / self.window_steps,
+                    "validation_c": float(c[row]),
                 }
             )
-        self.window_loss.zero_()
         self.window_steps = 0
-        eligible = step >= self.training.min_steps
-        improved = self.active & (validation_c > self.best_c) & eligible
-        self.best_c = torch.where(improved, validation_c, self.best_c)
-        self.best_step[improved.cpu().numpy()] = step
-        better_any = self.active & (validation_c > self.best_any)
-        self.best_any = torch.where(better_any, validation_c, self.best_any)
-        self.best_any_step[better_any.cpu().numpy()] = step
-        stop = self._stop_mask(step)
-        self.stopped_at[stop] = step
-        self.active &= ~torch.from_numpy(stop).to(self.active.device)
-        return improved
+        live = self.live
+        improved = training & (c > self.best_c[live]) & (step >= self.training.min_steps)
+        self.best_c[live[improved]] = c[improved]
+        self.best_step[live[improved]] = step
+        better_any = training & (c > self.best_any[live])
+        self.best_any[live[better_any]] = c[better_any]
+        self.best_any_step[live[better_any]] = step
+        stop = training & self._stop_mask(step)
+        self.stopped_at[live[stop]] = step
+        return improved, diverged | stop
+
+    def keep(self, rows: torch.Tensor) -> None:
+        self.live = self.live[rows.cpu().numpy()]
+        self.window_loss = self.window_loss.index_select(0, rows)
+        self.diverged_at = self.diverged_at.index_select(0, rows)
 
     def _stop_mask(self, step: int) -> np.ndarray:
+        """Over the live configurations: which the policy stops at this check."""
         if self.training.early_stopping == "paper":
-            since = step - self.best_any_step
+            since = step - self.best_any_step[self.live]
         elif step < self.training.min_steps:
-            return np.zeros(len(self.configs), dtype=bool)
+            return np.zeros(len(self.live), dtype=bool)
         else:
-            since = step - np.maximum(self.best_step, self.training.min_steps)
-        return self.active.cpu().numpy() & (since >= self.training.patience)
+            since = step - np.maximum(self.best_step[self.live], self.training.min_steps)
+        return since >= self.training.patience
 
     def outcomes(self) -> tuple[ConfigOutcome, ...]:
         outcomes = []

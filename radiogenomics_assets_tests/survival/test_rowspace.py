@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import torch
 
+from radiogenomics_assets.survival.grid_sgd import _sgd_step
 from radiogenomics_assets.survival.modules import StackedLinear, initialise
 from radiogenomics_assets.survival.rowspace import RowSpaceLinear
-from radiogenomics_assets.survival.training import _sgd_step
 
 N_ALL, N_TRAIN, D, WIDTH, CONFIGS = 30, 12, 40, 6, 3
 
@@ -29,7 +29,7 @@ def _train(layer, inputs_of, features: torch.Tensor, steps: int = 40) -> None:
                 parameters,
                 buffers,
                 [decay.view(s) for s in shapes],
-                [torch.full((CONFIGS,), -0.05, dtype=torch.float64).view(s) for s in shapes],
+                learning_rate=0.05,
                 momentum=0.9,
             )
 

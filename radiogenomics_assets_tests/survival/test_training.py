@@ -71,15 +71,21 @@ def test_grid_c_index_equals_scikit_survival(seed: int) -> None:
         assert float(grid[row]) == pytest.approx(expected, abs=1e-12)
 
 
-def test_batched_and_sequential_training_give_the_same_validation_c_index() -> None:
+@pytest.mark.parametrize("fusion", ["intermediate", "late_joint", "block", "mfh"])
+def test_batched_and_sequential_training_give_the_same_validation_c_index(fusion: str) -> None:
     data = _data()
-    batched = train_grid(_build(), data, SMALL, seed=3)
+    batched = train_grid(_build(fusion), data, SMALL, seed=3)
+    # configurations leave the grid at different steps, so the grid narrows mid-run
+    assert len({outcome.steps for outcome in batched.outcomes}) > 1
     history = batched.history.set_index(["config", "step"])
     for index, config in enumerate(SMALL.configs()):
-        alone = train_grid(_build(), data, SMALL, seed=3, configs=[config])
+        alone = train_grid(_build(fusion), data, SMALL, seed=3, configs=[config])
         assert alone.outcomes[0] == batched.outcomes[index]
         mine = history.loc[index, "validation_c"].to_numpy()
         np.testing.assert_array_equal(alone.history["validation_c"].to_numpy(), mine)
+        if index == batched.chosen:  # the same weights, up to the batched matmuls' rounding
+            for name, value in alone.state_dict.items():
+                torch.testing.assert_close(value, batched.state_dict[name], rtol=1e-5, atol=1e-6)
 
 
 def test_the_same_seed_gives_the_same_model_and_another_seed_does_not() -> None:
@@ -124,6 +130,17 @@ def test_the_papers_literal_rule_discards_short_runs_and_can_leave_no_model() ->
 
 
 def test_a_diverging_configuration_is_discarded_alone() -> None:
+    # A weight decay of 1e5 at learning rate 1e-3 multiplies the weights by about −99 a step.
+    mixed = dataclasses.replace(SMALL, weight_decays=(0.0, 1e5))
+    result = train_grid(_build(), _data(), mixed, seed=0)
+    healthy = train_grid(
+        _build(), _data(), dataclasses.replace(mixed, weight_decays=(0.0,)), seed=0
+    )
+    assert result.outcomes[:2] == healthy.outcomes
+    for outcome in result.outcomes[2:]:
+        assert outcome.discarded and outcome.steps < mixed.eval_every
+        assert outcome.reason == f"diverged (non-finite loss) at step {outcome.steps}"
+    assert set(result.history["config"]) == {0, 1}
     wild = dataclasses.replace(SMALL, learning_rate=1e6, weight_decays=(0.0,), initialisations=2)
     with pytest.raises(NoModelError, match=r"diverged .*lower the learning_rate"):
         train_grid(_build(), _data(), wild, seed=0)
