@@ -5,8 +5,9 @@ the L2 weight decay chosen by a search, several initialisations per setting, the
 (weight decay, initialisation) chosen on the validation C-index, and initialisations that stop
 before 1000 back-propagation steps discarded. Here all configurations of one model on one fold
 are the configurations of one :class:`~radiogenomics_assets.survival.modules.SurvivalNet`
-grid: one forward and one backward pass per step train all of them, and early stopping is a
-per-configuration mask that freezes a configuration's parameters (and its record) once it stops.
+grid: one forward and one backward pass per step train all of them, and a configuration that
+stops early leaves the grid at that validation check, so later steps cost only the
+configurations still training. The update is :mod:`~radiogenomics_assets.survival.grid_sgd`'s.
 
 **What a step is.** One SGD step on a mini-batch of ``batch_size`` training patients, stratified
 by event and drawn from a seeded generator shared by every configuration. The paper states no
@@ -316,7 +317,7 @@ def train_grid(
             parameter.grad = None
         loss.sum().backward()
         with torch.no_grad():
-            tracker.record_loss(step, loss)
+            tracker.record_loss(loss)
             grid.step()
             if step % training.eval_every and step != training.max_steps:
                 continue
@@ -417,7 +418,7 @@ class _LiveGrid:
 class _Tracker:
     """Per-configuration state of a grid run: which still train, their checkpoints, history.
 
-    The losses of the live configurations are summed on the device every step; ``check``
+    The losses of the live configurations are kept on the device every step; ``check``
     reads them back once per validation check, applies the early-stopping policy of the module
     docstring and returns, over the live configurations, which improved their checkpoint and
     which stopped (and leave the grid). A configuration whose loss turned non-finite stops at
@@ -436,22 +437,24 @@ class _Tracker:
         self.best_step = np.full(n, -1)
         self.best_any = np.full(n, -np.inf)
         self.best_any_step = np.zeros(n, dtype=int)
-        self.window_loss = torch.zeros(n, dtype=torch.float64, device=device)
-        self.diverged_at = torch.zeros(n, dtype=torch.float64, device=device)
+        # The live configurations' losses of every step since the last check.
+        self.window = torch.empty(training.eval_every, n, dtype=torch.float64, device=device)
         self.window_steps = 0
         self.history: list[dict[str, object]] = []
 
-    def record_loss(self, step: int, loss: torch.Tensor) -> None:
-        """Add the step's losses to the window; note the first non-finite step of each."""
-        finite = torch.isfinite(loss)
-        self.window_loss += torch.where(finite, loss.double(), 0.0)
-        self.diverged_at = torch.where(finite | (self.diverged_at > 0), self.diverged_at, step)
+    def record_loss(self, loss: torch.Tensor) -> None:
+        """Keep the step's losses (one copy on the device, nothing read back)."""
+        self.window[self.window_steps].copy_(loss)
         self.window_steps += 1
 
     def check(self, step: int, validation_c: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
-        figures = torch.stack([validation_c.double(), self.window_loss, self.diverged_at])
+        window = self.window[: self.window_steps]
+        finite = torch.isfinite(window)
+        first_bad = torch.argmin(finite.int(), dim=0)  # the first non-finite step's row, if any
+        diverged_at = torch.where(finite.all(0), 0, step - self.window_steps + 1 + first_bad)
+        window_loss = torch.where(finite, window, 0.0).sum(0)
+        figures = torch.stack([validation_c.double(), window_loss, diverged_at.double()])
         c, window_loss, diverged_at = figures.cpu().numpy()
-        self.window_loss.zero_()
         diverged = diverged_at > 0
         for place, at in zip(self.live[diverged], diverged_at[diverged].astype(int), strict=True):
             self.stopped_at[place] = at
@@ -483,8 +486,7 @@ class _Tracker:
 
     def keep(self, rows: torch.Tensor) -> None:
         self.live = self.live[rows.cpu().numpy()]
-        self.window_loss = self.window_loss.index_select(0, rows)
-        self.diverged_at = self.diverged_at.index_select(0, rows)
+        self.window = self.window[:, : len(rows)]
 
     def _stop_mask(self, step: int) -> np.ndarray:
         """Over the live configurations: which the policy stops at this check."""
