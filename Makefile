@@ -57,10 +57,11 @@ ui: $(STAMP)  ## the Dagster UI on http://127.0.0.1:3000 over the same store as 
 sql: $(STAMP)  ## run a file of sql/ on the store: make sql FILE=sql/select_table1.sql VARS="model=cox_g"
 	$(PY) -m radiogenomics_assets.cli.query $(FILE) $(VARS)
 
-bench: $(STAMP)  ## code-location load time, imaging features, then the neural grid sequential vs batched
+bench: $(STAMP)  ## code-location load time, imaging features, the neural grid sequential vs batched, and against its floor
 	$(PY) benchmarks/import_time.py
 	$(PY) benchmarks/imaging_features.py
 	$(PY) benchmarks/neural_grid.py
+	$(PY) benchmarks/neural_floor.py
 
 profile: $(STAMP)  ## time and peak memory per phase and step of the latest `make demo`
 	$(PY) benchmarks/walk_profile.py

@@ -15,10 +15,15 @@ fused CPU kernel computes whole SIMD vectors (with fused multiply-adds) and a sc
 on where it lies when a tensor's length is not a multiple of the vector width. A parameter is
 therefore updated by the fused kernel only when one configuration's slice is a multiple of 16
 elements (one 64-byte line of float32, a whole number of vectors on every CPU torch supports):
-then every element, alone or in any run of rows, is computed by the vector path. The few small
+then every element, in any run of rows, is computed by the vector path. The few small
 parameters left (risk biases, late-fusion weights, the row-space scale) take the three passes,
-which have no fused multiply-adds and round the same everywhere. Without the fused kernel
-(another torch build) everything takes the three passes.
+which have no fused multiply-adds and round the same everywhere.
+
+**When.** The fused kernel pays only where the grid's state outgrows the cache (``_FUSED_FROM``),
+so small grids, and a configuration trained alone, take the three passes everywhere; a large
+grid and the same configuration alone then differ by the rounding of a fused multiply-add, as
+they already do by that of the batched matmuls. Without the fused kernel (another torch build)
+everything takes the three passes.
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ import torch
 
 #: Elements per configuration that make a parameter's every run of rows whole SIMD vectors.
 _WHOLE_VECTORS = 16
+#: Grid elements (of the parameters the fused kernel may update) from which it is used: a
+#: smaller grid's parameters, gradients and momentum (3 × 4 bytes each) fit in a last-level
+#: cache, where the three passes are cheap and the fused calls' fixed cost wins. On 2 cores
+#: (AMD EPYC, 32 MiB L3) the MFH and BLOCK grids (4–14 M elements) gain 30–40 % of their update,
+#: the MLP, IF and LF grids (0.1–2 M) lose up to 3 × of theirs.
+_FUSED_FROM = 2**21
 _FUSED = getattr(torch, "_fused_sgd_", None)
 
 
@@ -55,11 +66,7 @@ def _sgd_step(
 
 
 def _fusable(parameter: torch.Tensor) -> bool:
-    return (
-        _FUSED is not None
-        and parameter.requires_grad
-        and parameter[0].numel() % _WHOLE_VECTORS == 0
-    )
+    return parameter.requires_grad and parameter[0].numel() % _WHOLE_VECTORS == 0
 
 
 def _broadcast(decay: torch.Tensor, parameter: torch.Tensor) -> torch.Tensor:
@@ -85,6 +92,9 @@ class GridSgd:
         self.learning_rate, self.momentum = learning_rate, momentum
         self.decay = decay
         self.buffers = [torch.zeros_like(p) for p in parameters]
+        fusable = sum(p.numel() for p in parameters if _fusable(p))
+        # Decided once for the run: a grid narrowed by early stopping keeps its kernel.
+        self.use_fused = _FUSED is not None and fusable >= _FUSED_FROM
         self._arrange(parameters)
 
     def keep(self, parameters: Sequence[torch.Tensor], rows: torch.Tensor) -> None:
@@ -95,10 +105,10 @@ class GridSgd:
 
     def _arrange(self, parameters: Sequence[torch.Tensor]) -> None:
         pairs = list(zip(parameters, self.buffers, strict=True))
-        fused = [(p, b) for p, b in pairs if _fusable(p)]
+        fused = [(p, b) for p, b in pairs if self.use_fused and _fusable(p)]
         self.fused = [p for p, _ in fused]
         self.fused_buffers = [b for _, b in fused]
-        rest = [(p, b) for p, b in pairs if not _fusable(p)]
+        rest = [(p, b) for p, b in pairs if not (self.use_fused and _fusable(p))]
         self.rest = [p for p, _ in rest]
         self.rest_buffers = [b for _, b in rest]
         self.rest_decays = [_broadcast(self.decay, p) for p in self.rest]

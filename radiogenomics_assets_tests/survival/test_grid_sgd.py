@@ -40,12 +40,24 @@ def _trained(rows: slice) -> list[torch.Tensor]:
     return parameters
 
 
+@pytest.fixture(autouse=True)
+def _small_grids_fuse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These grids are tiny: let them take the fused kernel, as a large grid does."""
+    monkeypatch.setattr(grid_sgd, "_FUSED_FROM", 0)
+
+
 @pytest.mark.skipif(grid_sgd._FUSED is None, reason="this torch has no fused SGD kernel")
-def test_large_parameters_take_the_fused_kernel_and_small_ones_the_three_passes() -> None:
+def test_large_parameters_take_the_fused_kernel_and_small_ones_the_three_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     optimiser = GridSgd(_parameters(ALL), DECAY, learning_rate=RATE, momentum=MOMENTUM)
     assert [tuple(p.shape[1:]) for p in optimiser.fused] == [(7, 48), (1, 32)]
     assert [tuple(p.shape[1:]) for p in optimiser.rest] == [(3, 1), (1, 1)]
     assert optimiser.runs == [(0, 2, 0.0), (2, 5, pytest.approx(1e-2)), (5, 6, 0.5)]
+    # a grid whose state fits in a cache takes the three passes only
+    monkeypatch.setattr(grid_sgd, "_FUSED_FROM", 2**21)
+    small = GridSgd(_parameters(ALL), DECAY, learning_rate=RATE, momentum=MOMENTUM)
+    assert not small.fused and len(small.rest) == len(SHAPES)
 
 
 def test_a_configuration_updated_alone_equals_its_row_in_the_grid() -> None:
