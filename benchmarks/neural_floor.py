@@ -35,7 +35,7 @@ from collections.abc import Callable
 from functools import partial
 
 import torch
-from neural_grid import WIDTHS, synthetic_fold
+from neural_grid import WIDTHS, fixed_steps, synthetic_fold
 from torch.utils.flop_counter import FlopCounterMode
 
 from radiogenomics_assets.survival.modules import SurvivalNet, build_net, initialise
@@ -91,19 +91,6 @@ def bandwidth_gbs(megabytes: int = 256, repeats: int = 5) -> float:
     a, b, c = torch.zeros(n), torch.ones(n), torch.full((n,), 2.0)
     seconds = best_seconds(lambda: torch.add(b, c, alpha=0.5, out=a), repeats)
     return 3 * 4 * n / seconds / 1e9
-
-
-def fixed_steps(steps: int, device: str = "cpu") -> NetTraining:
-    """The paper's protocol with early stopping off: exactly ``steps`` steps per configuration."""
-    paper = NetTraining()
-    return dataclasses.replace(
-        paper,
-        min_steps=steps,
-        max_steps=steps,
-        patience=steps,
-        eval_every=min(paper.eval_every, steps),
-        device=device,
-    )
 
 
 def flops_per_step(build: Build, fold: GridData) -> float:

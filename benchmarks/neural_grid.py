@@ -48,6 +48,19 @@ def synthetic_fold(seed: int = 0, n: int = 111) -> GridData:
     )
 
 
+def fixed_steps(steps: int, device: str = "cpu") -> NetTraining:
+    """The paper's protocol with early stopping off: exactly ``steps`` steps per configuration."""
+    paper = NetTraining()
+    return dataclasses.replace(
+        paper,
+        min_steps=steps,
+        max_steps=steps,
+        patience=steps,
+        eval_every=min(paper.eval_every, steps),
+        device=device,
+    )
+
+
 def main() -> None:
     nets = [spec.name for spec in MODEL_REGISTRY if spec.estimator == "net"]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -56,15 +69,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
 
-    paper = NetTraining()
-    training = dataclasses.replace(
-        paper,
-        min_steps=args.steps,
-        max_steps=args.steps,
-        patience=args.steps,
-        eval_every=min(paper.eval_every, args.steps),
-        device=args.device,
-    )
+    training = fixed_steps(args.steps, args.device)
     data = synthetic_fold()
     configs = training.configs()
     print(

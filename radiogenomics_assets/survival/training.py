@@ -407,11 +407,12 @@ class _LiveGrid:
         Parameters are swapped for new ones: autograd remembers a parameter's shape.
         """
         for prefix, module in self.net.named_modules():
+            qualified = f"{prefix}.".lstrip(".")
             for name, parameter in list(module.named_parameters(recurse=False)):
-                replaced = new(f"{prefix}.{name}".lstrip("."), parameter).detach()
+                replaced = new(qualified + name, parameter).detach()
                 setattr(module, name, nn.Parameter(replaced, parameter.requires_grad))
             for name, buffer in list(module.named_buffers(recurse=False)):
-                setattr(module, name, new(f"{prefix}.{name}".lstrip("."), buffer))
+                setattr(module, name, new(qualified + name, buffer))
         self.parameters = list(self.net.parameters())
 
 
