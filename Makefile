@@ -11,7 +11,8 @@ ifdef STUDY
 export RADIOGENOMICS_STUDY := $(abspath $(STUDY))
 endif
 
-.PHONY: setup demo refresh test test-slow check-science lint ui bench profile sql clean services-packages
+.PHONY: setup demo refresh report test test-slow check-science lint ui bench profile sql clean \
+	services-packages browser-packages
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +33,9 @@ demo: $(STAMP)  ## the asset graph on the offline demo cohort (only what is miss
 refresh: $(STAMP)  ## materialize only what is missing or stale (the source is checked first)
 	$(PY) -m radiogenomics_assets.cli.refresh $(REBUILD_FLAG) $(MODELS_FLAG)
 
+report: $(STAMP)  ## print where the study report (one HTML page of the latest results) is; opens nothing
+	@$(PY) -m radiogenomics_assets.cli.report
+
 # Both suites run on every core (pytest-xdist), a test module per worker so that its
 # module-scoped fixtures are built once, and end with their ten slowest tests. The slow suite
 # keeps the collection order (its longest modules first, see conftest.py), not xdist's
@@ -39,7 +43,7 @@ refresh: $(STAMP)  ## materialize only what is missing or stale (the source is c
 test: $(STAMP)  ## the default suite (everything not marked slow or science)
 	$(PY) -m pytest -m "not slow and not science" -n auto --dist loadfile --durations=10
 
-test-slow: $(STAMP)  ## the heavier tests (DenseNet, multiprocess runs, full graph, daemon, Celery)
+test-slow: $(STAMP) browser-packages  ## the heavier tests (DenseNet, multiprocess runs, full graph, daemon, Celery)
 	$(PY) -m pytest -m "slow and not science" -n auto --dist loadfile --no-loadscope-reorder \
 		--durations=10
 
@@ -72,6 +76,14 @@ services-packages:  ## PostgreSQL and Redis from Debian packages (the distribute
 	else \
 		apt-get install -y --no-install-recommends postgresql redis-server || \
 		(apt-get update && apt-get install -y --no-install-recommends postgresql redis-server); \
+	fi
+
+browser-packages:  ## Debian's chromium, which the report's browser test drives with Playwright
+	@if command -v chromium >/dev/null; then \
+		echo "chromium is installed"; \
+	else \
+		apt-get install -y --no-install-recommends chromium || \
+		(apt-get update && apt-get install -y --no-install-recommends chromium); \
 	fi
 
 clean:  ## remove the store (not the venv)

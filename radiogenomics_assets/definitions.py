@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dagster import AssetsDefinition, Definitions, ExecutorDefinition, MetadataValue
 
 from radiogenomics_assets.defs.assets import graph_assets, source_imaging
+from radiogenomics_assets.defs.assets.report import with_report_settings
 from radiogenomics_assets.defs.assets.settings_versions import with_settings_versions
 from radiogenomics_assets.defs.automation import (
     RETRAIN_CRON,
@@ -35,6 +36,7 @@ from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import SourceResource, source_kind
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets.defs.scope import left_out, scoped_assets, scoped_checks
 from radiogenomics_assets.defs.study import Study, study_from_environment
 
@@ -79,11 +81,19 @@ def build_definitions(
         "expression": study.genomics,
         "radiomics": study.radiomics,
         "densenet": study.densenet,
+        "study": StudyInfo(
+            name=study.name,
+            description=study.description,
+            file=str(study.path or ""),
+            modalities=list(study.modalities),
+            models=list(study.models),
+        ),
     }
     if assets is None:
         assets = graph_assets(demo=source_kind(source) == "demo")
     assets = scoped_assets(assets, left_out(study.modalities, study.models))
-    assets = with_automation(with_settings_versions(assets, resources), retrain_cron)
+    assets = with_report_settings(with_settings_versions(assets, resources), resources)
+    assets = with_automation(assets, retrain_cron)
     keys = {key for a in assets for key in a.keys}
     checks = [*cohort_checks, *intake_checks, *modeling_checks, *densenet_checks]
     return Definitions(

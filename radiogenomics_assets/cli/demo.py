@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from radiogenomics_assets.cli.refresh import REBUILD_HINT, exit_code, parser, refresh
+from radiogenomics_assets.cli.report import ReportMissingError, report_path
 from radiogenomics_assets.defs.instance_config import ensure_dagster_home
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.survival.study_protocol import PROTOCOL_NAMES
@@ -72,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         database = store.database_path
         print(f"\nDuckDB store:  {database}   e.g. duckdb {database} < sql/select_table1.sql")
     print(f"File store:    {store.files.root}")
+    try:
+        print(f"Study report:  {report_path(store)}   (make report prints it again)")
+    except ReportMissingError as error:
+        print(f"Study report:  {error}")
     print(f"Dagster home:  {dagster_home}")
     print("Open the UI:   make ui   (then http://127.0.0.1:3000)")
     if outcomes:

@@ -22,6 +22,7 @@ from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource, SourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets_tests.demo_fixtures import SMALL_CONFIG
 
 
@@ -40,6 +41,7 @@ def resources_for(
         "expression": ExpressionSettings(),
         "radiomics": RadiomicsSettings(),
         "densenet": densenet or DenseNetSettings(),
+        "study": StudyInfo(),
     }
 
 

@@ -32,6 +32,8 @@ COHORT_KEYS = {
 }
 #: The figures whose time axis names the origin.
 ORIGIN_FIGURES = {AssetKey(["evaluation", name]) for name in ("td_auc_figures", "km_figures")}
+#: The study report shows every setting.
+REPORT = AssetKey(["evaluation", "study_report"])
 
 
 def _code_versions(cohort: CohortResource) -> dict[AssetKey, str | None]:
@@ -45,10 +47,10 @@ def test_a_setting_changes_the_code_version_of_exactly_the_assets_reading_it() -
     therapy = _code_versions(
         CohortResource(require_ct=False, require_seg=False, exclude_unknown_therapy=False)
     )
-    assert {k for k in base if base[k] != surgery[k]} == COHORT_KEYS | ORIGIN_FIGURES
+    assert {k for k in base if base[k] != surgery[k]} == COHORT_KEYS | ORIGIN_FIGURES | {REPORT}
     assert {k for k in base if base[k] != therapy[k]} == COHORT_KEYS - {
         AssetKey(["cohort", "outcomes"])
-    }
+    } | {REPORT}
     assert base == _code_versions(CohortResource(require_ct=False, require_seg=False))
 
 
@@ -59,7 +61,7 @@ def test_the_therapy_rule_is_in_the_versions_of_the_assets_that_filter() -> None
     )
     assert {k for k in base if base[k] != rule[k]} == COHORT_KEYS - {
         AssetKey(["cohort", "outcomes"])
-    }
+    } | {REPORT}
 
 
 def test_the_therapy_rule_reaches_the_criteria_and_is_validated() -> None:

@@ -35,6 +35,7 @@ from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
 from radiogenomics_assets.defs.resources.source import TciaSourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY
 from radiogenomics_assets.survival.splits import assign_repeats, cv_fold_name, split_cv_fold
@@ -80,6 +81,7 @@ def _resources(store: StoreResource) -> dict[str, object]:
         "expression": ExpressionSettings(),
         "radiomics": RadiomicsSettings(),
         "densenet": DenseNetSettings(),
+        "study": StudyInfo(),
     }
 
 

@@ -17,6 +17,7 @@ from dagster import AssetKey, AssetRecordsFilter
 
 from radiogenomics_assets.cli.graph_runner import execute, materialize_graph, plan_phase
 from radiogenomics_assets.cli.refresh import skipped_models
+from radiogenomics_assets.cli.report import report_path
 from radiogenomics_assets.defs.jobs import PHASES, job_asset_keys
 from radiogenomics_assets.defs.names import PATIENTS_PARTITIONS, WALK_TAG
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
@@ -31,6 +32,13 @@ from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     grown_size,
     included,
     patients_tested,
+)
+from radiogenomics_assets_tests.report.browser import chromium
+from radiogenomics_assets_tests.report.page_checks import (
+    decoded_images,
+    external_references,
+    model_rows,
+    protocol_sections,
 )
 
 pytestmark = pytest.mark.slow
@@ -241,6 +249,61 @@ def test_provenance_reaches_the_raw_files_of_the_c_index(graph: Graph, model: st
     } <= reached
     exact = chain.dropna(subset=["version_matches"])
     assert exact["version_matches"].all()
+
+
+def test_the_study_report_shows_every_model_figure_and_provenance_of_the_store(
+    graph: Graph,
+) -> None:
+    page = report_path(graph.store).read_text()  # checked against the sha256 of its row
+    results = graph.query("SELECT * FROM evaluation.results_table")
+    sections = protocol_sections(page)
+    assert set(sections) == set(results["protocol"])
+    for row in results.itertuples():
+        [table_row, *_] = model_rows(sections[row.protocol])[row.model]
+        folds = [getattr(row, f"fold_{n}") for n in range(1, 6)]
+        assert all(f"{value:.2f}" in table_row for value in folds), (row.model, table_row)
+        assert f"{row.mean:.2f} ± {row.sd:.2f}" in table_row
+    [(figures,)] = graph.query(
+        "SELECT (SELECT count(*) FROM evaluation.td_auc_figures)"
+        " + (SELECT count(*) FROM evaluation.km_figures)"
+    ).itertuples(index=False)
+    assert len(decoded_images(page)) == figures > 0
+    assert external_references(page) == []
+    runs = graph.query(
+        "SELECT DISTINCT model_run_id FROM evaluation.fold_metrics WHERE split = 'test' "
+        "AND repeat = 1"
+    )["model_run_id"]
+    assert [run for run in runs if run not in page] == []
+
+
+def test_the_study_report_renders_in_chromium_and_a_c_index_opens_on_its_run(
+    graph: Graph, tmp_path: Path
+) -> None:
+    path = report_path(graph.store)
+    errors, fetched = [], []
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.on("request", lambda r: None if r.url.startswith("data:") else fetched.append(r.url))
+        page.goto(path.as_uri())
+        images = page.locator("img").count()
+        undecoded = page.eval_on_selector_all(
+            "img", "all => all.filter(i => !(i.complete && i.naturalWidth > 0)).length"
+        )
+        entry = page.locator("details.prov").first
+        body = entry.locator(".prov-body")
+        hidden_before = not body.is_visible()
+        entry.locator("summary").click()
+        opened = entry.evaluate("details => details.open") and body.is_visible()
+        shown = body.inner_text()
+        page.screenshot(path=str(tmp_path / "study_report.png"))
+    assert errors == []
+    assert fetched == [path.as_uri()]  # the page itself, nothing else
+    assert images > 0 and undecoded == 0
+    assert hidden_before and opened
+    runs = graph.query("SELECT DISTINCT model_run_id FROM evaluation.fold_metrics")["model_run_id"]
+    assert any(run in shown for run in runs), shown
 
 
 def test_rerunning_a_fold_gives_identical_metrics(graph: Graph) -> None:

@@ -32,6 +32,7 @@ from radiogenomics_assets.defs.resources.io_manager import DuckDBTableIOManager
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings, NetTrainingSettings
 from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.defs.resources.store import StoreResource
+from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets.features.blocks import DENSENET_COLUMN, DENSENET_WEIGHTS_COLUMN
 from radiogenomics_assets.store.database import replace_partition, replace_table
 from radiogenomics_assets.store.files import sha256_file
@@ -125,6 +126,7 @@ def _materialize(
             "expression": ExpressionSettings(),
             "radiomics": RadiomicsSettings(),
             "densenet": DenseNetSettings(),
+            "study": StudyInfo(),
         },
     )
 

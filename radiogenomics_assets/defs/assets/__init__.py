@@ -18,6 +18,7 @@ from radiogenomics_assets.defs.assets.modeling import model_assets, modeling_ass
 from radiogenomics_assets.defs.assets.oracle import oracle_assets
 from radiogenomics_assets.defs.assets.provenance import build_lineage
 from radiogenomics_assets.defs.assets.raw import raw_assets, source_imaging
+from radiogenomics_assets.defs.assets.report import build_study_report
 from radiogenomics_assets.defs.assets.study_tables import study_table_assets
 from radiogenomics_assets.defs.names import EVALUATION, RAW
 from radiogenomics_assets.defs.partitions import (
@@ -65,7 +66,8 @@ def graph_assets(*, demo: bool) -> tuple[AssetsDefinition, ...]:
         *fusion_gain_assets,
         *(oracle_assets if demo else []),
     ]
-    return (*assets, build_lineage(assets))
+    # The report reads the lineage record, which covers every asset before it.
+    return (*assets, build_lineage(assets), build_study_report(oracle=demo))
 
 
 def stage_of(asset: AssetsDefinition) -> Stage:
