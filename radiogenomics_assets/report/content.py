@@ -118,6 +118,8 @@ class StudyReport:
     #: Section → setting → value (a nested value as JSON text).
     settings: Mapping[str, Mapping[str, Any]]
     versions: Mapping[str, str]
+    #: What a reader must know to read the numbers (offline fallbacks, a synthetic cohort).
+    notes: tuple[str, ...] = ()
 
     @property
     def n_included(self) -> int:
@@ -335,6 +337,7 @@ def study_report(
     headline: str,
     settings: Mapping[str, Mapping[str, Any]],
     versions: Mapping[str, str],
+    notes: Sequence[str] = (),
 ) -> StudyReport:
     """The report of one study, every protocol of ``protocols`` with results in its section.
 
@@ -364,4 +367,5 @@ def study_report(
         protocols=sections,
         settings=settings,
         versions=versions,
+        notes=tuple(notes),
     )

@@ -39,6 +39,7 @@ from radiogenomics_assets_tests.report.page_checks import (
     external_references,
     model_rows,
     protocol_sections,
+    text_of,
 )
 
 pytestmark = pytest.mark.slow
@@ -274,6 +275,8 @@ def test_the_study_report_shows_every_model_figure_and_provenance_of_the_store(
         "AND repeat = 1"
     )["model_run_id"]
     assert [run for run in runs if run not in page] == []
+    # The walk's DenseNet ran on random weights: the page says so before any number.
+    assert "come from untrained random" in text_of(page[: page.index('<section id="cohort">')])
 
 
 def test_the_study_report_renders_in_chromium_and_a_c_index_opens_on_its_run(

@@ -32,7 +32,7 @@ from radiogenomics_assets.defs.assets.settings_versions import (
     settings_values,
 )
 from radiogenomics_assets.defs.assets.versions import with_code_version
-from radiogenomics_assets.defs.names import COHORT, EVALUATION
+from radiogenomics_assets.defs.names import COHORT, EVALUATION, FEATURES
 from radiogenomics_assets.defs.resources.cohort import CohortResource
 from radiogenomics_assets.defs.resources.features import (
     DenseNetSettings,
@@ -40,11 +40,12 @@ from radiogenomics_assets.defs.resources.features import (
     RadiomicsSettings,
 )
 from radiogenomics_assets.defs.resources.modeling import ModelingSettings
-from radiogenomics_assets.defs.resources.source import SourceResource
+from radiogenomics_assets.defs.resources.source import SourceResource, source_kind
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets.report.content import StoredResults, study_report
 from radiogenomics_assets.report.render import TEMPLATE_DIGEST, library_versions, render_report
+from radiogenomics_assets.store.database import table_exists
 from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL, PROTOCOL_NAMES
 
 #: Where the page is written in the file store (and what `make report` prints).
@@ -57,6 +58,31 @@ PROTOCOL_ORDER = sorted(PROTOCOL_NAMES, key=lambda name: name != HEADLINE_PROTOC
 
 def _evaluation(name: str) -> AssetIn:
     return AssetIn(key=[EVALUATION, name])
+
+
+def _reading_notes(store: StoreResource, source: SourceResource) -> list[str]:
+    """What a reader must know before trusting the numbers: a synthetic cohort, and DenseNet
+    features from untrained weights (on purpose, or the offline fallback from ImageNet's)."""
+    notes = []
+    if source_kind(source) == "demo":
+        notes.append(
+            "Synthetic demo cohort: every patient is generated, with a planted true risk that "
+            "the oracle row scores like a model."
+        )
+    with store.get_connection() as conn:
+        if table_exists(conn, FEATURES, "densenet_table"):
+            weights = conn.execute(
+                "SELECT densenet_weights, bool_or(densenet_weights_fallback), count(*) "
+                "FROM features.densenet_table GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+            for name, fallback, n in weights:
+                if fallback or str(name).startswith("random"):
+                    notes.append(
+                        f"DenseNet-121 features of {n} patients come from untrained {name} "
+                        "weights, not ImageNet's"
+                        + (" (ImageNet weights were not available offline)." if fallback else ".")
+                    )
+    return notes
 
 
 def build_study_report(*, oracle: bool) -> AssetsDefinition:
@@ -139,6 +165,7 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
             headline=HEADLINE_PROTOCOL,
             settings={STUDY_SECTIONS.get(k, k): r.model_dump() for k, r in read.items()},
             versions=library_versions(),
+            notes=_reading_notes(store, source),
         )
         page = store.files.write_bytes(render_report(report).encode("utf-8"), *REPORT_PARTS)
         seconds = time.perf_counter() - started
