@@ -48,6 +48,11 @@ from radiogenomics_assets.report.render import TEMPLATE_DIGEST, library_versions
 from radiogenomics_assets.store.database import table_exists
 from radiogenomics_assets.survival.study_protocol import HEADLINE_PROTOCOL, PROTOCOL_NAMES
 
+STUDY_REPORT = AssetKey([EVALUATION, "study_report"])
+#: The report shows every setting of the study: all of them are in its code version.
+REPORT_READS = dict.fromkeys(
+    ("study", "source", "cohort", "settings", "expression", "radiomics", "densenet")
+)
 #: Where the page is written in the file store (and what `make report` prints).
 REPORT_PARTS = ("reports", "study_report.html")
 #: Resource keys by the study file's section names, where they differ.
@@ -145,7 +150,7 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
             lineage=lineage,
             oracle=reference.get("demo_oracle"),
         )
-        read = {
+        read = {  # the resources of REPORT_READS
             "study": study,
             "source": source,
             "cohort": cohort,
@@ -160,7 +165,7 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
             title=f"Study {study.name}: NSCLC recurrence from CT and RNA-seq",
             description=study.description,
             rendered_at=datetime.now(UTC).isoformat(timespec="seconds"),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             protocols=PROTOCOL_ORDER,
             headline=HEADLINE_PROTOCOL,
             settings={STUDY_SECTIONS.get(k, k): r.model_dump() for k, r in read.items()},
@@ -175,7 +180,7 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
             "bytes": page.bytes,
             "sha256": page.sha256,
             "rendered_at": report.rendered_at,
-            "run_id": context.run_id,
+            "run_id": context.run.run_id,
             "n_models": len(report.models),
             "protocols": ", ".join(s.name for s in report.protocols),
         }
@@ -195,13 +200,6 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
     return versioned.map_asset_specs(
         lambda spec: spec.replace_attributes(code_version=f"{spec.code_version}.{TEMPLATE_DIGEST}")
     )
-
-
-STUDY_REPORT = AssetKey([EVALUATION, "study_report"])
-#: The report shows every setting of the study: all of them are in its code version.
-REPORT_READS = dict.fromkeys(
-    ("study", "source", "cohort", "settings", "expression", "radiomics", "densenet")
-)
 
 
 def with_report_settings(
