@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from matplotlib import image as mpimg
 
+from radiogenomics_assets.defs.assets.km import COLUMNS as KM_COLUMNS
 from radiogenomics_assets.report.content import ReportInputError, StoredResults, study_report
 from radiogenomics_assets.report.render import library_versions, render_report
 from radiogenomics_assets.store.files import FileStore
@@ -128,21 +129,7 @@ def stored_results(files: FileStore, seed: int = 0) -> StoredResults:
             ]
         ),
         fig2=pd.DataFrame(fig2, columns=["protocol", "fold", "panel", "path", "bytes", "sha256"]),
-        km=pd.DataFrame(
-            km,
-            columns=[
-                "protocol",
-                "model",
-                "n_high",
-                "n_low",
-                "events_high",
-                "events_low",
-                "chi2",
-                "p_value",
-                "path",
-                "sha256",
-            ],
-        ),
+        km=pd.DataFrame(km, columns=KM_COLUMNS),
         consort_flow=pd.DataFrame(
             {
                 "step": [0, 1],
