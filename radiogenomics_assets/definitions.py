@@ -18,9 +18,8 @@ from radiogenomics_assets.defs.assets import graph_assets, source_imaging
 from radiogenomics_assets.defs.assets.report import with_report_settings
 from radiogenomics_assets.defs.assets.settings_versions import with_settings_versions
 from radiogenomics_assets.defs.automation import (
-    AUTOMATION_INTERVAL_S,
     RETRAIN_CRON,
-    build_automation_sensor,
+    automation_sensor,
     patients_sensor,
     source_refresh_schedule,
     with_automation,
@@ -51,7 +50,6 @@ def build_definitions(
     assets: Sequence[AssetsDefinition] | None = None,
     executor: ExecutorDefinition | None = None,
     study: Study | None = None,
-    automation_interval_s: int = AUTOMATION_INTERVAL_S,
 ) -> Definitions:
     """The definitions of ``study`` with the given resources (tests pass a store under
     ``tmp_path``).
@@ -60,7 +58,6 @@ def build_definitions(
     source, cohort, feature and modeling settings are the resources that ``source``,
     ``cohort`` and ``settings`` do not replace, and its modalities and models scope the graph.
     ``retrain_cron``: the model grid retrains at most once per tick of it (see automation).
-    ``automation_interval_s``: how often the daemon evaluates the automation conditions.
     ``assets``: unless given, the product's graph for the source (the demo's adds its oracle,
     see ``graph_assets``); or a variant of it (a test changing one model's spec).
     ``executor``: unless given, Celery's when ``$RADIOGENOMICS_CELERY_BROKER`` is set (see
@@ -105,7 +102,7 @@ def build_definitions(
         asset_checks=scoped_checks(checks, keys),
         jobs=[register_patients_job, store_maintenance_job, *build_asset_jobs(assets)],
         schedules=[source_refresh_schedule, store_maintenance_schedule(store)],
-        sensors=[patients_sensor, build_automation_sensor(automation_interval_s)],
+        sensors=[patients_sensor, automation_sensor],
         resources=resources,
         metadata={
             "study": study.name,

@@ -273,18 +273,11 @@ def _with_conditions(
     return [a.map_asset_specs(condition) for a in assets]
 
 
-#: How often the daemon evaluates the automation conditions (Dagster's default).
-AUTOMATION_INTERVAL_S = 30
-
-
-def build_automation_sensor(interval_s: int = AUTOMATION_INTERVAL_S):
-    """The sensor that evaluates every asset's automation condition every ``interval_s``."""
-    return AutomationConditionSensorDefinition(
-        "automation_sensor",
-        target=AssetSelection.all(),
-        default_status=DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=interval_s,
-        description="Evaluates every asset's automation condition (see radiogenomics_assets."
-        "automation): cohort, folds, models and evaluation refresh once after their inputs "
-        "change.",
-    )
+automation_sensor = AutomationConditionSensorDefinition(
+    "automation_sensor",
+    target=AssetSelection.all(),
+    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Evaluates every asset's automation condition (see radiogenomics_assets."
+    "automation): cohort, folds, models and evaluation refresh once after their inputs change.",
+)

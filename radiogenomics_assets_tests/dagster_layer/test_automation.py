@@ -26,7 +26,7 @@ from radiogenomics_assets.defs.assets.outputs import table_output
 from radiogenomics_assets.defs.assets.raw import imaging_manifest
 from radiogenomics_assets.defs.automation import (
     RETRAIN_CRON,
-    build_automation_sensor,
+    automation_sensor,
     on_changed_inputs,
     on_changed_inputs_at,
     patients_sensor,
@@ -231,7 +231,7 @@ def test_automation_conditions_by_layer() -> None:
         assert "an asset up to 3 steps upstream is in progress" in labels_within(path)
     assert "an asset up to 2 steps upstream is in progress" in labels_within("modeling/mfh_g_d")
     assert RETRAIN_CRON != "*/5 * * * *"
-    assert build_automation_sensor().default_status == DefaultSensorStatus.RUNNING
+    assert automation_sensor.default_status == DefaultSensorStatus.RUNNING
     assert patients_sensor.default_status == DefaultSensorStatus.RUNNING
 
 

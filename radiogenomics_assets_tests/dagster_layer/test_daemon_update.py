@@ -65,8 +65,6 @@ defs = build_definitions(
         alpha_selection="validation", net=NetTrainingSettings(**{nets!r}), cv_repeats=1
     ),
     retrain_cron="* * * * *",
-    # A tick every 10 s, not 30: most of the update was the queue waiting for the next tick.
-    automation_interval_s=10,
     # One process per run, not per step: 125 step processes importing torch would dominate.
     executor=in_process_executor,
     study=load_study({study!r}),
