@@ -20,6 +20,7 @@ from dagster import (
     AssetIn,
     AssetKey,
     AssetsDefinition,
+    ConfigurableResource,
     MetadataValue,
     Output,
     asset,
@@ -33,16 +34,7 @@ from radiogenomics_assets.defs.assets.settings_versions import (
 )
 from radiogenomics_assets.defs.assets.versions import with_code_version
 from radiogenomics_assets.defs.names import COHORT, EVALUATION, FEATURES
-from radiogenomics_assets.defs.resources.cohort import CohortResource
-from radiogenomics_assets.defs.resources.features import (
-    DenseNetSettings,
-    ExpressionSettings,
-    RadiomicsSettings,
-)
-from radiogenomics_assets.defs.resources.modeling import ModelingSettings
-from radiogenomics_assets.defs.resources.source import SourceResource, source_kind
 from radiogenomics_assets.defs.resources.store import StoreResource
-from radiogenomics_assets.defs.resources.study_info import StudyInfo
 from radiogenomics_assets.report.content import StoredResults, study_report
 from radiogenomics_assets.report.render import TEMPLATE_DIGEST, library_versions, render_report
 from radiogenomics_assets.store.database import table_exists
@@ -65,11 +57,11 @@ def _evaluation(name: str) -> AssetIn:
     return AssetIn(key=[EVALUATION, name])
 
 
-def _reading_notes(store: StoreResource, source: SourceResource) -> list[str]:
+def _reading_notes(store: StoreResource, *, demo: bool) -> list[str]:
     """What a reader must know before trusting the numbers: a synthetic cohort, and DenseNet
     features from untrained weights (on purpose, or the offline fallback from ImageNet's)."""
     notes = []
-    if source_kind(source) == "demo":
+    if demo:
         notes.append(
             "Synthetic demo cohort: every patient is generated, with a planted true risk that "
             "the oracle row scores like a model."
@@ -92,7 +84,7 @@ def _reading_notes(store: StoreResource, source: SourceResource) -> list[str]:
 
 def build_study_report(*, oracle: bool) -> AssetsDefinition:
     """``evaluation/study_report``; with ``oracle`` (the demo's graph) Table 1 ends with the
-    demo oracle's row."""
+    demo oracle's row and the page says the cohort is synthetic."""
     ins = {
         "results_table": _evaluation("results_table"),
         "fusion_gain": _evaluation("fusion_gain"),
@@ -121,13 +113,15 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
     def study_report_asset(
         context: AssetExecutionContext,
         store: StoreResource,
-        study: StudyInfo,
-        source: SourceResource,
-        cohort: CohortResource,
-        settings: ModelingSettings,
-        expression: ExpressionSettings,
-        radiomics: RadiomicsSettings,
-        densenet: DenseNetSettings,
+        # Only dumped: the base class, so that the code version does not reach the feature and
+        # model code these resources' modules import.
+        study: ConfigurableResource,
+        source: ConfigurableResource,
+        cohort: ConfigurableResource,
+        settings: ConfigurableResource,
+        expression: ConfigurableResource,
+        radiomics: ConfigurableResource,
+        densenet: ConfigurableResource,
         results_table: pd.DataFrame,
         fusion_gain: pd.DataFrame,
         td_auc_figures: pd.DataFrame,
@@ -170,7 +164,7 @@ def build_study_report(*, oracle: bool) -> AssetsDefinition:
             headline=HEADLINE_PROTOCOL,
             settings={STUDY_SECTIONS.get(k, k): r.model_dump() for k, r in read.items()},
             versions=library_versions(),
-            notes=_reading_notes(store, source),
+            notes=_reading_notes(store, demo=oracle),
         )
         page = store.files.write_bytes(render_report(report).encode("utf-8"), *REPORT_PARTS)
         seconds = time.perf_counter() - started
