@@ -11,7 +11,7 @@ ifdef STUDY
 export RADIOGENOMICS_STUDY := $(abspath $(STUDY))
 endif
 
-.PHONY: setup demo refresh report test test-slow check-science lint ui bench profile sql clean \
+.PHONY: setup demo refresh report test test-slow check-science lint ui bench bench-reads profile sql clean \
 	services-packages browser-packages
 
 $(STAMP): pyproject.toml
@@ -66,6 +66,9 @@ bench: $(STAMP)  ## code-location load time, imaging features, the neural grid s
 	$(PY) benchmarks/imaging_features.py
 	$(PY) benchmarks/neural_grid.py
 	$(PY) benchmarks/neural_floor.py
+
+bench-reads: $(STAMP)  ## make demo alone, then with a reader polling the store and one holding it open: walk time, publishing cost
+	PYTHONPATH=$(CURDIR) $(PY) benchmarks/read_while_walking.py
 
 profile: $(STAMP)  ## time and peak memory per phase and step of the latest `make demo`
 	$(PY) benchmarks/walk_profile.py

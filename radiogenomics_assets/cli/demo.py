@@ -71,7 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nDuckLake store: {store.location}   e.g. make sql FILE=sql/select_table1.sql")
     else:
         database = store.database_path
-        print(f"\nDuckDB store:  {database}   e.g. duckdb {database} < sql/select_table1.sql")
+        example = f"duckdb -readonly {database} < sql/select_table1.sql"
+        print(f"\nDuckDB store:  {database}   e.g. {example} (readable while runs write)")
     print(f"File store:    {store.files.root}")
     try:
         print(f"Study report:  {report_path(store)}   (make report prints it again)")

@@ -6,8 +6,9 @@ where many writers share the store and no lock file is taken.
 DuckDB lets one process hold a database file for writing. Dagster's multiprocess executor runs
 partitions in parallel processes, so every connection here first takes an exclusive advisory
 lock on ``<database>.lock`` (``fcntl.flock``): writers queue instead of failing on DuckDB's own
-lock, and each holds it only for one short transaction. Identifiers come from asset keys and are
-validated; values are always bound as parameters.
+lock, and each holds it only for one short transaction. Readers never open the file it writes:
+they query the copy each change publishes (:mod:`radiogenomics_assets.store.snapshot`).
+Identifiers come from asset keys and are validated; values are always bound as parameters.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from radiogenomics_assets.store import snapshot
 from radiogenomics_assets.store.ducklake import is_lake
 
 # Quoted, so pyradiomics' mixed-case names ("original_firstorder_10Percentile") keep their case.
@@ -79,11 +81,16 @@ def connect(
     *,
     timeout_s: float = 600.0,
     config: Mapping[str, object] | None = None,
+    publish_to: Path | None = None,
 ) -> Iterator[duckdb.DuckDBPyConnection]:
     """An exclusive connection to the store, serialized across processes.
 
+    ``publish_to``: the path readers query; once the connection closed, still under the lock,
+    what it changed is published there (:mod:`radiogenomics_assets.store.snapshot`).
+
     DuckDB's own file lock can still be held by a process outside this code (a ``duckdb``
-    CLI session, say); that case is retried until ``timeout_s`` and then named.
+    CLI session on the working file, say); that case is retried until ``timeout_s`` and then
+    named.
 
     Raises:
         StoreLockTimeout: the lock was not free within ``timeout_s``.
@@ -92,6 +99,8 @@ def connect(
     database.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + timeout_s
     with _file_lock(database.with_name(database.name + ".lock"), timeout_s):
+        if publish_to is not None:
+            snapshot.adopt(publish_to, database)
         while True:
             try:
                 conn = duckdb.connect(str(database), config=dict(config or {}))
@@ -105,8 +114,11 @@ def connect(
                 time.sleep(0.5)
         try:
             yield conn
+            written = snapshot.has_unsaved_writes(database)
         finally:
             conn.close()
+        if publish_to is not None:
+            snapshot.publish(database, publish_to, written=written)
 
 
 def _select_list(

@@ -24,6 +24,11 @@ from radiogenomics_assets.defs.resources.source import DemoSourceResource
 from radiogenomics_assets.survival.registry import MODEL_REGISTRY, get_spec
 from radiogenomics_assets.survival.study_protocol import NET_PROTOCOL, PROTOCOL_NAMES
 from radiogenomics_assets_tests.conftest import REPO_ROOT
+from radiogenomics_assets_tests.dagster_layer.store_readers import (
+    ReaderLogs,
+    StoreReaders,
+    read_snapshot,
+)
 from radiogenomics_assets_tests.dagster_layer.walked_graph import (
     DEMO,
     FOLD_PARTITIONS,
@@ -48,8 +53,17 @@ SQL_FILES = sorted((REPO_ROOT / "sql").glob("*.sql"))
 
 
 @pytest.fixture(scope="module")
-def graph(tmp_path_factory: pytest.TempPathFactory, sources_cache: Path) -> Graph:
-    return Graph(tmp_path_factory.mktemp("graph"), sources_cache, persistent=False)
+def walk(tmp_path_factory: pytest.TempPathFactory, sources_cache: Path) -> tuple[Graph, ReaderLogs]:
+    """The walk, with a user's reader polling the store and another holding it open throughout."""
+    root = tmp_path_factory.mktemp("graph")
+    with StoreReaders(root / "radiogenomics.duckdb", root / "readers") as readers:
+        graph = Graph(root, sources_cache, persistent=False)
+    return graph, readers.logs()
+
+
+@pytest.fixture(scope="module")
+def graph(walk: tuple[Graph, ReaderLogs]) -> Graph:
+    return walk[0]
 
 
 def test_every_phase_succeeds(graph: Graph) -> None:
@@ -67,6 +81,42 @@ def test_every_phase_succeeds(graph: Graph) -> None:
     # One walk: every run carries its id (what `make profile` selects by).
     walks = {run.tags.get(WALK_TAG) for run in graph.instance.get_runs()}
     assert len(walks) == 1 and None not in walks
+
+
+def test_a_reader_polling_during_the_walk_always_gets_a_whole_snapshot(
+    walk: tuple[Graph, ReaderLogs],
+) -> None:
+    graph, logs = walk
+    failed = [poll["error"] for poll in logs.polls if not poll["ok"]]
+    assert not failed, f"{len(failed)} of {len(logs.polls)} reads failed, first: {failed[0]}"
+    assert not [poll["incomplete"] for poll in logs.polls if poll["incomplete"]]
+    # It read all along: snapshots before the models, while they were written, and after.
+    models = [poll["models"] for poll in logs.polls]
+    assert models[0] == 0 and len(set(models)) > 2 and max(models) == len(MODEL_REGISTRY)
+    # Snapshots never go back in time, and each ends on a write of one of the walk's runs.
+    commits = [poll["committed_at"] for poll in logs.polls if poll["committed_at"]]
+    assert commits == sorted(commits)
+    runs = {run.run_id for run in graph.instance.get_runs()}
+    assert {poll["run_id"] for poll in logs.polls if poll["run_id"]} <= runs
+    # The copy users read has caught up with the pipeline's own file.
+    with graph.store.read_connection() as published:
+        seen = read_snapshot(published)
+    with graph.store.get_connection() as working:
+        assert seen == read_snapshot(working)
+
+
+def test_a_reader_held_open_during_the_walk_neither_fails_nor_holds_it_up(
+    walk: tuple[Graph, ReaderLogs],
+) -> None:
+    graph, logs = walk
+    opened, *reads, closing = logs.held
+    assert opened["opened"] and closing["closing"]
+    assert reads and all(read["ok"] for read in reads)
+    # It kept reading the snapshot it opened, while newer ones were published past it, and
+    # every run of the walk succeeded (test_every_phase_succeeds) without waiting for it.
+    assert {read["committed_at"] for read in reads} == {opened["committed_at"]}
+    assert opened["models"] < len(MODEL_REGISTRY) and closing["replaced"]
+    assert all(outcome.success for outcome in graph.outcomes)
 
 
 def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:

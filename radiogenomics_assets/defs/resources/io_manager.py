@@ -15,6 +15,9 @@ their content-addressed names (:mod:`radiogenomics_assets.store.publish`) just b
 superseded versions are pruned once it committed. A failed or killed run therefore leaves rows
 and files as they were.
 
+On the DuckDB file, each write also notes itself in ``store_snapshot`` (run, asset, partitions,
+time), and the output records what publishing the readers' copy cost (``store_published_s``).
+
 Each output also records ``peak_rss_mib``, the process's peak memory since the previous output
 (:mod:`radiogenomics_assets.memory`), which ``make profile`` reports per step.
 """
@@ -38,6 +41,7 @@ from dagster import (
 from radiogenomics_assets.defs.names import RAW
 from radiogenomics_assets.defs.resources.store import StoreResource
 from radiogenomics_assets.memory import take_peak
+from radiogenomics_assets.store import snapshot
 from radiogenomics_assets.store.database import (
     in_transaction,
     read_table,
@@ -123,6 +127,15 @@ class DuckDBTableIOManager(ConfigurableIOManager):
 
             def write() -> None:
                 self._write_rows(context, conn, obj, rejections, staged, column_types)
+                if self.store.store_backend == "duckdb":  # a lake has its own snapshot list
+                    snapshot.record_write(
+                        conn,
+                        run_id=context.run_id,
+                        asset=context.asset_key.to_user_string(),
+                        partitions=list(context.asset_partition_keys)
+                        if context.has_asset_partitions
+                        else [],
+                    )
                 # Last, so that any failure above publishes nothing; a kill between the rename
                 # and the commit leaves a complete but unreferenced version, pruned next time.
                 for item in staged:
@@ -146,6 +159,14 @@ class DuckDBTableIOManager(ConfigurableIOManager):
                 "duckdb_table": MetadataValue.text(f"{schema}.{table}"),
             }
         )
+        publication = snapshot.take_publication()
+        if publication is not None:
+            context.add_output_metadata(
+                {
+                    "store_published_s": round(publication.seconds, 4),
+                    "store_bytes": publication.bytes,
+                }
+            )
         # Last, so that the figure covers the write too (see memory.py for what it covers).
         peak = take_peak()
         if peak is not None:

@@ -4,8 +4,10 @@ It is dagster-duckdb's ``DuckDBResource`` with these changes, every setting read
 it, not when the code location loads:
 
 - ``backend`` ``duckdb`` (the default): an unset ``database`` means
-  ``$RADIOGENOMICS_HOME/radiogenomics.duckdb``, and every connection first takes the store's
-  cross-process lock, so parallel partition runs queue for the single DuckDB writer;
+  ``$RADIOGENOMICS_HOME/radiogenomics.duckdb``, the file users query. The pipeline writes its own
+  copy in ``pipeline/`` beside it: every connection first takes the store's cross-process lock,
+  so parallel partition runs queue for the single DuckDB writer, and one that changed the store
+  publishes it to ``database`` on closing (:mod:`radiogenomics_assets.store.snapshot`);
 - ``backend`` ``ducklake`` (``$RADIOGENOMICS_STORE=ducklake``): the catalog in PostgreSQL
   (``$RADIOGENOMICS_DUCKLAKE_CATALOG``), the data files under ``data_path`` (default
   ``$RADIOGENOMICS_HOME/ducklake``) on a path every worker shares; many writers, no lock.
@@ -25,7 +27,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from radiogenomics_assets import config
-from radiogenomics_assets.store import database, ducklake
+from radiogenomics_assets.store import database, ducklake, snapshot
 from radiogenomics_assets.store.files import FileStore
 
 
@@ -47,7 +49,8 @@ class StoreResource(DuckDBResource):
     )
     database: str = Field(
         default="",
-        description="Path of the DuckDB file; empty means $RADIOGENOMICS_HOME/radiogenomics.duckdb",
+        description="Path of the DuckDB file users query (the pipeline writes pipeline/<name> "
+        "beside it); empty means $RADIOGENOMICS_HOME/radiogenomics.duckdb",
     )
     lock_timeout_s: float = Field(
         default=900.0, description="How long a writer waits for another process's transaction"
@@ -62,6 +65,11 @@ class StoreResource(DuckDBResource):
         if self.database:
             return Path(self.database).resolve()
         return config.radiogenomics_home() / config.DATABASE_FILE
+
+    @property
+    def working_path(self) -> Path:
+        """The pipeline's own DuckDB file, which only the pipeline opens."""
+        return snapshot.working_path(self.database_path)
 
     @property
     def lake_data_path(self) -> Path:
@@ -87,11 +95,11 @@ class StoreResource(DuckDBResource):
 
     @contextmanager
     def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection for queries: the DuckDB file read-only (beside a running writer, no
-        lock taken), or the lake.
+        """A connection for queries: the published snapshot read-only (never refused, never
+        in the pipeline's way), or the lake.
 
         Raises:
-            FileNotFoundError: there is no DuckDB file yet.
+            FileNotFoundError: nothing was published yet.
         """
         if self.store_backend == "ducklake":
             with self.get_connection() as conn:
@@ -112,6 +120,9 @@ class StoreResource(DuckDBResource):
                 yield conn
             return
         with database.connect(
-            self.database_path, timeout_s=self.lock_timeout_s, config=options
+            self.working_path,
+            timeout_s=self.lock_timeout_s,
+            config=options,
+            publish_to=self.database_path,
         ) as conn:
             yield conn
