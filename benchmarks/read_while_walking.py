@@ -1,13 +1,16 @@
 """The demo walk with and without users reading the store, and what publishing their copy costs.
 
-Runs ``python -m radiogenomics_assets.cli.demo`` (`make demo`) in a fresh store, once alone and
-once while two readers use the store as people do (the test's readers,
+Runs ``python -m radiogenomics_assets.cli.demo`` (`make demo`) in a fresh store on the small demo
+cohort the whole-graph test walks (``WALK_DEMO``, one CV repeat, alpha by validation;
+``--patients N``: the default demo cohort of N patients, about 100 or more so that every fold
+keeps comparable pairs), once alone and once while two readers use the store as people do (the
+test's readers,
 ``radiogenomics_assets_tests.dagster_layer.store_readers``): one opens it read-only every 0.2 s
 and checks that every model's fold partitions are whole, the other opens it when it appears and
 holds that connection to the end. Then, from the Dagster instance, it sums what each run spent
 publishing the readers' copy (output metadata ``store_published_s``). Usage (`make bench-reads`)::
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/read_while_walking.py [--patients 40]
+    PYTHONPATH=$PWD .venv/bin/python benchmarks/read_while_walking.py [--patients N]
         [--models linear|all]
 
 Both walks run one after the other on the same machine; it shares with whatever else runs there.
@@ -16,6 +19,7 @@ Both walks run one after the other on the same machine; it shares with whatever 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -28,16 +32,26 @@ from pathlib import Path
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter
 
 from radiogenomics_assets_tests.dagster_layer.store_readers import ReaderLogs, StoreReaders
+from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
 
 
-def walk(home: Path, patients: int, models: str, *, readers: bool) -> tuple[float, ReaderLogs]:
+def walk(
+    home: Path, patients: int | None, models: str, *, readers: bool
+) -> tuple[float, ReaderLogs]:
     env = {
         **os.environ,
         "RADIOGENOMICS_HOME": str(home),
         "DAGSTER_HOME": str(home / "dagster_home"),
         "RADIOGENOMICS_SOURCE": "demo",
-        "RADIOGENOMICS_DEMO_PATIENTS": str(patients),
     }
+    if patients:
+        env["RADIOGENOMICS_DEMO_PATIENTS"] = str(patients)
+    else:  # with the whole-graph test's settings: too few patients for an inner CV per fold
+        env |= {
+            "RADIOGENOMICS_DEMO_CONFIG": json.dumps(WALK_DEMO),
+            "RADIOGENOMICS_ALPHA_SELECTION": "validation",
+            "RADIOGENOMICS_CV_REPEATS": "1",
+        }
     command = [sys.executable, "-m", "radiogenomics_assets.cli.demo", "--models", models]
     store_readers = StoreReaders(home / "radiogenomics.duckdb", home / "readers")
     started = time.perf_counter()
@@ -96,7 +110,7 @@ def row(label: str, home: Path, seconds: float, logs: ReaderLogs) -> dict[str, o
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=40)
+    parser.add_argument("--patients", type=int, default=None)
     parser.add_argument("--models", choices=("linear", "all"), default="linear")
     args = parser.parse_args()
     rows = []
@@ -106,7 +120,8 @@ def main() -> int:
             seconds, logs = walk(home, args.patients, args.models, readers=readers)
             rows.append(row(label, home, seconds, logs))
     print(
-        f"make demo on {args.patients} demo patients, models {args.models}; "
+        f"make demo on {args.patients or WALK_DEMO['n_patients']} demo patients, "
+        f"models {args.models}; "
         f"{os.cpu_count()} cores; {time.strftime('%Y-%m-%d')}"
     )
     widths = {key: max(len(key), *(len(str(r[key])) for r in rows)) for key in rows[0]}

@@ -8,13 +8,15 @@ polling reader meets while writes go on):
 - ``duckdb-file`` (today): writers take the store's fcntl lock and open the one DuckDB file
   read-write; readers open the same file read-only, which DuckDB refuses while a writer holds
   it, and a reader held open locks the writers out (they fail after ``--lock-timeout``).
-- ``published-snapshot``: writers go through ``StoreResource.get_connection()``, which (once
-  that change lands) writes a working file under ``pipeline/`` and publishes a consistent copy
-  at the store's path by atomic rename after every write; readers open the published copy.
-  Until then it behaves like ``duckdb-file``, and the summary line says ``publishing=no``.
+- ``published-snapshot``: writers go through ``StoreResource.get_connection()``, which writes
+  a working file under ``pipeline/`` and publishes a consistent copy at the store's path by
+  atomic rename after every write; readers open the published copy.
 - ``ducklake-sqlite``: a DuckLake with a SQLite catalog, extensions loaded from their pip
   packages (``duckdb-extension-ducklake``, ``duckdb-extension-sqlite``); writers write at
-  once without a lock, readers attach the lake read-only.
+  once without a lock (a commit SQLite answers "database is locked" is retried and counted),
+  readers attach the lake read-only. The catalog runs in WAL mode: in SQLite's default
+  rollback journal (``--catalog-journal-mode delete``) readers and writers block each other
+  and writes take several times longer.
 
 The workload: a base table of random floats (``--base-mb``, about the demo store's size),
 then 2 writer processes replace ``--writes`` partitions of ``--rows`` rows in 4 tables, one
@@ -24,9 +26,9 @@ checks that every partition it sees holds exactly ``--rows`` rows; a held-open r
 one connection through the whole write phase and queries it once a second. A writer gives up
 after ``--give-up-after`` failed writes in a row; the writes it left are counted as skipped.
 
-    .venv/bin/python benchmarks/store_read_designs.py [--writes 200] [--rows 50] [--base-mb 28]
+    .venv/bin/python benchmarks/store_read_designs.py [--writes 160] [--rows 50] [--base-mb 28]
         [--lock-timeout 5] [--give-up-after 3] [--designs duckdb-file,ducklake-sqlite]
-        [--readers none,poll,both]
+        [--readers none,poll,both] [--catalog-journal-mode wal|delete]
 
 Prints one table row per design and reader setting, then a ``key=value`` line per design.
 """
@@ -101,15 +103,11 @@ class Store:
     extensions: Path
     rows: int
     lock_timeout_s: float
+    catalog_journal_mode: str
 
     @property
     def database(self) -> Path:
         return self.root / "store.duckdb"
-
-    @property
-    def working_copy(self) -> Path:
-        """Where the published-snapshot design keeps the pipeline's own file."""
-        return self.root / "pipeline" / self.database.name
 
     @property
     def catalog(self) -> Path:
@@ -156,12 +154,18 @@ class RunResult:
     readers: dict[str, ReaderResult]
     size_mib: float
     files: int
-    publishes: bool
 
 
 def one_line(error: BaseException, width: int = 150) -> str:
     text = " ".join(f"{type(error).__name__}: {error}".split())
     return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def quiet(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+    """``conn`` without DuckDB's progress bar, which a query waiting seconds for a lock would
+    draw over the report (a setting of each connection, not of the database)."""
+    conn.execute("SET enable_progress_bar = false")
+    return conn
 
 
 # --- DuckLake ----------------------------------------------------------------------------------
@@ -181,13 +185,21 @@ def link_lake_extensions(directory: Path) -> None:
         (directory / f"{name}.duckdb_extension").symlink_to(packaged_extension(package))
 
 
-def attach_lake(store: Store, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A new in-memory DuckDB with the store's lake attached and in use."""
-    conn = duckdb.connect(config=OFFLINE)
+def attach_lake(
+    store: Store, *, read_only: bool = False, journal_mode: str | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with the store's lake attached and in use.
+
+    ``journal_mode`` sets the SQLite catalog's; it stays with the file, so only its creator
+    sets it and every other process attaches as a user would, with no catalog options.
+    """
+    conn = quiet(duckdb.connect(config=OFFLINE))
     try:
         for name in LAKE_EXTENSIONS:
             conn.execute(f"LOAD '{store.extensions / name}.duckdb_extension'")
-        options = f"DATA_PATH '{store.data_path}/'" + (", READ_ONLY" if read_only else "")
+        options = f"DATA_PATH '{store.data_path}/'"
+        options += f", META_JOURNAL_MODE '{journal_mode}'" if journal_mode else ""
+        options += ", READ_ONLY" if read_only else ""
         conn.execute(f"ATTACH 'ducklake:sqlite:{store.catalog}' AS {LAKE} ({options})")
         conn.execute(f"USE {LAKE}")
     except BaseException:
@@ -203,8 +215,9 @@ def writer_lake(store: Store) -> duckdb.DuckDBPyConnection:
 
 
 def is_catalog_busy(error: BaseException) -> bool:
-    message = str(error).lower()
-    return "database is locked" in message or "busy" in message
+    # SQLITE_BUSY, as the sqlite extension words it (after its 5 s busy timeout, or at once
+    # where waiting could not help: a WAL snapshot another commit made stale).
+    return "database is locked" in str(error).lower()
 
 
 # --- Connections -------------------------------------------------------------------------------
@@ -215,25 +228,25 @@ def writer_connection(store: Store) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection for one write, opened the way the design's pipeline opens it."""
     if store.design == DUCKDB_FILE:
         with database.connect(store.database, timeout_s=store.lock_timeout_s) as conn:
-            yield conn
+            yield quiet(conn)
     elif store.design == PUBLISHED_SNAPSHOT:
         # Imported here: dagster's import costs seconds the other designs' processes skip.
         from radiogenomics_assets.defs.resources.store import StoreResource
 
         resource = StoreResource(database=str(store.database), lock_timeout_s=store.lock_timeout_s)
         with resource.get_connection() as conn:
-            yield conn
+            yield quiet(conn)
     else:
         with closing(writer_lake(store).cursor()) as conn:
             conn.execute(f"USE {LAKE}")
-            yield conn
+            yield quiet(conn)
 
 
 def open_reader(store: Store) -> duckdb.DuckDBPyConnection:
     """A read-only connection, as a ``duckdb -readonly`` session or a notebook opens one."""
     if store.design == DUCKLAKE_SQLITE:
         return attach_lake(store, read_only=True)
-    return duckdb.connect(str(store.database), read_only=True)
+    return quiet(duckdb.connect(str(store.database), read_only=True))
 
 
 # --- Workload ----------------------------------------------------------------------------------
@@ -246,16 +259,11 @@ def seed_store(store: Store, base_mb: float) -> None:
     sql = f"CREATE TABLE base AS SELECT {columns} FROM range({rows})"
     if store.design == DUCKLAKE_SQLITE:
         # Not the cached writer lake: the parent must hold no catalog connection during the run.
-        with closing(attach_lake(store)) as conn:
-            create_quietly(conn, sql)
+        with closing(attach_lake(store, journal_mode=store.catalog_journal_mode)) as conn:
+            conn.execute(sql)
     else:
         with writer_connection(store) as conn:
-            create_quietly(conn, sql)
-
-
-def create_quietly(conn: duckdb.DuckDBPyConnection, sql: str) -> None:
-    conn.execute("SET enable_progress_bar = false")  # it would draw over the report
-    conn.execute(sql)
+            conn.execute(sql)
 
 
 def write_target(i: int) -> tuple[str, str]:
@@ -275,30 +283,25 @@ def writer_indices(writer: int, writes: int) -> list[int]:
     return [i for i in range(writes) if (i // TABLES) % WRITERS == writer]
 
 
-#: This process's catalog-busy messages (a writer reports the first).
-first_busy_messages: list[str] = []
-
-
-def write_once(store: Store, i: int) -> int:
-    """Write partition ``i``; return how often the SQLite catalog was busy before it went in."""
+def write_once(store: Store, i: int, result: WriterResult) -> None:
+    """Write partition ``i``, again while the SQLite catalog is busy (counted in ``result``)."""
     table, key = write_target(i)
     frame = feature_frame(i, store.rows)
-    busy = 0
-    while True:
+    for attempt in range(1, BUSY_ATTEMPTS + 1):
         try:
             with writer_connection(store) as conn:
                 database.replace_partition(
                     conn, SCHEMA, table, frame, partition_column="part", partition_keys=[key]
                 )
-            return busy
+            return
         except duckdb.Error as error:
             if store.design != DUCKLAKE_SQLITE or not is_catalog_busy(error):
                 raise
-            busy += 1
-            if busy == BUSY_ATTEMPTS:
+            if attempt == BUSY_ATTEMPTS:
                 raise
-            first_busy_messages.append(one_line(error))
-            time.sleep(0.02 * busy)
+            result.busy_retries += 1
+            result.first_busy = result.first_busy or one_line(error)
+            time.sleep(0.02 * attempt)
 
 
 def consistency(conn: duckdb.DuckDBPyConnection, rows: int) -> tuple[int, int]:
@@ -332,6 +335,14 @@ def check_into(result: ReaderResult, conn: duckdb.DuckDBPyConnection, rows: int)
 # --- Processes (spawned: each opens its own connections) ---------------------------------------
 
 
+def warm_up_writer(store: Store) -> None:
+    """Pay a process's one-off costs before the clock starts: dagster's import, the attach."""
+    if store.design == PUBLISHED_SNAPSHOT:
+        from radiogenomics_assets.defs.resources.store import StoreResource  # noqa: F401
+    elif store.design == DUCKLAKE_SQLITE:
+        writer_lake(store)
+
+
 def run_writer(
     store: Store,
     indices: list[int],
@@ -340,10 +351,7 @@ def run_writer(
     go: Event,
     results: Queue,
 ) -> None:
-    import radiogenomics_assets.store.database  # noqa: F401  (imported before the clock starts)
-
-    if store.design == PUBLISHED_SNAPSHOT:
-        from radiogenomics_assets.defs.resources.store import StoreResource  # noqa: F401
+    warm_up_writer(store)
     ready.put("writer")
     go.wait()
     result = WriterResult(started=time.monotonic(), finished=0.0)
@@ -351,7 +359,7 @@ def run_writer(
     for done, i in enumerate(indices, start=1):
         started = time.perf_counter()
         try:
-            result.busy_retries += write_once(store, i)
+            write_once(store, i, result)
         except (duckdb.Error, database.StoreLockTimeout) as error:
             result.failed += 1
             result.first_error = result.first_error or one_line(error)
@@ -363,7 +371,6 @@ def run_writer(
         failed_in_a_row = 0
         result.latencies_ms.append((time.perf_counter() - started) * 1000)
     result.finished = time.monotonic()
-    result.first_busy = next(iter(first_busy_messages), "")
     results.put(result)
 
 
@@ -432,8 +439,6 @@ def run_once(store: Store, args: argparse.Namespace, readers_setting: str) -> Ru
     """Seed the store, then time the write phase beside the setting's readers."""
     store.root.mkdir(parents=True)
     seed_store(store, args.base_mb)
-    # Until the publishing change lands, get_connection() writes the store's path directly.
-    publishes = store.working_copy.exists()
     ctx = multiprocessing.get_context("spawn")
     ready, results = ctx.Queue(), ctx.Queue()
     go, stop = ctx.Event(), ctx.Event()
@@ -475,7 +480,6 @@ def run_once(store: Store, args: argparse.Namespace, readers_setting: str) -> Ru
         readers={reader.role: reader for reader in reader_results},
         size_mib=size_mib,
         files=files,
-        publishes=publishes,
     )
 
 
@@ -526,6 +530,7 @@ COLUMNS = [
     ("wall s", 6, lambda r: f"{r.wall_s:.1f}"),
     ("ms/write", 8, lambda r: f"{r.mean_ms:.0f}"),
     ("p95 ms", 6, lambda r: f"{r.p95_ms:.0f}"),
+    ("max ms", 6, lambda r: f"{max(r.latencies, default=float('nan')):.0f}"),
     ("poll ok", 7, lambda r: reader_field(r, "poll", "ok")),
     ("fail", 4, lambda r: reader_field(r, "poll", "failed")),
     ("bad", 3, lambda r: reader_field(r, "poll", "inconsistent")),
@@ -555,8 +560,6 @@ def summary_line(runs: Sequence[Row]) -> str:
     by_setting = {row.run.readers_setting: row for row in runs}
     first = runs[0]
     fields: dict[str, object] = {"design": first.run.design}
-    if first.run.design == PUBLISHED_SNAPSHOT:
-        fields["publishing"] = "yes" if first.run.publishes else "no"
     for setting, row in by_setting.items():
         suffix = "" if setting == "none" else f"_{setting}"
         fields[f"ms_per_write{suffix}"] = f"{row.mean_ms:.1f}"
@@ -585,9 +588,11 @@ def print_report(runs: Sequence[RunResult]) -> None:
     rows = [Row(run) for run in runs]
     print_table(rows)
     print(
-        "\nok/fail/skip: writes (skip: left after a writer gave up); busy: SQLite catalog busy "
-        "retries; poll/held: reader queries ok, failed, inconsistent (bad) and the partitions "
-        "the last ok query saw; MiB/files: everything the store left on disk."
+        "\nok/fail/skip: writes (fail: StoreLockTimeout, from a held reader or from the other "
+        "writer, as the fcntl lock is polled, not queued; skip: left after a writer gave up); "
+        "busy: SQLite catalog busy retries; ms: per write, lock waits included; poll/held: "
+        "reader queries ok, failed, inconsistent (bad) and the partitions the last ok query "
+        "saw; MiB/files: everything the store left on disk."
     )
     print()
     for design in dict.fromkeys(row.run.design for row in rows):
@@ -600,7 +605,7 @@ def print_report(runs: Sequence[RunResult]) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--writes", type=int, default=200, help="partition writes per run")
+    parser.add_argument("--writes", type=int, default=160, help="partition writes per run")
     parser.add_argument("--rows", type=int, default=50, help="rows per partition")
     parser.add_argument("--base-mb", type=float, default=28.0, help="size of the seeded table")
     parser.add_argument(
@@ -611,6 +616,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--designs", default=",".join(DESIGNS), help=f"comma-separated subset of {DESIGNS}"
+    )
+    parser.add_argument(
+        "--catalog-journal-mode",
+        choices=("wal", "delete"),
+        default="wal",
+        help="the DuckLake SQLite catalog's journal mode (delete: SQLite's default)",
     )
     parser.add_argument(
         "--readers",
@@ -635,12 +646,12 @@ def choices(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    print(f"cores={os.cpu_count()} duckdb={duckdb.__version__} date={date.today().isoformat()}")
     started = time.monotonic()
+    print(f"cores={os.cpu_count()} duckdb={duckdb.__version__} date={date.today().isoformat()}")
     print(
         f"writes={args.writes} writers={WRITERS} rows={args.rows} tables={TABLES} "
         f"base_mb={args.base_mb:g} lock_timeout_s={args.lock_timeout:g} "
-        f"give_up_after={args.give_up_after}\n",
+        f"give_up_after={args.give_up_after} catalog_journal_mode={args.catalog_journal_mode}\n",
         flush=True,
     )
     runs = []
@@ -652,7 +663,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for readers_setting in args.readers:
                 name = f"{design}-readers-{readers_setting}"
                 store = Store(
-                    design, Path(workdir) / name, extensions, args.rows, args.lock_timeout
+                    design=design,
+                    root=Path(workdir) / name,
+                    extensions=extensions,
+                    rows=args.rows,
+                    lock_timeout_s=args.lock_timeout,
+                    catalog_journal_mode=args.catalog_journal_mode,
                 )
                 run = run_once(store, args, readers_setting)
                 shutil.rmtree(store.root)
