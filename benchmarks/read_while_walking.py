@@ -29,7 +29,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus, EventRecordsFilter
+from dagster import DagsterInstance, DagsterRunStatus
 
 from radiogenomics_assets_tests.dagster_layer.store_readers import ReaderLogs, StoreReaders
 from radiogenomics_assets_tests.demo_fixtures import WALK_DEMO
@@ -72,13 +72,11 @@ def publications(dagster_home: Path) -> tuple[int, int, dict[str, list[float]]]:
     per_run: dict[str, list[float]] = defaultdict(list)
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs()
-        records = instance.get_event_records(
-            EventRecordsFilter(event_type=DagsterEventType.ASSET_MATERIALIZATION)
-        )
-        for record in records:
-            metadata = record.asset_materialization.metadata
-            if "store_published_s" in metadata:
-                per_run[record.run_id].append(float(metadata["store_published_s"].value))
+        for key in instance.get_asset_keys():
+            for record in instance.fetch_materializations(key, limit=100_000).records:
+                metadata = record.asset_materialization.metadata
+                if "store_published_s" in metadata:
+                    per_run[record.run_id].append(float(metadata["store_published_s"].value))
     failed = sum(run.status != DagsterRunStatus.SUCCESS for run in runs)
     return len(runs), failed, per_run
 

@@ -13,9 +13,9 @@ renames the copy over the published path:
 - ``store_snapshot`` in each snapshot says which write it ends on (:func:`record_write`).
 
 What changed is told by DuckDB's write-ahead log, which every commit appends to until the
-checkpoint at close; a connection that was interrupted before it could publish leaves the
-working file newer than the published copy (the copy carries the working file's modification
-time), and the next connection of any process publishes it.
+checkpoint at close. The copy carries the working file's modification time, so a change that
+was not published (its connection failed after the commit, or DuckDB checkpointed a large
+commit at once) leaves the two times apart, and the next connection of any process publishes it.
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def publish(working: Path, published: Path, *, written: bool) -> Publication | N
     """Copy the closed working file over ``published`` by atomic rename, if it changed.
 
     ``written``: the connection just closed committed something (:func:`has_unsaved_writes`
-    before its close). Otherwise it publishes only if the working file is newer than the copy.
+    before its close). Otherwise it publishes only if the copy lacks the working file's time.
     Call under the store's writer lock, after the connection closed (and checkpointed).
     """
     global _last_publication

@@ -8,6 +8,8 @@ One materialization per module (slow: a few minutes on 2 cores), shared by the t
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -117,6 +119,35 @@ def test_a_reader_held_open_during_the_walk_neither_fails_nor_holds_it_up(
     assert {read["committed_at"] for read in reads} == {opened["committed_at"]}
     assert opened["models"] < len(MODEL_REGISTRY) and closing["replaced"]
     assert all(outcome.success for outcome in graph.outcomes)
+
+
+def test_the_docs_duckdb_command_line_reads_the_published_store(graph: Graph) -> None:
+    # As docs/sql.md writes it, with the `duckdb` command of the environment (duckdb-cli).
+    duckdb_cli = Path(sys.executable).with_name("duckdb")
+    line = f"duckdb -readonly {graph.store.database_path} < sql/select_table1.sql"
+    assert (
+        line.replace(str(graph.store.database_path), "data/radiogenomics.duckdb")
+        in (REPO_ROOT / "docs" / "sql.md").read_text()
+    )
+    table1 = subprocess.run(
+        [duckdb_cli, "-readonly", graph.store.database_path],
+        input=(REPO_ROOT / "sql" / "select_table1.sql").read_text(),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    ).stdout
+    models = graph.query(
+        "SELECT DISTINCT model FROM evaluation.results_table WHERE protocol = 'recommended'"
+    )
+    assert all(f" {model} " in table1 for model in models["model"])
+    noted = subprocess.run(
+        [duckdb_cli, "-readonly", "-csv", graph.store.database_path, "-c", "FROM store_snapshot"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert graph.query("SELECT run_id FROM store_snapshot")["run_id"].iloc[0] in noted
 
 
 def test_an_unchanged_store_refreshes_without_a_run(graph: Graph) -> None:
