@@ -73,10 +73,14 @@ def publications(dagster_home: Path) -> tuple[int, int, dict[str, list[float]]]:
     with DagsterInstance.from_config(str(dagster_home)) as instance:
         runs = instance.get_runs()
         for key in instance.get_asset_keys():
-            for record in instance.fetch_materializations(key, limit=100_000).records:
-                metadata = record.asset_materialization.metadata
-                if "store_published_s" in metadata:
-                    per_run[record.run_id].append(float(metadata["store_published_s"].value))
+            cursor, more = None, True
+            while more:  # Dagster hands out at most 10,000 records a call
+                page = instance.fetch_materializations(key, limit=10_000, cursor=cursor)
+                for record in page.records:
+                    metadata = record.asset_materialization.metadata
+                    if "store_published_s" in metadata:
+                        per_run[record.run_id].append(float(metadata["store_published_s"].value))
+                cursor, more = page.cursor, page.has_more
     failed = sum(run.status != DagsterRunStatus.SUCCESS for run in runs)
     return len(runs), failed, per_run
 
