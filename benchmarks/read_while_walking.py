@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from pathlib import Path
 
 from dagster import DagsterInstance, DagsterRunStatus
@@ -55,10 +56,7 @@ def walk(
     command = [sys.executable, "-m", "radiogenomics_assets.cli.demo", "--models", models]
     store_readers = StoreReaders(home / "radiogenomics.duckdb", home / "readers")
     started = time.perf_counter()
-    if readers:
-        with store_readers:
-            completed = subprocess.run(command, env=env, capture_output=True, text=True)
-    else:
+    with store_readers if readers else nullcontext():
         completed = subprocess.run(command, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - started
     if completed.returncode != 0:
